@@ -1,0 +1,100 @@
+"""One Settings object, read once from flags and the environment, then passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3233
+DEFAULT_DATA_DIR = ".wisp"
+KB = 1024
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Operator-configurable defaults and ranges for per-function limits."""
+
+    memory_min: int = 128  # MB
+    memory_max: int = 1024
+    memory_default: int = 256
+    timeout_min: int = 100  # ms
+    timeout_max: int = 15 * 60 * 1000
+    timeout_default: int = 3000
+    logs_min: int = 0  # KB of log output per activation
+    logs_max: int = 10 * 1024
+    logs_default: int = 1024
+    payload_max: int = 1 * MB  # invoke parameters, bytes
+    result_max: int = 1 * MB  # function result, bytes
+    code_max: int = 48 * MB  # action code, bytes (decoded)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str = ""  # empty: sqlite in data_dir
+    api_host: str = ""  # URL functions see as __OW_API_HOST; empty: derived from host/port
+    sync_limit: float = 30.0  # seconds a blocking invoke waits before answering 202
+    retention_hours: float = 72.0
+    limits: Limits = field(default_factory=Limits)
+    pool_memory_mb: int = 8192  # sum of limits.memory of live instances
+    keepalive: float = 600.0  # seconds an idle instance is kept warm
+    stem_cells: int = 2  # pre-forked, confined, code-less instances per runtime
+    uid_base: int = 200_000  # unprivileged uids for instances when running as root
+    uid_count: int = 4096
+    cgroups: str = "auto"  # auto | off
+    writer_batch: int = 512  # activation records per group commit
+    writer_interval: float = 0.005  # seconds between flushes when records are waiting
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{(self.data_dir / 'wisp.db').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or self.sqlite_url
+
+    @property
+    def public_api_host(self) -> str:
+        return self.api_host or f"http://{self.host}:{self.port}"
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+_ENV: dict[str, str] = {
+    "database_url": "WISP_DATABASE_URL",
+    "api_host": "WISP_API_HOST",
+    "sync_limit": "WISP_SYNC_LIMIT",
+    "retention_hours": "WISP_RETENTION_HOURS",
+    "pool_memory_mb": "WISP_POOL_MEMORY_MB",
+    "keepalive": "WISP_KEEPALIVE",
+    "stem_cells": "WISP_STEM_CELLS",
+    "cgroups": "WISP_CGROUPS",
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+    """Flags win over the environment, which wins over the defaults."""
+    env = os.environ if env is None else env
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for name, var in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        kind = types[name]
+        try:
+            values[name] = float(raw) if kind == "float" else int(raw) if kind == "int" else raw
+        except ValueError as exc:
+            raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "data_dir" in values:
+        values["data_dir"] = Path(values["data_dir"])
+    return Settings(**values)

@@ -1,0 +1,81 @@
+"""Wisp's exception hierarchy; the API maps it to HTTP statuses in one place.
+
+    WispError
+    ├── BadRequest            400  malformed body, bad field, value out of range
+    │   └── UnknownKind       400  exec.kind not served by this platform
+    ├── Unauthorized          401  missing or wrong credentials
+    ├── Forbidden             403  authenticated, but not allowed
+    ├── NotFound              404  entity or activation does not exist
+    ├── Conflict              409  entity exists and overwrite was not asked for
+    ├── PayloadTooLarge       413  parameters / code over the limit
+    ├── TooManyRequests       429  namespace quota exceeded
+    └── PlatformError         500  Wisp itself failed (never user code)
+
+User code failing is *not* an exception: it is data in an activation record.
+"""
+
+from __future__ import annotations
+
+
+class WispError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(WispError):
+    status = 400
+    code = "bad_request"
+
+
+class UnknownKind(BadRequest):
+    code = "unknown_kind"
+
+
+class Unauthorized(WispError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(WispError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(WispError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(WispError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(WispError):
+    status = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(WispError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PlatformError(WispError):
+    status = 500
+    code = "internal"
+
+
+ACTIVATION_NOT_FOUND = (
+    "The requested activation record does not exist. This either means that the invocation "
+    "is still running and the record is not yet created or the activation's retention period "
+    "has already expired."
+)

@@ -1,0 +1,50 @@
+"""The invoker seam: submit an invocation, get its activation id at once and its
+record when it finishes. Blocking vs. non-blocking is the caller's choice of how
+long to await ``Invocation.done``; the invocation runs to the end either way."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from wisp.models import Action, Activation
+
+
+@dataclass
+class Target:
+    """What to run: an action version with its bound defaults resolved."""
+
+    action: Action
+    parameters: dict[str, Any] = field(default_factory=dict)  # package params < action params
+    env: dict[str, str] = field(default_factory=dict)  # "init": true parameters, as strings
+
+
+@dataclass
+class Invocation:
+    activation_id: str
+    done: asyncio.Future[Activation]  # never raises: platform failures are records too
+
+
+class Invoker(ABC):
+    async def start(self) -> None:
+        """Start background machinery (sandboxes, pools)."""
+
+    async def stop(self) -> None:
+        """Stop it, killing every instance."""
+
+    @abstractmethod
+    def submit(
+        self,
+        target: Target,
+        params: dict[str, Any],
+        *,
+        subject: str,
+        cause: str | None = None,
+    ) -> Invocation:
+        """Start an invocation. ``params`` (the request body) overlay target.parameters.
+
+        The finished record is handed to the activation writer before ``done`` resolves,
+        so a GET of the activation id right after finds it.
+        """

@@ -1,0 +1,161 @@
+"""Domain objects: namespaces, packages, actions (functions) and activations.
+
+These are plain dataclasses shared by the store, the invoker and the API.
+JSON shapes on the wire are built from them in ``api/`` (OpenWhisk's shapes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KeyValues = list[dict[str, Any]]  # OpenWhisk's [{"key": k, "value": v, "init"?: bool}]
+DEFAULT_PACKAGE = "default"
+
+
+@dataclass
+class Namespace:
+    name: str
+    uuid: str
+    key_hash: str  # sha256 of the key; the key itself is never stored
+    created: int = 0  # epoch ms
+    limits: dict[str, Any] = field(default_factory=dict)  # per-namespace quota overrides
+
+
+@dataclass
+class Package:
+    namespace: str
+    name: str
+    parameters: KeyValues = field(default_factory=list)
+    annotations: KeyValues = field(default_factory=list)
+    publish: bool = False
+    version: str = "0.0.1"
+    updated: int = 0  # epoch ms
+
+
+@dataclass
+class Exec:
+    kind: str  # resolved kind, e.g. "python:3.11" (never "python:default")
+    code: str  # source text, or base64 of a zip when binary
+    binary: bool = False
+    main: str = "main"
+    digest: str = ""  # sha256 of code + kind + main: identifies the code of a version
+
+
+@dataclass
+class ActionLimits:
+    timeout: int  # ms
+    memory: int  # MB
+    logs: int  # KB
+
+
+@dataclass
+class Action:
+    namespace: str
+    package: str  # DEFAULT_PACKAGE when the action is not in a package
+    name: str
+    exec: Exec
+    limits: ActionLimits
+    parameters: KeyValues = field(default_factory=list)  # "init": true entries are env vars
+    annotations: KeyValues = field(default_factory=list)
+    publish: bool = False
+    version: str = "0.0.1"
+    updated: int = 0  # epoch ms
+
+    @property
+    def path(self) -> str:
+        """'pkg/name', or just 'name' for the default package."""
+        return self.name if self.package == DEFAULT_PACKAGE else f"{self.package}/{self.name}"
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.namespace}/{self.path}"
+
+
+# Activation status codes (OpenWhisk).
+SUCCESS = 0
+APPLICATION_ERROR = 1
+DEVELOPER_ERROR = 2
+INTERNAL_ERROR = 3
+STATUS_TEXT = {
+    SUCCESS: "success",
+    APPLICATION_ERROR: "application error",
+    DEVELOPER_ERROR: "action developer error",
+    INTERNAL_ERROR: "whisk internal error",
+}
+
+
+@dataclass
+class Activation:
+    """One invocation's record. ``to_json`` gives OpenWhisk's wire shape."""
+
+    activation_id: str
+    namespace: str
+    name: str  # action path, 'pkg/name'
+    version: str
+    subject: str
+    start: int  # epoch ms
+    end: int
+    status_code: int
+    result: Any
+    logs: list[str] = field(default_factory=list)
+    annotations: KeyValues = field(default_factory=list)
+    cause: str | None = None
+    publish: bool = False
+    result_size: int = 0  # bytes of the serialized result
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+    @property
+    def success(self) -> bool:
+        return self.status_code == SUCCESS
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "status": STATUS_TEXT[self.status_code],
+            "statusCode": self.status_code,
+            "success": self.success,
+            "result": self.result,
+            "size": self.result_size,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "activationId": self.activation_id,
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "subject": self.subject,
+            "publish": self.publish,
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "statusCode": self.status_code,
+            "response": self.response(),
+            "logs": self.logs,
+            "annotations": self.annotations,
+        }
+        if self.cause:
+            doc["cause"] = self.cause
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Activation:
+        return cls(
+            activation_id=doc["activationId"],
+            namespace=doc["namespace"],
+            name=doc["name"],
+            version=doc["version"],
+            subject=doc.get("subject", doc["namespace"]),
+            start=doc["start"],
+            end=doc["end"],
+            status_code=doc["statusCode"],
+            result=doc["response"].get("result"),
+            logs=list(doc.get("logs", [])),
+            annotations=list(doc.get("annotations", [])),
+            cause=doc.get("cause"),
+            publish=doc.get("publish", False),
+            result_size=doc["response"].get("size", 0),
+        )

@@ -1,0 +1,104 @@
+"""The store seam. Methods are synchronous; async callers run them in a thread.
+
+Entity methods take and return domain objects from ``wisp.models``. Listing is
+newest-first for activations and by name for packages and actions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from wisp.models import Action, Activation, Namespace, Package
+
+
+class Store(ABC):
+    # -- lifecycle ---------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest version (no-op for stores without one)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # -- namespaces --------------------------------------------------------
+    @abstractmethod
+    def create_namespace(self, ns: Namespace) -> None:
+        """Raises wisp.errors.Conflict when the name exists."""
+
+    @abstractmethod
+    def get_namespace(self, name: str) -> Namespace | None: ...
+
+    @abstractmethod
+    def namespace_by_uuid(self, uuid: str) -> Namespace | None: ...
+
+    @abstractmethod
+    def list_namespaces(self) -> list[Namespace]: ...
+
+    # -- packages ----------------------------------------------------------
+    @abstractmethod
+    def put_package(self, pkg: Package) -> None:
+        """Insert or replace (namespace, name)."""
+
+    @abstractmethod
+    def get_package(self, namespace: str, name: str) -> Package | None: ...
+
+    @abstractmethod
+    def delete_package(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]: ...
+
+    # -- actions -----------------------------------------------------------
+    @abstractmethod
+    def put_action(self, action: Action) -> None:
+        """Insert or replace the current action, and keep ``action.version`` as an
+        immutable version row (namespace, package, name, version)."""
+
+    @abstractmethod
+    def get_action(self, namespace: str, package: str, name: str) -> Action | None: ...
+
+    @abstractmethod
+    def get_action_version(
+        self, namespace: str, package: str, name: str, version: str
+    ) -> Action | None: ...
+
+    @abstractmethod
+    def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
+        """Versions of one action, oldest first."""
+
+    @abstractmethod
+    def delete_action(self, namespace: str, package: str, name: str) -> bool:
+        """Delete the action and its versions."""
+
+    @abstractmethod
+    def list_actions(
+        self, namespace: str, package: str | None, limit: int, skip: int
+    ) -> list[Action]:
+        """package=None lists every package's actions."""
+
+    @abstractmethod
+    def count_actions(self, namespace: str, package: str | None) -> int: ...
+
+    # -- activations -------------------------------------------------------
+    @abstractmethod
+    def insert_activations(self, records: list[Activation]) -> None:
+        """Write a batch in one transaction (group commit). Ids are unique."""
+
+    @abstractmethod
+    def get_activation(self, namespace: str, activation_id: str) -> Activation | None: ...
+
+    @abstractmethod
+    def list_activations(
+        self,
+        namespace: str,
+        name: str | None = None,
+        since: int | None = None,
+        upto: int | None = None,
+        limit: int = 30,
+        skip: int = 0,
+    ) -> list[Activation]:
+        """Newest first. ``name`` matches the action path ('pkg/fn') exactly, or
+        every action of a package when it is 'pkg/'. since/upto bound ``start`` (ms)."""
+
+    @abstractmethod
+    def purge_activations(self, older_than: int) -> int:
+        """Delete records whose start is before ``older_than`` (epoch ms); return count."""

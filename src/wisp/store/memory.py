@@ -1,0 +1,155 @@
+"""In-memory store for unit tests: the same contract as the SQL store, no persistence."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+from wisp.errors import Conflict
+from wisp.models import Action, Activation, Namespace, Package
+from wisp.store.base import Store
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._namespaces: dict[str, Namespace] = {}
+        self._packages: dict[tuple[str, str], Package] = {}
+        self._actions: dict[tuple[str, str, str], Action] = {}
+        self._versions: dict[tuple[str, str, str, str], Action] = {}
+        self._activations: dict[str, Activation] = {}
+
+    # namespaces
+    def create_namespace(self, ns: Namespace) -> None:
+        with self._lock:
+            if ns.name in self._namespaces:
+                raise Conflict(f"namespace {ns.name!r} already exists")
+            self._namespaces[ns.name] = copy.deepcopy(ns)
+
+    def get_namespace(self, name: str) -> Namespace | None:
+        ns = self._namespaces.get(name)
+        return copy.deepcopy(ns) if ns else None
+
+    def namespace_by_uuid(self, uuid: str) -> Namespace | None:
+        for ns in self._namespaces.values():
+            if ns.uuid == uuid:
+                return copy.deepcopy(ns)
+        return None
+
+    def list_namespaces(self) -> list[Namespace]:
+        return [copy.deepcopy(n) for _, n in sorted(self._namespaces.items())]
+
+    # packages
+    def put_package(self, pkg: Package) -> None:
+        with self._lock:
+            self._packages[(pkg.namespace, pkg.name)] = copy.deepcopy(pkg)
+
+    def get_package(self, namespace: str, name: str) -> Package | None:
+        pkg = self._packages.get((namespace, name))
+        return copy.deepcopy(pkg) if pkg else None
+
+    def delete_package(self, namespace: str, name: str) -> bool:
+        with self._lock:
+            return self._packages.pop((namespace, name), None) is not None
+
+    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
+        found = sorted(
+            (p for (ns, _), p in self._packages.items() if ns == namespace), key=lambda p: p.name
+        )
+        return [copy.deepcopy(p) for p in found[skip : skip + limit]]
+
+    # actions
+    def put_action(self, action: Action) -> None:
+        with self._lock:
+            key = (action.namespace, action.package, action.name)
+            self._actions[key] = copy.deepcopy(action)
+            self._versions[(*key, action.version)] = copy.deepcopy(action)
+
+    def get_action(self, namespace: str, package: str, name: str) -> Action | None:
+        action = self._actions.get((namespace, package, name))
+        return copy.deepcopy(action) if action else None
+
+    def get_action_version(
+        self, namespace: str, package: str, name: str, version: str
+    ) -> Action | None:
+        action = self._versions.get((namespace, package, name, version))
+        return copy.deepcopy(action) if action else None
+
+    def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
+        found = [
+            a for (ns, p, n, _), a in self._versions.items() if (ns, p, n) == (namespace, package, name)
+        ]
+        return [a.version for a in sorted(found, key=lambda a: a.updated)]
+
+    def delete_action(self, namespace: str, package: str, name: str) -> bool:
+        with self._lock:
+            key = (namespace, package, name)
+            for vkey in [k for k in self._versions if k[:3] == key]:
+                del self._versions[vkey]
+            return self._actions.pop(key, None) is not None
+
+    def _matching(self, namespace: str, package: str | None) -> list[Action]:
+        return sorted(
+            (
+                a
+                for (ns, p, _), a in self._actions.items()
+                if ns == namespace and (package is None or p == package)
+            ),
+            key=lambda a: (a.package, a.name),
+        )
+
+    def list_actions(
+        self, namespace: str, package: str | None, limit: int, skip: int
+    ) -> list[Action]:
+        return [copy.deepcopy(a) for a in self._matching(namespace, package)[skip : skip + limit]]
+
+    def count_actions(self, namespace: str, package: str | None) -> int:
+        return len(self._matching(namespace, package))
+
+    # activations
+    def insert_activations(self, records: list[Activation]) -> None:
+        with self._lock:
+            for record in records:
+                self._activations[record.activation_id] = copy.deepcopy(record)
+
+    def get_activation(self, namespace: str, activation_id: str) -> Activation | None:
+        record = self._activations.get(activation_id)
+        if record is None or record.namespace != namespace:
+            return None
+        return copy.deepcopy(record)
+
+    def list_activations(
+        self,
+        namespace: str,
+        name: str | None = None,
+        since: int | None = None,
+        upto: int | None = None,
+        limit: int = 30,
+        skip: int = 0,
+    ) -> list[Activation]:
+        def wanted(a: Activation) -> bool:
+            if a.namespace != namespace:
+                return False
+            if name is not None:
+                if name.endswith("/"):
+                    if not a.name.startswith(name):
+                        return False
+                elif a.name != name:
+                    return False
+            if since is not None and a.start < since:
+                return False
+            return upto is None or a.start <= upto
+
+        found = sorted(
+            (a for a in self._activations.values() if wanted(a)),
+            key=lambda a: (a.start, a.activation_id),
+            reverse=True,
+        )
+        return [copy.deepcopy(a) for a in found[skip : skip + limit]]
+
+    def purge_activations(self, older_than: int) -> int:
+        with self._lock:
+            old = [k for k, a in self._activations.items() if a.start < older_than]
+            for k in old:
+                del self._activations[k]
+            return len(old)

@@ -1,0 +1,1 @@
+"""Batched activation writer (group commit). PLACEHOLDER — being written by the store work."""
