@@ -13,10 +13,11 @@ from wisp.models import Action, Activation, Namespace, Package
 
 class Store(ABC):
     # -- lifecycle ---------------------------------------------------------
-    def migrate(self) -> None:
+    # Optional hooks, so not abstract: most stores have nothing to do here.
+    def migrate(self) -> None:  # noqa: B027
         """Bring the schema to the newest version (no-op for stores without one)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027
         """Release connections."""
 
     # -- namespaces --------------------------------------------------------

@@ -1,0 +1,124 @@
+"""The SQL schema, shared by SQLite and PostgreSQL.
+
+This is the *current* shape, used by queries and to check migrations against.
+Changing it means adding a migration under ``migrations/versions/`` that brings
+an existing database to the same shape (``tests/store/test_migrations.py``
+compares the two).
+
+JSON-ish fields (parameters, annotations, limits, exec) are stored as JSON text
+rather than a JSON column type: both backends then store and return the same
+bytes, and nothing queries inside them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAME = 256  # OpenWhisk entity names are at most 256 characters
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("name", String(NAME), nullable=False),
+    Column("uuid", String(64), nullable=False),
+    Column("key_hash", String(128), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("limits", Text, nullable=False),
+    PrimaryKeyConstraint("name"),
+    UniqueConstraint("uuid"),
+)
+
+packages = Table(
+    "packages",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("publish", Boolean, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "name"),
+)
+
+def _action_columns() -> list[Column[Any]]:
+    """The columns an action row and an action version row have in common."""
+    return [
+        Column("namespace", String(NAME), nullable=False),
+        Column("package", String(NAME), nullable=False),
+        Column("name", String(NAME), nullable=False),
+        Column("exec", Text, nullable=False),
+        Column("limits", Text, nullable=False),
+        Column("parameters", Text, nullable=False),
+        Column("annotations", Text, nullable=False),
+        Column("publish", Boolean, nullable=False),
+        Column("version", String(32), nullable=False),
+        Column("updated", BigInteger, nullable=False),
+    ]
+
+
+actions = Table(
+    "actions",
+    metadata,
+    *_action_columns(),
+    PrimaryKeyConstraint("namespace", "package", "name"),
+)
+
+# One immutable row per deployed version. ``id`` orders versions by first
+# creation, which ``updated`` cannot do (a clock may step back).
+action_versions = Table(
+    "action_versions",
+    metadata,
+    Column("id", Integer, autoincrement=True, nullable=False),
+    *_action_columns(),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("namespace", "package", "name", "version"),
+    ForeignKeyConstraint(
+        ["namespace", "package", "name"],
+        ["actions.namespace", "actions.package", "actions.name"],
+        ondelete="CASCADE",
+    ),
+)
+
+# Activations are written far more than anything else and read back whole, so
+# the record is one JSON document; the columns beside it exist to filter on.
+activations = Table(
+    "activations",
+    metadata,
+    Column("activation_id", String(32), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(2 * NAME + 1), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("record", Text, nullable=False),
+    PrimaryKeyConstraint("activation_id"),
+    Index(None, "namespace", "start"),
+    Index(None, "namespace", "name", "start"),
+    # Purging scans by age across every namespace.
+    Index(None, "start"),
+)

@@ -1,0 +1,412 @@
+"""The SQL store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
+
+Driver exceptions never leave this module: an unreachable or failing database
+becomes ``PlatformError`` and a uniqueness violation becomes ``Conflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    create_engine,
+    delete,
+    event,
+    exc,
+    func,
+    make_url,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from wisp.errors import Conflict, PlatformError
+from wisp.models import Action, ActionLimits, Activation, Exec, Namespace, Package
+from wisp.store import schema
+from wisp.store.base import Store
+
+DEFAULT_POOL_SIZE = 8
+DEFAULT_MAX_OVERFLOW = 16
+SQLITE_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's lock
+POSTGRES_CONNECT_TIMEOUT = 5  # seconds
+
+_SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
+_POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+psycopg"}
+_ACTION_KEY = ["namespace", "package", "name"]
+
+
+def database_url(url: str) -> URL:
+    """Parse ``url``, sending every PostgreSQL URL to the psycopg (v3) driver."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as e:
+        raise PlatformError(f"invalid database URL {url!r}: {e}") from e
+    if parsed.drivername in _POSTGRES_DRIVERS:
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in _SQLITE_DRIVERS:
+        return parsed
+    raise PlatformError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://"
+    )
+
+
+class SqlStore(Store):
+    """``Store`` over SQLAlchemy Core. Thread-safe; every call is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        self._where = self.url.render_as_string(hide_password=True)
+        self._serial: AbstractContextManager[Any] = nullcontext()
+        if self.url.get_backend_name() == "sqlite":
+            self.engine = self._sqlite_engine()
+        else:
+            self.engine = create_engine(
+                self.url,
+                pool_size=DEFAULT_POOL_SIZE,
+                max_overflow=DEFAULT_MAX_OVERFLOW,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT},
+            )
+        self._dialect = self.engine.dialect.name
+
+    def _sqlite_engine(self) -> Engine:
+        database = self.url.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in str(self.url)
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT,
+        }
+        if in_memory:
+            # Every connection to :memory: is a new, empty database, so all
+            # threads share one connection and take turns on it.
+            engine = create_engine(self.url, connect_args=connect_args, poolclass=StaticPool)
+            self._serial = threading.RLock()
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                self.url,
+                connect_args=connect_args,
+                pool_size=DEFAULT_POOL_SIZE,
+                max_overflow=DEFAULT_MAX_OVERFLOW,
+            )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            if not in_memory:
+                # WAL: readers never block the writer; NORMAL sync is safe in WAL
+                # (a power cut may lose the last commits, never corrupt the file).
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        return engine
+
+    # -- plumbing ----------------------------------------------------------
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except exc.IntegrityError as e:
+            raise Conflict(f"already exists: {e.orig}") from e
+        except (exc.OperationalError, exc.InterfaceError) as e:
+            raise PlatformError(f"database {self._where} is unavailable: {e.orig}") from e
+        except exc.SQLAlchemyError as e:
+            raise PlatformError(f"database {self._where} failed: {e}") from e
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A connection in a transaction that commits when the block ends."""
+        with self._serial, self._translated(), self.engine.begin() as conn:
+            yield conn
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        # Both dialects spell upserts the same way, through different classes.
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _upsert(self, table: Table, row: dict[str, Any], key: list[str]) -> Any:
+        stmt = self._insert(table).values(row)
+        changes = {c: stmt.excluded[c] for c in row if c not in key}
+        return stmt.on_conflict_do_update(index_elements=key, set_=changes)
+
+    # -- lifecycle ---------------------------------------------------------
+    def migrate(self) -> None:
+        from wisp.store.migrate import upgrade  # Alembic is only needed here
+
+        with self._serial, self._translated():
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- namespaces --------------------------------------------------------
+    def create_namespace(self, ns: Namespace) -> None:
+        row = {
+            "name": ns.name,
+            "uuid": ns.uuid,
+            "key_hash": ns.key_hash,
+            "created": ns.created,
+            "limits": _dump(ns.limits),
+        }
+        try:
+            with self._begin() as conn:
+                conn.execute(schema.namespaces.insert().values(row))
+        except Conflict as e:
+            raise Conflict(f"namespace {ns.name!r} already exists") from e
+
+    def get_namespace(self, name: str) -> Namespace | None:
+        t = schema.namespaces
+        with self._begin() as conn:
+            row = conn.execute(select(t).where(t.c.name == name)).first()
+        return _namespace(row) if row else None
+
+    def namespace_by_uuid(self, uuid: str) -> Namespace | None:
+        t = schema.namespaces
+        with self._begin() as conn:
+            row = conn.execute(select(t).where(t.c.uuid == uuid)).first()
+        return _namespace(row) if row else None
+
+    def list_namespaces(self) -> list[Namespace]:
+        t = schema.namespaces
+        with self._begin() as conn:
+            rows = conn.execute(select(t).order_by(t.c.name)).all()
+        return [_namespace(r) for r in rows]
+
+    # -- packages ----------------------------------------------------------
+    def put_package(self, pkg: Package) -> None:
+        row = {
+            "namespace": pkg.namespace,
+            "name": pkg.name,
+            "parameters": _dump(pkg.parameters),
+            "annotations": _dump(pkg.annotations),
+            "publish": pkg.publish,
+            "version": pkg.version,
+            "updated": pkg.updated,
+        }
+        with self._begin() as conn:
+            conn.execute(self._upsert(schema.packages, row, ["namespace", "name"]))
+
+    def get_package(self, namespace: str, name: str) -> Package | None:
+        t = schema.packages
+        with self._begin() as conn:
+            query = select(t).where(t.c.namespace == namespace, t.c.name == name)
+            row = conn.execute(query).first()
+        return _package(row) if row else None
+
+    def delete_package(self, namespace: str, name: str) -> bool:
+        t = schema.packages
+        with self._begin() as conn:
+            result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
+        return result.rowcount > 0
+
+    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
+        t = schema.packages
+        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
+        with self._begin() as conn:
+            rows = conn.execute(query.limit(limit).offset(skip)).all()
+        return [_package(r) for r in rows]
+
+    # -- actions -----------------------------------------------------------
+    def put_action(self, action: Action) -> None:
+        row = _action_row(action)
+        version_key = [*_ACTION_KEY, "version"]
+        with self._begin() as conn:
+            conn.execute(self._upsert(schema.actions, row, _ACTION_KEY))
+            # An upsert keeps the row's id, so a re-put version keeps its place.
+            conn.execute(self._upsert(schema.action_versions, row, version_key))
+
+    def get_action(self, namespace: str, package: str, name: str) -> Action | None:
+        t = schema.actions
+        query = select(t).where(*_is_action(t, namespace, package, name))
+        with self._begin() as conn:
+            row = conn.execute(query).first()
+        return _action(row) if row else None
+
+    def get_action_version(
+        self, namespace: str, package: str, name: str, version: str
+    ) -> Action | None:
+        t = schema.action_versions
+        query = select(t).where(*_is_action(t, namespace, package, name), t.c.version == version)
+        with self._begin() as conn:
+            row = conn.execute(query).first()
+        return _action(row) if row else None
+
+    def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
+        t = schema.action_versions
+        query = select(t.c.version).where(*_is_action(t, namespace, package, name)).order_by(t.c.id)
+        with self._begin() as conn:
+            return list(conn.execute(query).scalars())
+
+    def delete_action(self, namespace: str, package: str, name: str) -> bool:
+        a, v = schema.actions, schema.action_versions
+        with self._begin() as conn:
+            # Explicit rather than trusting ON DELETE CASCADE: SQLite enforces it
+            # only on connections that turned foreign keys on.
+            conn.execute(delete(v).where(*_is_action(v, namespace, package, name)))
+            result = conn.execute(delete(a).where(*_is_action(a, namespace, package, name)))
+        return result.rowcount > 0
+
+    def list_actions(
+        self, namespace: str, package: str | None, limit: int, skip: int
+    ) -> list[Action]:
+        t = schema.actions
+        query = select(t).where(t.c.namespace == namespace)
+        if package is not None:
+            query = query.where(t.c.package == package)
+        query = query.order_by(t.c.package, t.c.name).limit(limit).offset(skip)
+        with self._begin() as conn:
+            rows = conn.execute(query).all()
+        return [_action(r) for r in rows]
+
+    def count_actions(self, namespace: str, package: str | None) -> int:
+        t = schema.actions
+        query = select(func.count()).select_from(t).where(t.c.namespace == namespace)
+        if package is not None:
+            query = query.where(t.c.package == package)
+        with self._begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- activations -------------------------------------------------------
+    def insert_activations(self, records: list[Activation]) -> None:
+        """Also idempotent: an id already stored is skipped, so a writer may retry
+        a batch whose commit succeeded but whose acknowledgement was lost."""
+        if not records:
+            return
+        # Serialise before the transaction so the write lock is held briefly.
+        rows = [
+            {
+                "activation_id": r.activation_id,
+                "namespace": r.namespace,
+                "name": r.name,
+                "start": r.start,
+                "end": r.end,
+                "status_code": r.status_code,
+                "record": _dump(r.to_json()),
+            }
+            for r in records
+        ]
+        stmt = self._insert(schema.activations).on_conflict_do_nothing(
+            index_elements=["activation_id"]
+        )
+        with self._begin() as conn:
+            conn.execute(stmt, rows)
+
+    def get_activation(self, namespace: str, activation_id: str) -> Activation | None:
+        t = schema.activations
+        query = select(t.c.record).where(
+            t.c.activation_id == activation_id, t.c.namespace == namespace
+        )
+        with self._begin() as conn:
+            record = conn.execute(query).scalar()
+        return Activation.from_json(json.loads(record)) if record is not None else None
+
+    def list_activations(
+        self,
+        namespace: str,
+        name: str | None = None,
+        since: int | None = None,
+        upto: int | None = None,
+        limit: int = 30,
+        skip: int = 0,
+    ) -> list[Activation]:
+        t = schema.activations
+        query = select(t.c.record).where(t.c.namespace == namespace)
+        if name is not None and name.endswith("/"):
+            # Not LIKE: SQLite's LIKE ignores case, and '_' or '%' in a name
+            # would be wildcards.
+            query = query.where(func.substr(t.c.name, 1, len(name)) == name)
+        elif name is not None:
+            query = query.where(t.c.name == name)
+        if since is not None:
+            query = query.where(t.c.start >= since)
+        if upto is not None:
+            query = query.where(t.c.start <= upto)
+        query = query.order_by(t.c.start.desc(), t.c.activation_id.desc())
+        with self._begin() as conn:
+            records = conn.execute(query.limit(limit).offset(skip)).scalars().all()
+        return [Activation.from_json(json.loads(r)) for r in records]
+
+    def purge_activations(self, older_than: int) -> int:
+        t = schema.activations
+        with self._begin() as conn:
+            result = conn.execute(delete(t).where(t.c.start < older_than))
+        return int(result.rowcount)
+
+
+def _is_action(
+    table: Table, namespace: str, package: str, name: str
+) -> tuple[ColumnElement[bool], ...]:
+    c = table.c
+    return (c.namespace == namespace, c.package == package, c.name == name)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _namespace(row: Row[Any]) -> Namespace:
+    return Namespace(
+        name=row.name,
+        uuid=row.uuid,
+        key_hash=row.key_hash,
+        created=row.created,
+        limits=json.loads(row.limits),
+    )
+
+
+def _package(row: Row[Any]) -> Package:
+    return Package(
+        namespace=row.namespace,
+        name=row.name,
+        parameters=json.loads(row.parameters),
+        annotations=json.loads(row.annotations),
+        publish=bool(row.publish),
+        version=row.version,
+        updated=row.updated,
+    )
+
+
+def _action_row(action: Action) -> dict[str, Any]:
+    return {
+        "namespace": action.namespace,
+        "package": action.package,
+        "name": action.name,
+        "exec": _dump(asdict(action.exec)),
+        "limits": _dump(asdict(action.limits)),
+        "parameters": _dump(action.parameters),
+        "annotations": _dump(action.annotations),
+        "publish": action.publish,
+        "version": action.version,
+        "updated": action.updated,
+    }
+
+
+def _action(row: Row[Any]) -> Action:
+    return Action(
+        namespace=row.namespace,
+        package=row.package,
+        name=row.name,
+        exec=Exec(**json.loads(row.exec)),
+        limits=ActionLimits(**json.loads(row.limits)),
+        parameters=json.loads(row.parameters),
+        annotations=json.loads(row.annotations),
+        publish=bool(row.publish),
+        version=row.version,
+        updated=row.updated,
+    )
