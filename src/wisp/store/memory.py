@@ -1,4 +1,9 @@
-"""In-memory store for unit tests: the same contract as the SQL store, no persistence."""
+"""In-memory store for unit tests: the same contract as the SQL store, no persistence.
+
+Every method takes the lock, reads included: the activation writer inserts from
+its own thread while the API lists, and iterating a dict that another thread
+changes raises.
+"""
 
 from __future__ import annotations
 
@@ -24,20 +29,25 @@ class MemoryStore(Store):
         with self._lock:
             if ns.name in self._namespaces:
                 raise Conflict(f"namespace {ns.name!r} already exists")
+            if any(n.uuid == ns.uuid for n in self._namespaces.values()):
+                raise Conflict(f"namespace uuid {ns.uuid!r} already exists")
             self._namespaces[ns.name] = copy.deepcopy(ns)
 
     def get_namespace(self, name: str) -> Namespace | None:
-        ns = self._namespaces.get(name)
-        return copy.deepcopy(ns) if ns else None
+        with self._lock:
+            ns = self._namespaces.get(name)
+            return copy.deepcopy(ns) if ns else None
 
     def namespace_by_uuid(self, uuid: str) -> Namespace | None:
-        for ns in self._namespaces.values():
-            if ns.uuid == uuid:
-                return copy.deepcopy(ns)
-        return None
+        with self._lock:
+            for ns in self._namespaces.values():
+                if ns.uuid == uuid:
+                    return copy.deepcopy(ns)
+            return None
 
     def list_namespaces(self) -> list[Namespace]:
-        return [copy.deepcopy(n) for _, n in sorted(self._namespaces.items())]
+        with self._lock:
+            return [copy.deepcopy(n) for _, n in sorted(self._namespaces.items())]
 
     # packages
     def put_package(self, pkg: Package) -> None:
@@ -45,18 +55,21 @@ class MemoryStore(Store):
             self._packages[(pkg.namespace, pkg.name)] = copy.deepcopy(pkg)
 
     def get_package(self, namespace: str, name: str) -> Package | None:
-        pkg = self._packages.get((namespace, name))
-        return copy.deepcopy(pkg) if pkg else None
+        with self._lock:
+            pkg = self._packages.get((namespace, name))
+            return copy.deepcopy(pkg) if pkg else None
 
     def delete_package(self, namespace: str, name: str) -> bool:
         with self._lock:
             return self._packages.pop((namespace, name), None) is not None
 
     def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
-        found = sorted(
-            (p for (ns, _), p in self._packages.items() if ns == namespace), key=lambda p: p.name
-        )
-        return [copy.deepcopy(p) for p in found[skip : skip + limit]]
+        with self._lock:
+            found = sorted(
+                (p for (ns, _), p in self._packages.items() if ns == namespace),
+                key=lambda p: p.name,
+            )
+            return [copy.deepcopy(p) for p in found[skip : skip + limit]]
 
     # actions
     def put_action(self, action: Action) -> None:
@@ -66,20 +79,23 @@ class MemoryStore(Store):
             self._versions[(*key, action.version)] = copy.deepcopy(action)
 
     def get_action(self, namespace: str, package: str, name: str) -> Action | None:
-        action = self._actions.get((namespace, package, name))
-        return copy.deepcopy(action) if action else None
+        with self._lock:
+            action = self._actions.get((namespace, package, name))
+            return copy.deepcopy(action) if action else None
 
     def get_action_version(
         self, namespace: str, package: str, name: str, version: str
     ) -> Action | None:
-        action = self._versions.get((namespace, package, name, version))
-        return copy.deepcopy(action) if action else None
+        with self._lock:
+            action = self._versions.get((namespace, package, name, version))
+            return copy.deepcopy(action) if action else None
 
     def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
-        found = [
-            a for (ns, p, n, _), a in self._versions.items() if (ns, p, n) == (namespace, package, name)
-        ]
-        return [a.version for a in sorted(found, key=lambda a: a.updated)]
+        # Oldest first means first created: dicts keep insertion order, also when
+        # a version is put again. (``updated`` can tie, or go back with the clock.)
+        key = (namespace, package, name)
+        with self._lock:
+            return [v for (ns, p, n, v) in self._versions if (ns, p, n) == key]
 
     def delete_action(self, namespace: str, package: str, name: str) -> bool:
         with self._lock:
@@ -101,22 +117,28 @@ class MemoryStore(Store):
     def list_actions(
         self, namespace: str, package: str | None, limit: int, skip: int
     ) -> list[Action]:
-        return [copy.deepcopy(a) for a in self._matching(namespace, package)[skip : skip + limit]]
+        with self._lock:
+            found = self._matching(namespace, package)[skip : skip + limit]
+            return [copy.deepcopy(a) for a in found]
 
     def count_actions(self, namespace: str, package: str | None) -> int:
-        return len(self._matching(namespace, package))
+        with self._lock:
+            return len(self._matching(namespace, package))
 
     # activations
     def insert_activations(self, records: list[Activation]) -> None:
         with self._lock:
             for record in records:
-                self._activations[record.activation_id] = copy.deepcopy(record)
+                # Like the SQL store: an id already stored is skipped (retries).
+                if record.activation_id not in self._activations:
+                    self._activations[record.activation_id] = copy.deepcopy(record)
 
     def get_activation(self, namespace: str, activation_id: str) -> Activation | None:
-        record = self._activations.get(activation_id)
-        if record is None or record.namespace != namespace:
-            return None
-        return copy.deepcopy(record)
+        with self._lock:
+            record = self._activations.get(activation_id)
+            if record is None or record.namespace != namespace:
+                return None
+            return copy.deepcopy(record)
 
     def list_activations(
         self,
@@ -140,12 +162,13 @@ class MemoryStore(Store):
                 return False
             return upto is None or a.start <= upto
 
-        found = sorted(
-            (a for a in self._activations.values() if wanted(a)),
-            key=lambda a: (a.start, a.activation_id),
-            reverse=True,
-        )
-        return [copy.deepcopy(a) for a in found[skip : skip + limit]]
+        with self._lock:
+            found = sorted(
+                (a for a in self._activations.values() if wanted(a)),
+                key=lambda a: (a.start, a.activation_id),
+                reverse=True,
+            )
+            return [copy.deepcopy(a) for a in found[skip : skip + limit]]
 
     def purge_activations(self, older_than: int) -> int:
         with self._lock:

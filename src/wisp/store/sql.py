@@ -168,6 +168,8 @@ class SqlStore(Store):
             with self._begin() as conn:
                 conn.execute(schema.namespaces.insert().values(row))
         except Conflict as e:
+            if self.get_namespace(ns.name) is None:
+                raise Conflict(f"namespace uuid {ns.uuid!r} already exists") from e
             raise Conflict(f"namespace {ns.name!r} already exists") from e
 
     def get_namespace(self, name: str) -> Namespace | None:

@@ -1,1 +1,284 @@
-"""Batched activation writer (group commit). PLACEHOLDER — being written by the store work."""
+"""Batched activation writer (group commit).
+
+Invocations finish on the event loop thread; writing each record in its own
+transaction would cap throughput at the database's commit rate. Instead
+``submit`` only queues the record, and one background thread writes whatever
+has queued up, up to ``batch`` records per transaction. Records stay readable
+through ``get``/``list`` while they wait, so a GET right after an invoke finds
+its record.
+
+A failed write is retried with backoff for as long as it takes: the database
+being away must not lose records. Only a record the store rejects by itself
+(not a ``PlatformError``), alone, several times, is given up on, and then it is
+logged in full at ERROR level so it can be recovered by hand.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import threading
+import time
+from collections import deque
+
+from wisp.errors import PlatformError
+from wisp.models import Activation
+from wisp.store.base import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 512
+DEFAULT_INTERVAL = 0.005  # seconds
+RETRY_FIRST = 0.05  # seconds
+RETRY_MAX = 5.0
+REJECTED_ATTEMPTS = 3  # writes of one record alone before it is dropped
+
+
+class ActivationWriter:
+    """Queues activation records and writes them to ``store`` in batches."""
+
+    def __init__(
+        self, store: Store, batch: int = DEFAULT_BATCH, interval: float = DEFAULT_INTERVAL
+    ) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        self.store = store
+        self.batch = batch
+        self.interval = interval
+        self.written = 0  # records stored
+        self.batches = 0  # transactions committed
+        self.failures = 0  # write attempts that raised
+        self.dropped = 0  # records given up on (logged in full)
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the thread waits for records
+        self._progress = threading.Condition(self._lock)  # flush() waits for the thread
+        self._queue: deque[Activation] = deque()  # submitted, not yet taken by the thread
+        self._unwritten: dict[str, Activation] = {}  # queued or being written
+        self._submitted = 0  # records ever submitted
+        self._done = 0  # of those, written or dropped; always a prefix, in submit order
+        self._hurry_until = 0  # flush() is waiting for records up to here: don't linger
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._inline = threading.Lock()  # writing from the caller when there is no thread
+
+    @property
+    def pending(self) -> int:
+        """Records submitted but not yet written."""
+        return len(self._unwritten)
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._run, name="wisp-activation-writer", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Write everything submitted, then end the thread."""
+        with self._lock:
+            self._stopping = True
+            self._work.notify()
+            thread, self._thread = self._thread, None
+        if thread is None:
+            self._write_inline()
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._lock:
+                self._thread = thread  # still the only writer: flush() waits for it
+            log.error(
+                "activation writer still busy after %.1fs; %d records not written yet",
+                timeout,
+                self.pending,
+            )
+
+    # -- the hot path ------------------------------------------------------
+    def submit(self, record: Activation) -> None:
+        """Queue ``record`` for writing; never blocks on the database."""
+        with self._lock:
+            self._queue.append(record)
+            self._unwritten[record.activation_id] = record
+            self._submitted += 1
+            # Wake the thread only when it may be asleep on an empty queue, or
+            # lingering for a batch that is now full.
+            queued = len(self._queue)
+            if queued == 1 or queued == self.batch:
+                self._work.notify()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every record submitted before this call is written."""
+        with self._lock:
+            target = self._submitted
+            running = self._thread is not None and self._thread.is_alive()
+            if running and self._done < target:
+                self._hurry_until = max(self._hurry_until, target)
+                self._work.notify()
+        if not running:
+            self._write_inline()
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise PlatformError(
+                        f"{target - self._done} activation records not written after {timeout}s"
+                    )
+                self._progress.wait(remaining)
+
+    # -- reads that see unwritten records ----------------------------------
+    def get(self, namespace: str, activation_id: str) -> Activation | None:
+        """The record, whether written yet or not. Unwritten records are shared
+        with the writer thread: callers must not change them."""
+        # Checked before the store: a record leaves ``_unwritten`` only once committed.
+        record = self._unwritten.get(activation_id)
+        if record is not None:
+            return record if record.namespace == namespace else None
+        return self.store.get_activation(namespace, activation_id)
+
+    def purge(self, older_than: int) -> int:
+        return self.store.purge_activations(older_than)
+
+    def list(
+        self,
+        namespace: str,
+        name: str | None = None,
+        since: int | None = None,
+        upto: int | None = None,
+        limit: int = 30,
+        skip: int = 0,
+    ) -> builtins.list[Activation]:
+        """``Store.list_activations``, including records not written yet."""
+        # Snapshot the unwritten records *before* asking the store: one written
+        # in between is then in the store's answer, or in both (deduplicated).
+        with self._lock:
+            unwritten = builtins.list(self._unwritten.values())
+        merged = {
+            r.activation_id: r
+            for r in self.store.list_activations(namespace, name, since, upto, skip + limit, 0)
+        }
+        for r in unwritten:
+            if _matches(r, namespace, name, since, upto):
+                merged[r.activation_id] = r
+        newest_first = sorted(merged.values(), key=lambda r: (r.start, r.activation_id))[::-1]
+        return newest_first[skip : skip + limit]
+
+    # -- the writer thread -------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._stopping:
+                    self._work.wait()
+                if not self._queue:
+                    return  # stopping, and everything is written
+                if (
+                    len(self._queue) < self.batch
+                    and not self._stopping
+                    and self._hurry_until <= self._done
+                ):
+                    # Group commit: let invocations finishing now join this batch.
+                    self._work.wait(self.interval)
+                taken = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+            try:
+                self._write(taken)
+            except BaseException:
+                # Not expected (_write handles the store's errors), but the records
+                # must survive it: put them back first in line.
+                log.exception("activation writer: unexpected error; will retry")
+                with self._lock:
+                    self._queue.extendleft(reversed(taken))
+                time.sleep(RETRY_FIRST)
+                continue
+            self._finished(taken)
+
+    def _write_inline(self) -> None:
+        """Write the queue from the calling thread (no writer thread running)."""
+        with self._inline:
+            while True:
+                with self._lock:
+                    if not self._queue:
+                        return
+                    taken = [
+                        self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))
+                    ]
+                self._write(taken)
+                self._finished(taken)
+
+    def _finished(self, taken: builtins.list[Activation]) -> None:
+        with self._lock:
+            for record in taken:
+                if self._unwritten.get(record.activation_id) is record:
+                    del self._unwritten[record.activation_id]
+            self._done += len(taken)
+            self._progress.notify_all()
+
+    def _write(self, records: builtins.list[Activation]) -> None:
+        """Store ``records``, retrying until it works (or a lone record is rejected)."""
+        delay = RETRY_FIRST
+        attempts = 0
+        while True:
+            try:
+                self.store.insert_activations(records)
+            except PlatformError as e:
+                # The database is away or failing: wait for it, however long.
+                attempts += 1
+                self.failures += 1
+                log.error(
+                    "could not write %d activation records (attempt %d), retrying in %.2fs: %s",
+                    len(records),
+                    attempts,
+                    delay,
+                    e,
+                )
+            except Exception:
+                attempts += 1
+                self.failures += 1
+                if len(records) > 1:
+                    # Probably one bad record: halve the batch until it is found,
+                    # so the others are written.
+                    log.exception("store rejected %d activation records; splitting", len(records))
+                    half = len(records) // 2
+                    self._write(records[:half])
+                    self._write(records[half:])
+                    return
+                if attempts >= REJECTED_ATTEMPTS:
+                    self.dropped += 1
+                    log.exception(
+                        "DROPPING activation record after %d rejected writes: %s",
+                        attempts,
+                        _describe(records[0]),
+                    )
+                    return
+                log.exception("store rejected activation record %s", records[0].activation_id)
+            else:
+                self.written += len(records)
+                self.batches += 1
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+
+def _matches(
+    record: Activation, namespace: str, name: str | None, since: int | None, upto: int | None
+) -> bool:
+    if record.namespace != namespace:
+        return False
+    if name is not None and not (
+        record.name.startswith(name) if name.endswith("/") else record.name == name
+    ):
+        return False
+    if since is not None and record.start < since:
+        return False
+    return upto is None or record.start <= upto
+
+
+def _describe(record: Activation) -> str:
+    try:
+        return json.dumps(record.to_json(), default=repr)
+    except Exception:
+        return repr(record)
