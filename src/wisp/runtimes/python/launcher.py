@@ -1,0 +1,340 @@
+"""Wisp's Python launcher: the zygote and, after a fork, the sandboxed instance.
+
+Runs as ``python -I -S launcher.py`` with an empty environment: standard library
+only, nothing from the host leaks in. The zygote talks to the server on fd 3
+(length-prefixed JSON, file descriptors passed with SCM_RIGHTS). Each ``fork``
+request brings three descriptors: the instance's control socket and the write ends
+of its stdout and stderr pipes. The child confines itself (session, cgroups,
+rlimits, uid), then serves ``init`` once and ``run`` any number of times.
+"""
+
+import asyncio
+import ctypes
+import gc
+import inspect
+import io
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+import zipfile
+
+HEADER = struct.Struct(">I")
+MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+del io, zipfile  # imported so user code finds them warm in the zygote
+
+
+# -- framing ------------------------------------------------------------------------
+
+
+def read_exact(sock, n):
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(sock):
+    (size,) = HEADER.unpack(read_exact(sock, HEADER.size))
+    return json.loads(read_exact(sock, size))
+
+
+def send_raw(sock, body):
+    sock.sendall(HEADER.pack(len(body)) + body)
+
+
+def send_message(sock, message):
+    send_raw(sock, json.dumps(message).encode())
+
+
+# -- the instance (after fork) ------------------------------------------------------
+
+
+class Context:
+    """DigitalOcean's ``context`` argument for ``main(event, context)`` handlers."""
+
+    def __init__(self, meta):
+        self.activation_id = meta.get("activation_id", "")
+        self.request_id = meta.get("transaction_id", self.activation_id)
+        self.function_name = meta.get("action_name", "")
+        self.function_version = meta.get("action_version", "")
+        self.namespace = meta.get("namespace", "")
+        self.api_host = meta.get("api_host", "")
+        self.api_key = meta.get("api_key", "")
+        self.deadline = meta.get("deadline", 0)
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self.deadline - time.time() * 1000))
+
+
+class Instance:
+    def __init__(self, sock):
+        self.sock = sock
+        self.main = None
+        self.with_context = False
+        self.is_async = False
+        self.loop = None
+        self.env = {}
+
+    def serve(self):
+        while True:
+            try:
+                message = read_message(self.sock)
+            except EOFError:
+                return
+            if message["op"] == "init":
+                reply = self.init(message)
+            else:
+                reply = self.run(message)
+            self.end_of_activation()
+            send_raw(self.sock, reply)
+
+    def end_of_activation(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        for fd in (1, 2):
+            try:
+                os.write(fd, MARKER)
+            except OSError:
+                pass
+
+    def init(self, message):
+        memory = message.get("memory_mb")
+        if memory:
+            limit = int(memory) * 1024 * 1024 + 64 * 1024 * 1024  # headroom for the runtime
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        self.env = {str(k): str(v) for k, v in (message.get("env") or {}).items()}
+        os.environ.clear()
+        os.environ.update(self.env)
+        entry = message.get("main") or "main"
+        try:
+            namespace = self.load(message)
+        except SyntaxError as exc:
+            print_user_traceback(exc)
+            where = f" (line {exc.lineno})" if exc.lineno else ""
+            return self.init_failed(f"syntax error in the code: {exc.msg}{where}")
+        except BaseException as exc:
+            print_user_traceback(exc)
+            return self.init_failed(f"the code failed to load: {type(exc).__name__}: {exc}")
+        main = namespace.get(entry)
+        if not callable(main):
+            return self.init_failed(f"the code defines no function named {entry!r}")
+        self.main = main
+        self.is_async = inspect.iscoroutinefunction(main)
+        self.with_context = accepts_two_arguments(main)
+        return b'{"ok":true}'
+
+    def init_failed(self, error):
+        return json.dumps({"ok": False, "error": error}).encode()
+
+    def load(self, message):
+        bundle = message.get("bundle")
+        if bundle:
+            sys.path.insert(0, bundle)
+            site = os.path.join(
+                bundle,
+                "virtualenv",
+                "lib",
+                f"python{sys.version_info.major}.{sys.version_info.minor}",
+                "site-packages",
+            )
+            if os.path.isdir(site):
+                sys.path.insert(0, site)
+            os.chdir(bundle)
+            filename = os.path.join(bundle, "__main__.py")
+            with open(filename, encoding="utf-8") as source:
+                code = source.read()
+        else:
+            filename = "__main__.py"
+            code = message.get("code", "")
+        compiled = compile(code, filename, "exec")
+        namespace = {"__name__": "__main__", "__file__": filename, "__builtins__": __builtins__}
+        exec(compiled, namespace)
+        return namespace
+
+    def run(self, message):
+        meta = message.get("meta") or {}
+        args = message.get("args") or {}
+        os.environ["__OW_ACTIVATION_ID"] = meta.get("activation_id", "")
+        os.environ["__OW_TRANSACTION_ID"] = meta.get("transaction_id", "")
+        os.environ["__OW_ACTION_NAME"] = "/" + meta.get("namespace", "") + "/" + meta.get("action_name", "")
+        os.environ["__OW_ACTION_VERSION"] = meta.get("action_version", "")
+        os.environ["__OW_NAMESPACE"] = meta.get("namespace", "")
+        os.environ["__OW_API_HOST"] = meta.get("api_host", "")
+        os.environ["__OW_DEADLINE"] = str(meta.get("deadline", ""))
+        if meta.get("api_key"):
+            os.environ["__OW_API_KEY"] = meta["api_key"]
+        try:
+            if self.with_context:
+                value = self.main(args, Context(meta))
+            else:
+                value = self.main(args)
+            if inspect.isawaitable(value):
+                if self.loop is None:
+                    self.loop = asyncio.new_event_loop()
+                value = self.loop.run_until_complete(value)
+        except MemoryError:
+            return b'{"oom":true}'
+        except BaseException as exc:
+            print_user_traceback(exc)
+            if isinstance(exc, SystemExit):
+                return json.dumps({"exception": f"the function called exit({exc.code})"}).encode()
+            return json.dumps({"exception": f"{type(exc).__name__}: {exc}"}).encode()
+        if not isinstance(value, dict):
+            return json.dumps(
+                {"invalid": f"the function returned {type(value).__name__}, not a dictionary"}
+            ).encode()
+        try:
+            body = json.dumps(value, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            return json.dumps({"invalid": f"the result is not JSON serializable: {exc}"}).encode()
+        return b'{"result":' + body.encode() + b"}"
+
+
+def print_user_traceback(exc):
+    """The traceback from the user's first frame on: the launcher's frames are noise."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+    sys.stderr.flush()
+
+
+def accepts_two_arguments(func):
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+# -- confinement (in the child, before any user code) ------------------------------
+
+
+def confine(spec):
+    os.setsid()
+    for path in spec.get("cgroups", ()):
+        with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    for name, value in (spec.get("rlimits") or {}).items():
+        limit = int(value)
+        resource.setrlimit(getattr(resource, name), (limit, limit))
+    uid = spec.get("uid")
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    # Changing uid clears the parent-death signal: arm it afterwards.
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != spec["zygote"]:
+        os._exit(1)
+    os.umask(0o077)
+    os.chdir(spec.get("cwd") or "/tmp")
+
+
+def become_instance(spec, fds):
+    control, out, err = fds
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.dup2(control, 3)
+    os.closerange(4, 65536)
+    try:
+        confine(spec)
+    except BaseException as exc:
+        os.write(2, f"wisp: confinement failed: {exc}\n".encode())
+        os._exit(70)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sock = socket.socket(fileno=3)
+    try:
+        Instance(sock).serve()
+    finally:
+        os._exit(0)
+
+
+# -- the zygote ---------------------------------------------------------------------
+
+
+def zygote(fd):
+    server = socket.socket(fileno=fd)
+    server.setblocking(True)
+    me = os.getpid()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ, "server")
+    selector.register(wake_r, selectors.EVENT_READ, "children")
+    gc.collect()
+    gc.freeze()  # keep the collector from touching (and un-sharing) inherited pages
+    send_message(server, {"op": "ready", "pid": me})
+    buffer = b""
+    while True:
+        for key, _ in selector.select():
+            if key.data == "children":
+                os.read(wake_r, 4096)
+                reap(server)
+                continue
+            data, fds, _flags, _addr = socket.recv_fds(server, 1 << 16, 3)
+            if not data:
+                os._exit(0)
+            buffer += data
+            while len(buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(buffer)
+                if len(buffer) < HEADER.size + size:
+                    break
+                spec = json.loads(buffer[HEADER.size : HEADER.size + size])
+                buffer = buffer[HEADER.size + size :]
+                spec["zygote"] = me
+                pid = os.fork()
+                if pid == 0:
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    server.close()
+                    become_instance(spec, fds)
+                for fd in fds:
+                    os.close(fd)
+                fds = []
+                send_message(server, {"op": "forked", "id": spec["id"], "pid": pid})
+
+
+def reap(server):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        send_message(server, {"op": "exited", "pid": pid, "signal": signum, "code": code})
+
+
+if __name__ == "__main__":
+    zygote(int(sys.argv[1]))

@@ -1,0 +1,183 @@
+"""A pool of pre-created cgroups, one per live instance.
+
+Creating a cgroup while a request waits is slow and erratic under load (~11 ms
+p50 measured here), so slots are made up front and reused. cgroup v1 (memory, cpu,
+pids controllers) is what these hosts have and is tested; the v2 path follows the
+unified hierarchy's file names but is untested here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("wisp.sandbox")
+
+ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "cpu", "pids")
+PIDS_MAX = 256
+
+
+@dataclass
+class Slot:
+    index: int
+    dirs: dict[str, Path]  # controller -> directory; v2 has the one key "unified"
+    v2: bool
+    oom_baseline: int = field(default=0)
+
+    @property
+    def paths(self) -> list[str]:
+        return [str(d) for d in self.dirs.values()]
+
+    def _file(self, controller: str, name: str) -> Path:
+        return self.dirs["unified" if self.v2 else controller] / name
+
+    def set_memory(self, megabytes: int) -> None:
+        limit = str(megabytes * 1024 * 1024)
+        if self.v2:
+            self._file("memory", "memory.max").write_text(limit)
+            with contextlib.suppress(OSError):
+                self._file("memory", "memory.swap.max").write_text("0")
+        else:
+            self._file("memory", "memory.limit_in_bytes").write_text(limit)
+        self.oom_baseline = self.oom_kills()
+
+    def oom_kills(self) -> int:
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        try:
+            text = self._file("memory", name).read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def oom_killed(self) -> bool:
+        return self.oom_kills() > self.oom_baseline
+
+    def peak_memory(self) -> int:
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        try:
+            return int(self._file("memory", name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for d in self.dirs.values():
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+        return sorted(found)
+
+    def kill_all(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+class CgroupPool:
+    """Slots under ``<controller>/wisp/<server pid>/<index>``."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.version = detect() if enabled else 0
+        self._parents: dict[str, Path] = {}
+        self._free: list[Slot] = []
+        self._count = 0
+
+    @property
+    def available(self) -> bool:
+        return self.version != 0
+
+    def prepare(self, count: int) -> None:
+        if not self.available:
+            return
+        tag = str(os.getpid())
+        if self.version == 2:
+            self._parents = {"unified": ROOT / "wisp" / tag}
+            with contextlib.suppress(OSError):
+                (ROOT / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+        else:
+            self._parents = {c: ROOT / c / "wisp" / tag for c in V1_CONTROLLERS}
+        for parent in self._parents.values():
+            parent.mkdir(parents=True, exist_ok=True)
+            self._sweep_stale(parent.parent)
+        if self.version == 2:
+            with contextlib.suppress(OSError):
+                unified = self._parents["unified"]
+                (unified.parent / "cgroup.subtree_control").write_text("+memory +pids")
+                (unified / "cgroup.subtree_control").write_text("+memory +pids")
+        self.grow(count)
+
+    def grow(self, count: int) -> None:
+        for _ in range(count):
+            index = self._count
+            dirs = {c: parent / str(index) for c, parent in self._parents.items()}
+            for d in dirs.values():
+                d.mkdir(exist_ok=True)
+            slot = Slot(index, dirs, self.version == 2)
+            if self.version == 1:
+                with contextlib.suppress(OSError):
+                    slot._file("memory", "memory.swappiness").write_text("0")
+                slot._file("pids", "pids.max").write_text(str(PIDS_MAX))
+            else:
+                with contextlib.suppress(OSError):
+                    slot._file("pids", "pids.max").write_text(str(PIDS_MAX))
+            self._free.append(slot)
+            self._count += 1
+
+    def acquire(self) -> Slot | None:
+        if not self.available:
+            return None
+        if not self._free:
+            # Should not happen with a pool sized to the memory budget; grow rather than fail.
+            log.warning("cgroup pool exhausted; creating a slot on the request path")
+            self.grow(1)
+        return self._free.pop()
+
+    def release(self, slot: Slot) -> None:
+        slot.kill_all()
+        self._free.append(slot)
+
+    def close(self) -> None:
+        for slot in self._free:
+            slot.kill_all()
+        for parent in self._parents.values():
+            for child in sorted(parent.glob("*")):
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        self._free.clear()
+
+    @staticmethod
+    def _sweep_stale(wisp_dir: Path) -> None:
+        """Remove slot trees left by servers that are gone."""
+        for tree in wisp_dir.glob("*"):
+            if not tree.name.isdigit() or tree.name == str(os.getpid()):
+                continue
+            if Path(f"/proc/{tree.name}").exists():
+                continue
+            for child in tree.glob("*"):
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                tree.rmdir()
+
+
+def detect() -> int:
+    """1 or 2 when this process may manage cgroups of that version, else 0."""
+    if os.geteuid() != 0:
+        return 0
+    if (ROOT / "cgroup.controllers").exists():
+        return 2 if os.access(ROOT, os.W_OK) else 0
+    if all((ROOT / c).is_dir() for c in V1_CONTROLLERS):
+        return 1 if os.access(ROOT / "memory", os.W_OK) else 0
+    return 0

@@ -1,0 +1,207 @@
+"""One sandboxed process, seen from the server: its control socket and its logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from wisp.sandbox.base import Code, Instance, Outcome
+from wisp.sandbox.cgroups import Slot
+from wisp.sandbox.protocol import encode, read_raw
+
+MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+MARKER_WAIT = 0.2  # seconds to wait for both streams' markers after a reply
+
+
+class LogCollector:
+    """Timestamped lines of both streams for the current activation, capped in bytes."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.size = 0
+        self.limit = 0
+        self.truncated = False
+        self.markers = 0
+        self.both_marked: asyncio.Event = asyncio.Event()
+
+    def reset(self, limit: int) -> None:
+        self.lines = []
+        self.size = 0
+        self.limit = limit
+        self.truncated = False
+        self.markers = 0
+        self.both_marked.clear()
+
+    def add(self, stream: str, stamp: str, line: bytes) -> None:
+        if line == MARKER:
+            self.markers += 1
+            if self.markers >= 2:
+                self.both_marked.set()
+            return
+        if self.truncated:
+            return
+        self.size += len(line)
+        if self.size > self.limit:
+            self.truncated = True
+            return
+        text = line.decode("utf-8", "replace")
+        self.lines.append(f"{stamp} {stream}: {text}")
+
+    def take(self) -> list[str]:
+        lines = self.lines
+        if self.truncated:
+            lines.append(
+                f"{now_stamp()} stderr: Logs were truncated because the total bytes size "
+                f"exceeds the limit of {self.limit} bytes."
+            )
+        self.lines = []
+        return lines
+
+
+class LogPipe(asyncio.Protocol):
+    def __init__(self, stream: str, collector: LogCollector) -> None:
+        self.stream = stream
+        self.collector = collector
+        self.partial = b""
+
+    def data_received(self, data: bytes) -> None:
+        stamp = now_stamp()
+        data = self.partial + data
+        *lines, self.partial = data.split(b"\n")
+        for line in lines:
+            self.collector.add(self.stream, stamp, line)
+        if len(self.partial) > 64 * 1024:  # a runaway line without newline
+            self.collector.add(self.stream, stamp, self.partial)
+            self.partial = b""
+
+
+def now_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LocalInstance(Instance):
+    def __init__(
+        self,
+        kind: str,
+        pid: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        logs: LogCollector,
+        transports: list[asyncio.BaseTransport],
+        slot: Slot | None,
+        on_dead: Callable[[LocalInstance], None],
+    ) -> None:
+        self.kind = kind
+        self.pid = pid
+        self.memory_mb = 0
+        self.reader = reader
+        self.writer = writer
+        self.logs = logs
+        self.transports = transports
+        self.slot = slot
+        self.on_dead = on_dead
+        self.exit_signal: int | None = None
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._killed = False
+        self.uid: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return not self._killed and not self.exited.done()
+
+    def mark_exited(self, signum: int) -> None:
+        self.exit_signal = signum
+        if not self.exited.done():
+            self.exited.set_result(signum)
+
+    async def init(self, code: Code, timeout: float, log_limit: int) -> Outcome:
+        self.memory_mb = code.memory_mb
+        if self.slot is not None:
+            self.slot.set_memory(code.memory_mb)
+        message = {
+            "op": "init",
+            "code": code.source,
+            "bundle": code.bundle,
+            "main": code.main,
+            "env": code.env,
+            "memory_mb": code.memory_mb,
+        }
+        return await self._exchange(message, timeout, log_limit)
+
+    async def run(
+        self, args: dict[str, Any], meta: dict[str, Any], timeout: float, log_limit: int
+    ) -> Outcome:
+        return await self._exchange({"op": "run", "args": args, "meta": meta}, timeout, log_limit)
+
+    async def _exchange(self, message: dict[str, Any], timeout: float, log_limit: int) -> Outcome:
+        if not self.alive:
+            return Outcome(False, error="the instance is gone", kind="crash")
+        self.logs.reset(log_limit)
+        try:
+            self.writer.write(encode(message))
+            raw = await asyncio.wait_for(read_raw(self.reader), timeout)
+        except TimeoutError:
+            await self.kill()
+            return Outcome(False, kind="timeout", logs=self.logs.take())
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            return await self._died()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.logs.both_marked.wait(), MARKER_WAIT)
+        return decode_reply(raw, message["op"], self.logs.take())
+
+    async def _died(self) -> Outcome:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.exited), 1.0)
+        # Let the pipes drain what the process wrote before it died.
+        await asyncio.sleep(0.01)
+        oom = self.slot.oom_killed() if self.slot is not None else False
+        signum = self.exit_signal or 0
+        await self.kill()
+        if oom:
+            return Outcome(False, kind="oom", logs=self.logs.take())
+        what = f"signal {signum}" if signum else "exit"
+        return Outcome(
+            False,
+            kind="crash",
+            error=f"The action did not produce a valid response and exited unexpectedly ({what}).",
+            logs=self.logs.take(),
+        )
+
+    async def kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if self.slot is not None:
+            self.slot.kill_all()
+        self.writer.close()
+        for transport in self.transports:
+            transport.close()
+        self.on_dead(self)
+
+
+def decode_reply(raw: bytes, op: str, logs: list[str]) -> Outcome:
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        return Outcome(False, kind="crash", error="the runtime sent a malformed reply", logs=logs)
+    if op == "init":
+        if reply.get("ok"):
+            return Outcome(True, logs=logs)
+        return Outcome(False, kind="init", error=str(reply.get("error", "")), logs=logs)
+    if "result" in reply:
+        # The launcher frames the result as {"result":<json>}: its size is the body's.
+        return Outcome(True, result=reply["result"], size=len(raw) - 11, logs=logs)
+    if reply.get("oom"):
+        return Outcome(False, kind="oom", logs=logs)
+    if "exception" in reply:
+        return Outcome(False, kind="exception", error=str(reply["exception"]), logs=logs)
+    return Outcome(False, kind="invalid", error=str(reply.get("invalid", "bad reply")), logs=logs)
+

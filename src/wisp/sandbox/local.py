@@ -1,0 +1,195 @@
+"""Local sandboxes: instances forked from per-runtime zygotes on this host.
+
+Confinement applied in the child before it sees any code: its own session and
+process group, a pooled cgroup (memory, CPU, pids) when this host allows, rlimits,
+and a unique unprivileged uid when running as root. A few "stem cells" per runtime
+are kept forked and confined ahead of time, so a cold start only loads code.
+Namespaces, seccomp and Landlock join here later (the tenant-isolation work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import deque
+from typing import Any
+
+from wisp.config import Settings
+from wisp.errors import PlatformError
+from wisp.runtimes import RuntimeTable
+from wisp.sandbox.base import Instance, Sandbox
+from wisp.sandbox.cgroups import CgroupPool, Slot
+from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
+from wisp.sandbox.zygote import Zygote
+
+log = logging.getLogger("wisp.sandbox")
+
+RLIMITS = {
+    "RLIMIT_CORE": 0,
+    "RLIMIT_NOFILE": 1024,
+    "RLIMIT_FSIZE": 512 * 1024 * 1024,
+}
+RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
+
+
+class LocalSandbox(Sandbox):
+    def __init__(self, settings: Settings, runtimes: RuntimeTable) -> None:
+        self.settings = settings
+        self.runtimes = runtimes
+        self.cgroups = CgroupPool(enabled=settings.cgroups != "off")
+        self.as_root = os.geteuid() == 0
+        self.zygotes: dict[str, Zygote] = {}
+        self.stem_cells: dict[str, deque[LocalInstance]] = {}
+        self.live: dict[int, LocalInstance] = {}
+        self._free_uids: list[int] = []
+        self._refill: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        self.isolation = self._describe()
+
+    def _describe(self) -> str:
+        layers = ["session"]
+        if self.cgroups.available:
+            layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
+        if self.as_root:
+            layers.append("uid")
+        layers.append("rlimits")
+        return "+".join(layers)
+
+    @property
+    def level(self) -> str:
+        return "basic" if self.as_root and self.cgroups.available else "minimal"
+
+    async def start(self) -> None:
+        slots = self.settings.pool_memory_mb // self.settings.limits.memory_min
+        slots += self.settings.stem_cells * len(self.runtimes.runtimes) + 8
+        await asyncio.to_thread(self.cgroups.prepare, slots)
+        if self.as_root:
+            base = self.settings.uid_base
+            self._free_uids = list(range(base + self.settings.uid_count - 1, base - 1, -1))
+        for kind, runtime in self.runtimes.runtimes.items():
+            zygote = Zygote(runtime, self._on_exit)
+            await zygote.start()
+            self.zygotes[kind] = zygote
+            self.stem_cells[kind] = deque()
+            self._schedule_refill(kind)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._refill.values():
+            task.cancel()
+        for instance in list(self.live.values()):
+            await instance.kill()
+        for zygote in self.zygotes.values():
+            await zygote.stop()
+        await asyncio.to_thread(self.cgroups.close)
+
+    async def spawn(self, kind: str) -> Instance:
+        cells = self.stem_cells.get(kind)
+        if cells is None:
+            raise PlatformError(f"no zygote for the kind {kind!r}")
+        instance = None
+        while cells:
+            candidate = cells.popleft()
+            if candidate.alive:
+                instance = candidate
+                break
+        self._schedule_refill(kind)
+        if instance is None:
+            instance = await self._fork(kind)
+        return instance
+
+    def _schedule_refill(self, kind: str) -> None:
+        task = self._refill.get(kind)
+        if self._stopping or (task is not None and not task.done()):
+            return
+        self._refill[kind] = asyncio.create_task(self._fill(kind))
+
+    async def _fill(self, kind: str) -> None:
+        cells = self.stem_cells[kind]
+        while len(cells) < self.settings.stem_cells and not self._stopping:
+            try:
+                cells.append(await self._fork(kind))
+            except Exception:
+                log.exception("could not prepare a %s stem cell", kind)
+                await asyncio.sleep(1)
+
+    async def _fork(self, kind: str) -> LocalInstance:
+        zygote = self.zygotes[kind]
+        if not zygote.alive:
+            log.error("the %s zygote died; restarting it", kind)
+            await zygote.start()
+        slot = self.cgroups.acquire()
+        uid = self._take_uid()
+        spec: dict[str, Any] = {
+            "op": "fork",
+            "cgroups": slot.paths if slot else [],
+            "rlimits": dict(RLIMITS),
+            "cwd": "/tmp",
+        }
+        if uid is not None:
+            spec["uid"] = uid
+            spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = await zygote.fork(spec, [theirs.fileno(), out_w, err_w])
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            ours.close()
+            self._release(slot, uid)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+            os.close(err_w)
+        loop = asyncio.get_running_loop()
+        logs = LogCollector()
+        transports = []
+        for stream, fd in (("stdout", out_r), ("stderr", err_r)):
+            transport, _ = await loop.connect_read_pipe(
+                lambda stream=stream: LogPipe(stream, logs),  # type: ignore[misc]
+                os.fdopen(fd, "rb", buffering=0),
+            )
+            transports.append(transport)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        instance = LocalInstance(kind, pid, reader, writer, logs, transports, slot, self._dead)
+        instance.uid = uid
+        self.live[pid] = instance
+        return instance
+
+    def _take_uid(self) -> int | None:
+        if not self.as_root:
+            return None
+        if not self._free_uids:
+            raise PlatformError("no free sandbox uids: raise uid_count")
+        return self._free_uids.pop()
+
+    def _release(self, slot: Slot | None, uid: int | None) -> None:
+        if slot is not None:
+            self.cgroups.release(slot)
+        if uid is not None:
+            self._free_uids.append(uid)
+
+    def _dead(self, instance: LocalInstance) -> None:
+        """An instance was killed: give back its slot and uid once its process is gone."""
+
+        async def settle() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(instance.exited), 2.0)
+            self.live.pop(instance.pid, None)
+            self._release(instance.slot, instance.uid)
+
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(settle())
+        else:
+            self.live.pop(instance.pid, None)
+
+    def _on_exit(self, pid: int, signum: int, code: int | None) -> None:
+        instance = self.live.get(pid)
+        if instance is not None:
+            instance.mark_exited(signum)

@@ -1,0 +1,23 @@
+"""The worker protocol: 4-byte big-endian length, then a JSON document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+async def read_raw(reader: asyncio.StreamReader) -> bytes:
+    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes exceeds the protocol limit")
+    return await reader.readexactly(size)
