@@ -52,7 +52,9 @@ class Store(ABC):
     @abstractmethod
     def put_action(self, action: Action) -> None:
         """Insert or replace the current action, and keep ``action.version`` as an
-        immutable version row (namespace, package, name, version)."""
+        immutable version row (namespace, package, name, version). Putting a version
+        that exists again replaces that row's content but keeps its place in
+        ``list_action_versions``."""
 
     @abstractmethod
     def get_action(self, namespace: str, package: str, name: str) -> Action | None: ...
@@ -64,7 +66,7 @@ class Store(ABC):
 
     @abstractmethod
     def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
-        """Versions of one action, oldest first."""
+        """Versions of one action, oldest (first put) first."""
 
     @abstractmethod
     def delete_action(self, namespace: str, package: str, name: str) -> bool:
@@ -82,7 +84,8 @@ class Store(ABC):
     # -- activations -------------------------------------------------------
     @abstractmethod
     def insert_activations(self, records: list[Activation]) -> None:
-        """Write a batch in one transaction (group commit). Ids are unique."""
+        """Write a batch in one transaction (group commit). Ids are unique; a record
+        whose id is already stored is skipped, so a failed batch can be retried."""
 
     @abstractmethod
     def get_activation(self, namespace: str, activation_id: str) -> Activation | None: ...

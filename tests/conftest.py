@@ -1,0 +1,40 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for the test session, dropped at the end.
+
+    The server is ``WISP_TEST_POSTGRES_URL`` (any database on it), else the local
+    one. When it cannot be reached the test is skipped, or failed when ``CI`` is
+    set: CI must run the PostgreSQL tests.
+    """
+    server = make_url(os.environ.get("WISP_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        message = f"PostgreSQL at {server.render_as_string()} is unreachable: {e}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"wisp_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
