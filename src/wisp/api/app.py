@@ -1,0 +1,96 @@
+"""The ASGI application: OpenWhisk's REST API plus operational endpoints.
+
+Plain Starlette routes, one module per concept; handlers parse, authorise, call the
+core (EntityService, the invoker, the activation writer) and shape the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wisp.api.actions import ActionsApi
+from wisp.api.activations import ActivationsApi
+from wisp.api.auth import Authenticator
+from wisp.api.context import ApiContext, route
+from wisp.api.errors import http_exception
+from wisp.api.invoke import InvokeApi
+from wisp.api.namespaces import NamespacesApi, platform_limits
+from wisp.api.packages import PackagesApi
+from wisp.api.retention import PURGE_EVERY, retention_loop
+from wisp.entities import EntityService
+
+if TYPE_CHECKING:
+    from wisp.platform import Platform
+
+DESCRIPTION = "Wisp: self-hosted serverless functions (OpenWhisk / DigitalOcean Functions API)"
+
+
+def create_app(
+    platform: Platform,
+    entities: EntityService | None = None,
+    *,
+    purge_every: float = PURGE_EVERY,
+) -> Starlette:
+    """The Wisp API over ``platform``; its lifespan starts and stops the platform.
+
+    Pass ``entities`` to share one EntityService (and its target cache) with other
+    users of the platform, e.g. a trigger scheduler.
+    """
+    if entities is None:
+        entities = EntityService(platform.store, platform.runtimes, platform.settings.limits)
+    ctx = ApiContext(platform=platform, entities=entities, auth=Authenticator(platform.store))
+
+    async def info(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "description": DESCRIPTION,
+                "api_paths": ["/api/v1"],
+                "runtimes": platform.runtimes.describe(),
+                "limits": platform_limits(platform.settings),
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes: list[Route] = [
+        route("/api/v1", GET=info),
+        route("/api/v1/", GET=info),
+        route("/healthz", GET=healthz),
+        *NamespacesApi(ctx).routes(),
+        *PackagesApi(ctx).routes(),
+        *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
+        *ActivationsApi(ctx).routes(),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await platform.start()
+        purger = asyncio.create_task(retention_loop(platform, purge_every))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await platform.stop()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
+    # Redirecting "/x/" to "/x" would send clients to an absolute URL built from the
+    # Host header; the trailing-slash forms that clients use are routed explicitly.
+    app.router.redirect_slashes = False
+    app.state.wisp = ctx
+    return app

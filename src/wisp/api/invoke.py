@@ -1,0 +1,77 @@
+"""``POST .../actions/[pkg/]name``: the invoke hot path.
+
+After the first call for an action, a request costs: a cached auth lookup, a cached
+target lookup, one JSON parse, ``invoker.submit``, and an await. No store I/O.
+Blocking calls wait up to the sync limit, then answer 202 while the invocation
+keeps running (its record lands later), as DigitalOcean Functions does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from wisp.api.actions import action_key
+from wisp.api.context import ApiContext
+from wisp.api.errors import error_response
+from wisp.api.inputs import json_object, query_bool, query_int
+from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, Activation
+
+ACTIVATION_HEADER = "x-openwhisk-activation-id"
+# 502 only for real function failures: nim retries a 502 twice, running the function again.
+_HTTP_STATUS = {SUCCESS: 200, APPLICATION_ERROR: 502, DEVELOPER_ERROR: 502}
+
+
+class InvokeApi:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    async def invoke(self, request: Request) -> Response:
+        ctx = self.ctx
+        namespace = await ctx.auth.namespace(request)
+        blocking = query_bool(request, "blocking")
+        result_only = query_bool(request, "result")
+        timeout_ms = query_int(request, "timeout", None, 0)
+        package, name = action_key(request)
+        params = await json_object(request, ctx.platform.settings.limits.payload_max)
+        target = ctx.entities.cached_target(namespace.name, package, name)
+        if target is None:
+            target = await run_in_threadpool(
+                ctx.entities.resolve_target, namespace.name, package, name
+            )
+        invocation = ctx.platform.invoker.submit(target, params, subject=namespace.name)
+        headers = {ACTIVATION_HEADER: invocation.activation_id}
+        accepted = JSONResponse(
+            {"activationId": invocation.activation_id}, status_code=202, headers=headers
+        )
+        if not blocking:
+            return accepted
+        wait = ctx.platform.settings.sync_limit
+        if timeout_ms is not None:
+            wait = min(wait, timeout_ms / 1000)
+        try:
+            # shield: giving up waiting must not cancel the invocation itself.
+            record = await asyncio.wait_for(asyncio.shield(invocation.done), wait)
+        except TimeoutError:
+            return accepted
+        except Exception as exc:
+            response = error_response(exc)
+            response.headers[ACTIVATION_HEADER] = invocation.activation_id
+            return response
+        return _finished(record, result_only, headers)
+
+
+def _finished(record: Activation, result_only: bool, headers: dict[str, str]) -> Response:
+    status = _HTTP_STATUS.get(record.status_code, 500)
+    body = record.result if result_only else record.to_json()
+    try:
+        return JSONResponse(body, status_code=status, headers=headers)
+    except (TypeError, ValueError):
+        # A result the invoker let through but JSON cannot carry is a platform bug,
+        # reported without losing the activation id.
+        response = error_response(RuntimeError(f"{record.activation_id}: result is not JSON"))
+        response.headers.update(headers)
+        return response

@@ -1,0 +1,88 @@
+"""OpenWhisk's JSON shapes for entities and activations, built from domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wisp.models import DEFAULT_PACKAGE, Action, Activation, Package
+
+Json = dict[str, Any]
+
+
+def entity_namespace(namespace: str, package: str) -> str:
+    # Clients split this on "/" to find the package: "guest" or "guest/pkg".
+    return namespace if package == DEFAULT_PACKAGE else f"{namespace}/{package}"
+
+
+def exec_annotation(action: Action) -> Json:
+    return {"key": "exec", "value": action.exec.kind}
+
+
+def action_json(action: Action, *, code: bool = True) -> Json:
+    exec_: Json = {
+        "kind": action.exec.kind,
+        "main": action.exec.main,
+        "binary": action.exec.binary,
+    }
+    if code:
+        exec_["code"] = action.exec.code
+    return {
+        "namespace": entity_namespace(action.namespace, action.package),
+        "name": action.name,
+        "version": action.version,
+        "publish": action.publish,
+        "exec": exec_,
+        "parameters": action.parameters,
+        "annotations": [*action.annotations, exec_annotation(action)],
+        "limits": {
+            "timeout": action.limits.timeout,
+            "memory": action.limits.memory,
+            "logs": action.limits.logs,
+            "concurrency": 1,
+        },
+        "updated": action.updated,
+    }
+
+
+def action_summary(action: Action) -> Json:
+    """A list item: no code, but always the ``exec`` annotation (``nim`` needs it)."""
+    return action_json(action, code=False)
+
+
+def package_json(package: Package, actions: list[Action] | None = None) -> Json:
+    doc: Json = {
+        "namespace": package.namespace,
+        "name": package.name,
+        "version": package.version,
+        "publish": package.publish,
+        "parameters": package.parameters,
+        "annotations": package.annotations,
+        "binding": {},
+        "updated": package.updated,
+    }
+    if actions is not None:
+        doc["actions"] = [
+            {"name": a.name, "version": a.version, "annotations": action_summary(a)["annotations"]}
+            for a in actions
+        ]
+    return doc
+
+
+def activation_summary(record: Activation) -> Json:
+    return {
+        "activationId": record.activation_id,
+        "name": record.name,
+        "namespace": record.namespace,
+        "version": record.version,
+        "start": record.start,
+        "end": record.end,
+        "duration": record.duration,
+        "statusCode": record.status_code,
+        "annotations": record.annotations,
+        "publish": record.publish,
+    }
+
+
+def activation_result(record: Activation) -> Json:
+    response = record.response()
+    return {key: response[key] for key in ("result", "status", "success", "size")}

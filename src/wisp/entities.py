@@ -1,0 +1,414 @@
+"""Packages and actions: validation, create-vs-update, versions, and invoke targets.
+
+The domain rules behind the OpenWhisk entity API, independent of HTTP. Documents
+come in OpenWhisk's JSON shape (what real clients send); domain objects go out.
+
+- A PUT of an existing entity needs ``overwrite``; it then changes only what it
+  sends (``nim action update --web raw`` sends no ``exec``).
+- Every real change bumps the version (0.0.1, 0.0.2, ...); a PUT that changes
+  nothing keeps it, which is what makes a second identical deploy a no-op.
+- ``exec`` is a server-owned annotation: clients echo it back, so it is dropped on
+  the way in (and added on the way out, in ``api/shapes.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from wisp.config import Limits
+from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from wisp.invoker.base import Target
+from wisp.models import DEFAULT_PACKAGE, Action, ActionLimits, Exec, KeyValues, Package
+from wisp.runtimes import RuntimeTable
+from wisp.store.base import Store
+
+# OpenWhisk's entity name rule: word characters, then also '@', ' ', '.', '-'.
+_NAME = re.compile(r"\w|\w[\w@ .-]*[\w@.-]", re.ASCII)
+_NAME_MAX = 256
+SERVER_ANNOTATIONS = frozenset({"exec"})
+_ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
+
+TargetKey = tuple[str, str, str]  # (namespace, package, name)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def next_version(version: str) -> str:
+    """0.0.1 -> 0.0.2; anything unparseable restarts the sequence."""
+    try:
+        major, minor, patch = (int(part) for part in version.split("."))
+    except ValueError:
+        return "0.0.1"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def check_name(what: str, name: str) -> str:
+    if len(name) > _NAME_MAX or not _NAME.fullmatch(name):
+        raise BadRequest(
+            f"invalid {what} name {name!r}: use up to {_NAME_MAX} letters, digits, '_', '@', "
+            "'.', '-' or spaces, starting with a letter, digit or '_'"
+        )
+    return name
+
+
+def action_path(package: str, name: str) -> str:
+    return name if package == DEFAULT_PACKAGE else f"{package}/{name}"
+
+
+class EntityService:
+    """Create, read, update and delete packages and actions; resolve invoke targets."""
+
+    def __init__(self, store: Store, runtimes: RuntimeTable, limits: Limits) -> None:
+        self.store = store
+        self.runtimes = runtimes
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._targets: dict[TargetKey, Target] = {}
+        # Bumped by every invalidation, so a resolve that read the store before a
+        # concurrent change cannot cache what it read.
+        self._generation = 0
+
+    # -- packages ----------------------------------------------------------
+    def put_package(
+        self, namespace: str, name: str, doc: Mapping[str, Any], *, overwrite: bool = False
+    ) -> Package:
+        check_name("package", name)
+        if name == DEFAULT_PACKAGE:
+            raise BadRequest(f"the package name {DEFAULT_PACKAGE!r} is reserved")
+        binding = doc.get("binding")
+        if binding is not None and not isinstance(binding, Mapping):
+            raise BadRequest("binding must be an object")
+        if binding:
+            raise BadRequest("package bindings are not supported")
+        parameters = _key_values("parameters", doc.get("parameters"))
+        annotations = _key_values("annotations", doc.get("annotations"))
+        publish = _optional_bool("publish", doc.get("publish"))
+
+        existing = self.store.get_package(namespace, name)
+        if existing is None:
+            package = Package(
+                namespace=namespace,
+                name=name,
+                parameters=parameters or [],
+                annotations=annotations or [],
+                publish=bool(publish),
+                updated=now_ms(),
+            )
+        else:
+            if not overwrite:
+                raise Conflict(f"package {name!r} already exists; use overwrite=true to update it")
+            package = replace(
+                existing,
+                parameters=existing.parameters if parameters is None else parameters,
+                annotations=existing.annotations if annotations is None else annotations,
+                publish=existing.publish if publish is None else publish,
+            )
+            if _package_content(package) == _package_content(existing):
+                return existing
+            package.version = next_version(existing.version)
+            package.updated = now_ms()
+        self.store.put_package(package)
+        self._invalidate(namespace, name, None)
+        return package
+
+    def get_package(self, namespace: str, name: str) -> Package:
+        package = self.store.get_package(namespace, name)
+        if package is None:
+            raise NotFound(f"package {name!r} does not exist")
+        return package
+
+    def delete_package(self, namespace: str, name: str) -> Package:
+        package = self.get_package(namespace, name)
+        count = self.store.count_actions(namespace, name)
+        if count:
+            raise Conflict(f"Package not empty (contains {count} actions)")
+        self.store.delete_package(namespace, name)
+        self._invalidate(namespace, name, None)
+        return package
+
+    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
+        return self.store.list_packages(namespace, limit, skip)
+
+    # -- actions -----------------------------------------------------------
+    def put_action(
+        self,
+        namespace: str,
+        package: str,
+        name: str,
+        doc: Mapping[str, Any],
+        *,
+        overwrite: bool = False,
+    ) -> Action:
+        check_name("action", name)
+        if package != DEFAULT_PACKAGE:
+            check_name("package", package)
+            if self.store.get_package(namespace, package) is None:
+                raise NotFound(f"package {package!r} does not exist")
+        existing = self.store.get_action(namespace, package, name)
+        if existing is not None and not overwrite:
+            path = action_path(package, name)
+            raise Conflict(f"action {path!r} already exists; use overwrite=true to update it")
+        previous_exec = existing.exec if existing else None
+        exec_ = self._exec(doc.get("exec"), previous_exec)
+        limits = self._limits(doc.get("limits"), existing.limits if existing else None)
+        parameters = _key_values("parameters", doc.get("parameters"))
+        annotations = _key_values("annotations", doc.get("annotations"))
+        publish = _optional_bool("publish", doc.get("publish"))
+
+        if existing is None:
+            action = Action(
+                namespace=namespace,
+                package=package,
+                name=name,
+                exec=exec_,
+                limits=limits,
+                parameters=parameters or [],
+                annotations=annotations or [],
+                publish=bool(publish),
+                updated=now_ms(),
+            )
+        else:
+            action = replace(
+                existing,
+                exec=exec_,
+                limits=limits,
+                parameters=existing.parameters if parameters is None else parameters,
+                annotations=existing.annotations if annotations is None else annotations,
+                publish=existing.publish if publish is None else publish,
+            )
+            if _action_content(action) == _action_content(existing):
+                return existing
+            action.version = next_version(existing.version)
+            action.updated = now_ms()
+        self.store.put_action(action)
+        self._invalidate(namespace, package, name)
+        return action
+
+    def get_action(self, namespace: str, package: str, name: str) -> Action:
+        action = self.store.get_action(namespace, package, name)
+        if action is None:
+            raise NotFound(f"action {action_path(package, name)!r} does not exist")
+        return action
+
+    def delete_action(self, namespace: str, package: str, name: str) -> Action:
+        action = self.get_action(namespace, package, name)
+        self.store.delete_action(namespace, package, name)
+        self._invalidate(namespace, package, name)
+        return action
+
+    def list_actions(
+        self, namespace: str, package: str | None, limit: int, skip: int
+    ) -> list[Action]:
+        """``package=None`` lists every package's actions."""
+        return self.store.list_actions(namespace, package, limit, skip)
+
+    def count_actions(self, namespace: str, package: str | None) -> int:
+        return self.store.count_actions(namespace, package)
+
+    # -- invoke targets ----------------------------------------------------
+    def cached_target(self, namespace: str, package: str, name: str) -> Target | None:
+        """The invoke hot path: a dict lookup, no I/O. None means 'call resolve_target'."""
+        return self._targets.get((namespace, package, name))
+
+    def resolve_target(self, namespace: str, package: str, name: str) -> Target:
+        """The action with its package's defaults resolved, cached until either changes.
+
+        The returned Target is shared between invocations: treat it as read-only.
+        """
+        with self._lock:
+            generation = self._generation
+        action = self.get_action(namespace, package, name)
+        bound = None
+        if package != DEFAULT_PACKAGE:
+            bound = self.store.get_package(namespace, package)
+        target = _target(action, bound)
+        with self._lock:
+            if self._generation == generation:
+                self._targets[(namespace, package, name)] = target
+        return target
+
+    def _invalidate(self, namespace: str, package: str, name: str | None) -> None:
+        """Forget targets of one action, or of every action in a package (name=None)."""
+        with self._lock:
+            self._generation += 1
+            if name is not None:
+                self._targets.pop((namespace, package, name), None)
+                return
+            for key in [k for k in self._targets if k[0] == namespace and k[1] == package]:
+                del self._targets[key]
+
+    # -- validation --------------------------------------------------------
+    def _exec(self, raw: Any, previous: Exec | None) -> Exec:
+        if raw is None:
+            if previous is None:
+                raise BadRequest("exec is required when creating an action")
+            return previous
+        if not isinstance(raw, Mapping):
+            raise BadRequest("exec must be an object with kind and code")
+        kind = _optional_str("exec.kind", raw.get("kind"))
+        if kind is None:
+            if previous is None:
+                raise BadRequest("exec.kind is required when creating an action")
+            kind = previous.kind
+        kind = self.runtimes.resolve(kind).kind
+        code = _optional_str("exec.code", raw.get("code"))
+        main = _optional_str("exec.main", raw.get("main"))
+        binary = _optional_bool("exec.binary", raw.get("binary"))
+        if code is None:
+            # An exec without code (e.g. a kind change) keeps the previous code and,
+            # unless sent, how it was packaged.
+            if previous is None:
+                raise BadRequest("exec.code is required when creating an action")
+            code = previous.code
+            main = main or previous.main
+            binary = previous.binary if binary is None else binary
+        main = main or "main"
+        if binary is None:
+            binary = _is_base64_zip(code)
+        size = self._code_size(code, binary)
+        if size > self.limits.code_max:
+            raise PayloadTooLarge(
+                f"exec.code is {size} bytes, over the limit of {self.limits.code_max} bytes"
+            )
+        digest = hashlib.sha256(f"{kind}\0{main}\0".encode() + code.encode()).hexdigest()
+        return Exec(kind=kind, code=code, binary=binary, main=main, digest=digest)
+
+    @staticmethod
+    def _code_size(code: str, binary: bool) -> int:
+        if not binary:
+            return len(code.encode())
+        data = _decode_base64(code)
+        if data is None:
+            raise BadRequest("exec.code is marked binary but is not valid base64")
+        return len(data)
+
+    def _limits(self, raw: Any, previous: ActionLimits | None) -> ActionLimits:
+        lim = self.limits
+        base = previous or ActionLimits(
+            timeout=lim.timeout_default, memory=lim.memory_default, logs=lim.logs_default
+        )
+        if raw is None:
+            return replace(base)
+        if not isinstance(raw, Mapping):
+            raise BadRequest("limits must be an object with timeout, memory and logs")
+        unknown = sorted(set(raw) - {"timeout", "memory", "logs", "concurrency"})
+        if unknown:
+            raise BadRequest(
+                f"unknown field limits.{unknown[0]}; allowed: timeout, memory, logs, concurrency"
+            )
+        concurrency = raw.get("concurrency")
+        if concurrency is not None and _int("limits.concurrency", concurrency) != 1:
+            # An instance runs one activation at a time.
+            raise BadRequest(f"limits.concurrency must be 1 (got {concurrency})")
+        ranges = {
+            "timeout": (lim.timeout_min, lim.timeout_max, "ms"),
+            "memory": (lim.memory_min, lim.memory_max, "MB"),
+            "logs": (lim.logs_min, lim.logs_max, "KB"),
+        }
+        values = {"timeout": base.timeout, "memory": base.memory, "logs": base.logs}
+        for field, (low, high, unit) in ranges.items():
+            if raw.get(field) is None:
+                continue
+            value = _int(f"limits.{field}", raw[field])
+            if not low <= value <= high:
+                raise BadRequest(
+                    f"limits.{field} must be between {low} and {high} {unit} (got {value})"
+                )
+            values[field] = value
+        return ActionLimits(**values)
+
+
+def _target(action: Action, package: Package | None) -> Target:
+    parameters: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    for entries in (package.parameters if package else [], action.parameters):
+        for entry in entries:
+            if entry.get("init"):
+                value = entry.get("value")
+                env[entry["key"]] = value if isinstance(value, str) else json.dumps(value)
+            else:
+                parameters[entry["key"]] = entry.get("value")
+    return Target(action=action, parameters=parameters, env=env)
+
+
+def _package_content(p: Package) -> tuple[Any, ...]:
+    return (p.parameters, p.annotations, p.publish)
+
+
+def _action_content(a: Action) -> tuple[Any, ...]:
+    return (a.exec.digest, a.exec.binary, a.limits, a.parameters, a.annotations, a.publish)
+
+
+def _key_values(field: str, raw: Any) -> KeyValues | None:
+    """Validate OpenWhisk's ``[{key, value, init?}]``; None when the field was not sent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise BadRequest(f"{field} must be a list of {{key, value}} objects")
+    out: KeyValues = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+            raise BadRequest(f"{field}[{i}] must be an object with a string 'key'")
+        if field == "annotations" and item["key"] in SERVER_ANNOTATIONS:
+            continue
+        entry: dict[str, Any] = {"key": item["key"], "value": item.get("value")}
+        if _optional_bool(f"{field}[{i}].init", item.get("init")):
+            entry["init"] = True
+        out.append(entry)
+    return out
+
+
+def _optional_bool(field: str, raw: Any) -> bool | None:
+    if raw is None or isinstance(raw, bool):
+        return raw
+    raise BadRequest(f"{field} must be true or false (got {_show(raw)})")
+
+
+def _optional_str(field: str, raw: Any) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    raise BadRequest(f"{field} must be a string (got {_show(raw)})")
+
+
+def _int(field: str, raw: Any) -> int:
+    # bool is an int in Python but never a meaningful limit.
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    raise BadRequest(f"{field} must be an integer (got {_show(raw)})")
+
+
+def _show(raw: Any) -> str:
+    text = json.dumps(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _decode_base64(code: str) -> bytes | None:
+    try:
+        return base64.b64decode(code, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:  # tools that wrap base64 at 76 columns
+        return base64.b64decode("".join(code.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _is_base64_zip(code: str) -> bool:
+    if not code.lstrip().startswith(_ZIP_MAGIC_B64):
+        return False
+    data = _decode_base64(code)
+    return data is not None and data.startswith(_ZIP_MAGIC)
