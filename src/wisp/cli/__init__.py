@@ -1,0 +1,1 @@
+"""The ``wisp`` command, modelled on ``doctl serverless``."""

@@ -1,0 +1,172 @@
+"""A small typed wrapper over httpx for Wisp's OpenWhisk REST API.
+
+Transport failures and error statuses become :class:`CliError` /
+:class:`ApiError` carrying the server's ``error`` text, so commands never show
+an httpx traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from wisp.cli.credentials import Credentials, load_credentials
+from wisp.cli.errors import ApiError, CliError
+
+NAMESPACE_ROOT = "/api/v1/namespaces/_/"
+DEFAULT_TIMEOUT = 60.0
+INVOKE_TIMEOUT = 120.0  # a blocking invoke may wait for the server's sync limit first
+Params = Mapping[str, str | int]
+
+
+def entity_path(collection: str, name: str) -> str:
+    """``actions/pkg/fn`` for ``pkg/fn``, each segment quoted."""
+    parts = [p for p in name.strip("/").split("/") if p]
+    if not parts or len(parts) > 2:
+        raise CliError(f"{name!r} is not a valid name: use FN or PKG/FN")
+    return collection + "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+class WispClient:
+    def __init__(
+        self,
+        apihost: str,
+        auth: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.apihost = apihost.rstrip("/")
+        uuid, _, key = auth.partition(":")
+        self._http = httpx.Client(
+            base_url=self.apihost,
+            auth=(uuid, key),
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": "wisp-cli"},
+        )
+
+    @classmethod
+    def from_credentials(cls, credentials: Credentials | None = None) -> WispClient:
+        creds = credentials or load_credentials()
+        return cls(creds.apihost, creds.auth)
+
+    def __enter__(self) -> WispClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the transport -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        expect: Collection[int] = (200,),
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one request; statuses outside ``expect`` raise :class:`ApiError`."""
+        url = path if path.startswith("/") else NAMESPACE_ROOT + path
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        try:
+            response = self._http.request(
+                method, url, params=dict(params or {}), json=json, **extra
+            )
+        except httpx.ConnectError as exc:
+            raise CliError(
+                f"cannot reach Wisp at {self.apihost} — is `wisp server` running?"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise CliError(
+                f"Wisp at {self.apihost} did not answer in time ({method} {url})"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise CliError(f"{method} {self.apihost}{url} failed: {exc}") from exc
+        if response.status_code not in expect:
+            raise _api_error(response)
+        return response
+
+    # -- the calls deploying needs (see wisp.deploy.remote.Remote) -------------------------
+
+    def api_info(self) -> dict[str, Any]:
+        info = self.request("GET", "/api/v1").json()
+        return info if isinstance(info, dict) else {}
+
+    def get(self, path: str, params: Params | None = None) -> Any:
+        return _json(self.request("GET", path, params=params))
+
+    def find(self, path: str, params: Params | None = None) -> Any | None:
+        response = self.request("GET", path, params=params, expect=(200, 404))
+        return None if response.status_code == 404 else _json(response)
+
+    def put(self, path: str, body: Any, params: Params | None = None) -> Any:
+        return _json(self.request("PUT", path, params=params, json=body))
+
+    def delete(self, path: str) -> Any:
+        return _json(self.request("DELETE", path))
+
+    # -- invoking ------------------------------------------------------------------------
+
+    def invoke(self, name: str, params: dict[str, Any], *, blocking: bool) -> tuple[int, Any]:
+        """(status, body): 200 record, 502 failed record, 202 ``{activationId}``."""
+        response = self.request(
+            "POST",
+            entity_path("actions", name),
+            params={"blocking": "true" if blocking else "false"},
+            json=params,
+            expect=(200, 202, 502),
+            timeout=INVOKE_TIMEOUT,
+        )
+        return response.status_code, _json(response)
+
+    def namespace(self) -> str:
+        namespaces = self.get("/api/v1/namespaces")
+        if not isinstance(namespaces, list) or not namespaces:
+            raise CliError(f"{self.apihost} listed no namespace for this key")
+        first = namespaces[0]
+        return str(first.get("name", "")) if isinstance(first, dict) else str(first)
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise CliError(
+            f"{response.request.method} {response.request.url.path}: the server answered "
+            f"{response.status_code} with a body that is not JSON"
+        ) from exc
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    message, code = "", ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message = str(body.get("error") or body.get("message") or "")
+        code = str(body.get("code") or "")
+    if not message:
+        message = response.text.strip()[:200] or response.reason_phrase
+    status = response.status_code
+    if status == 401:
+        message = f"{message} (run `wisp login` with a valid key)"
+    return ApiError(status, message, code)

@@ -1,0 +1,43 @@
+"""``wisp server``: run the whole platform in this process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wisp.cli.errors import CliError
+from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_settings
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
+@click.option(
+    "--data-dir",
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the SQLite store and guest.key live.",
+)
+def server(host: str, port: int, data_dir: Path) -> None:
+    """Run the platform (API, invoker, sandboxes) with embedded defaults.
+
+    On first start it creates the namespace `guest`, writes its key to
+    DATA_DIR/guest.key and saves CLI credentials. WISP_DATABASE_URL overrides
+    the store.
+    """
+    try:
+        settings = load_settings(host=host, port=port, data_dir=data_dir)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    # Imported here so that every other command starts without loading the server.
+    from wisp.server import serve
+
+    serve(settings)

@@ -1,0 +1,173 @@
+"""The desired state: exactly the bodies a deploy would PUT, one per package and function.
+
+Planning compares these bodies with what the server returns, so what is sent and
+what is compared can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from wisp.deploy.build import infer_family, read_code
+from wisp.deploy.errors import ProjectError
+from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE, FunctionSpec, PackageSpec, Project
+
+Body = dict[str, Any]
+
+
+class Runtimes:
+    """The kinds a server offers, from ``GET /api/v1``'s ``runtimes`` object."""
+
+    def __init__(self, table: dict[str, list[dict[str, Any]]]) -> None:
+        self.kinds: dict[str, str] = {}  # kind → family
+        self.defaults: dict[str, str] = {}  # family → default kind
+        for family, entries in table.items():
+            for entry in entries:
+                kind = str(entry.get("kind", ""))
+                if not kind:
+                    continue
+                self.kinds[kind] = family
+                if entry.get("default"):
+                    self.defaults[family] = kind
+
+    def resolve(self, runtime: str) -> str | None:
+        """A concrete kind for ``python:3.11``, ``python:default`` or ``python``."""
+        if runtime in self.kinds:
+            return runtime
+        family, _, version = runtime.partition(":")
+        if version in ("", "default"):
+            return self.defaults.get(family)
+        return None
+
+    def describe(self) -> str:
+        return ", ".join(sorted(self.kinds)) or "none"
+
+
+@dataclass
+class DesiredPackage:
+    name: str
+    body: Body
+
+    @property
+    def label(self) -> str:
+        return f"package {self.name}"
+
+    @property
+    def api_path(self) -> str:
+        return f"packages/{quote(self.name, safe='')}"
+
+
+@dataclass
+class DesiredFunction:
+    package: str
+    name: str
+    body: Body
+
+    @property
+    def path(self) -> str:
+        return self.name if self.package == DEFAULT_PACKAGE else f"{self.package}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        return f"function {self.path}"
+
+    @property
+    def api_path(self) -> str:
+        return "actions/" + "/".join(quote(part, safe="") for part in self.path.split("/"))
+
+
+@dataclass
+class DesiredState:
+    packages: list[DesiredPackage]
+    functions: list[DesiredFunction]
+
+
+def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
+    """OpenWhisk's ``[{key, value}]`` form; ``init`` marks environment variables."""
+    out: list[dict[str, Any]] = []
+    for key, value in values.items():
+        item: dict[str, Any] = {"key": key, "value": value}
+        if init:
+            item["init"] = True
+        out.append(item)
+    return out
+
+
+def desired_state(project: Project, runtimes: Runtimes) -> DesiredState:
+    packages: list[DesiredPackage] = []
+    functions: list[DesiredFunction] = []
+    for pkg in project.packages:
+        if pkg.name != DEFAULT_PACKAGE:
+            packages.append(DesiredPackage(pkg.name, package_body(pkg)))
+        for fn in pkg.functions:
+            functions.append(DesiredFunction(fn.package, fn.name, function_body(fn, pkg, runtimes)))
+    return DesiredState(packages, functions)
+
+
+def package_body(pkg: PackageSpec) -> Body:
+    return {
+        "parameters": key_values(pkg.parameters) + key_values(pkg.environment, init=True),
+        "annotations": key_values(pkg.annotations),
+        "publish": pkg.shared,
+    }
+
+
+def function_body(fn: FunctionSpec, pkg: PackageSpec, runtimes: Runtimes) -> Body:
+    code, binary = read_code(fn.source.path, fn.binary)
+    parameters = dict(fn.parameters)
+    environment = dict(fn.environment)
+    if pkg.name == DEFAULT_PACKAGE:
+        # There is no package entity to hold these, so they travel with each function.
+        parameters = {**pkg.parameters, **parameters}
+        environment = {**pkg.environment, **environment}
+    body: Body = {
+        "exec": {
+            "kind": _kind(fn, runtimes),
+            "code": code,
+            "binary": binary,
+            "main": fn.main or "main",
+        },
+        "parameters": key_values(parameters) + key_values(environment, init=True),
+        "annotations": key_values(fn.annotations) + _web_annotations(fn),
+    }
+    if fn.limits:
+        body["limits"] = dict(fn.limits)
+    return body
+
+
+def _kind(fn: FunctionSpec, runtimes: Runtimes) -> str:
+    if fn.runtime is not None:
+        kind = runtimes.resolve(fn.runtime)
+        if kind is None:
+            raise ProjectError(
+                f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r} is not offered by the "
+                f"server; available: {runtimes.describe()}"
+            )
+        return kind
+    family = infer_family(fn.source.path)
+    if family is None:
+        raise ProjectError(
+            f"{fn.source.label}: cannot tell the runtime of {fn.path} from its files; "
+            "set runtime in project.yml"
+        )
+    kind = runtimes.resolve(family)
+    if kind is None:
+        raise ProjectError(
+            f"{fn.source.label}: no {family} runtime on the server for {fn.path}; "
+            f"available: {runtimes.describe()}"
+        )
+    return kind
+
+
+def _web_annotations(fn: FunctionSpec) -> list[dict[str, Any]]:
+    web = fn.web is not False
+    out: list[dict[str, Any]] = [
+        {"key": "web-export", "value": web},
+        {"key": "raw-http", "value": fn.web == "raw"},
+        {"key": "final", "value": web},
+    ]
+    if fn.web_secure is not False:
+        out.append({"key": "require-whisk-auth", "value": fn.web_secure})
+    return out

@@ -1,0 +1,214 @@
+"""Compare the desired state with the server's and say what a deploy would do.
+
+Each package and function is a create, an update (with the reasons), unchanged,
+or — only with ``prune`` — a delete of something the project no longer has.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from wisp.deploy.desired import Body, DesiredFunction, DesiredPackage, DesiredState
+from wisp.deploy.remote import Remote
+
+Verb = Literal["create", "update", "unchanged", "delete"]
+Entity = Literal["package", "function"]
+SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
+SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
+LIST_PAGE = 200  # the API's largest page
+MAX_WORKERS = 25  # concurrent requests, as DigitalOcean's deployer does
+
+
+@dataclass
+class Change:
+    entity: Entity
+    name: str  # "pkg" or "pkg/fn" (or "fn" in the default package)
+    verb: Verb
+    api_path: str  # relative to /api/v1/namespaces/_/
+    body: Body | None = None  # what to PUT (creates and updates)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.entity} {self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "name": self.name,
+            "action": self.verb,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    prune: bool = False
+
+    def of(self, verb: Verb) -> list[Change]:
+        return [c for c in self.changes if c.verb == verb]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.verb != "unchanged" for c in self.changes)
+
+    def counts(self) -> dict[str, int]:
+        return {verb: len(self.of(verb)) for verb in ("create", "update", "unchanged", "delete")}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "changes": [c.to_json() for c in self.changes],
+            "summary": self.counts(),
+            "prune": self.prune,
+        }
+
+
+def make_plan(
+    desired: DesiredState,
+    remote: Remote,
+    *,
+    prune: bool = False,
+    workers: int = MAX_WORKERS,
+) -> Plan:
+    """Fetch the current state of everything the project names, and compare."""
+    wanted: list[DesiredPackage | DesiredFunction] = [*desired.packages, *desired.functions]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        current = list(pool.map(lambda item: remote.find(item.api_path), wanted))
+    changes: list[Change] = []
+    for item, have in zip(wanted, current, strict=True):
+        entity: Entity = "package" if isinstance(item, DesiredPackage) else "function"
+        name = item.label.split(" ", 1)[1]
+        if have is None:
+            changes.append(Change(entity, name, "create", item.api_path, item.body))
+            continue
+        diff = diff_package if entity == "package" else diff_function
+        reasons = diff(item.body, have)
+        verb: Verb = "update" if reasons else "unchanged"
+        changes.append(Change(entity, name, verb, item.api_path, item.body, reasons))
+    if prune:
+        changes.extend(_deletions(desired, remote))
+    return Plan(changes, prune)
+
+
+def _deletions(desired: DesiredState, remote: Remote) -> list[Change]:
+    """Functions, then packages, on the server that the project does not have."""
+    keep_functions = {fn.path for fn in desired.functions}
+    keep_packages = {pkg.name for pkg in desired.packages}
+    out: list[Change] = []
+    for item in _list_all(remote, "actions"):
+        path = action_path(item)
+        if path not in keep_functions:
+            api_path = "actions/" + "/".join(quote(p, safe="") for p in path.split("/"))
+            out.append(Change("function", path, "delete", api_path, reasons=["not in the project"]))
+    for item in _list_all(remote, "packages"):
+        name = str(item.get("name", ""))
+        if name and name not in keep_packages:
+            api_path = f"packages/{quote(name, safe='')}"
+            out.append(Change("package", name, "delete", api_path, reasons=["not in the project"]))
+    return sorted(out, key=lambda c: (c.entity != "function", c.name))
+
+
+def _list_all(remote: Remote, collection: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        page = remote.get(collection, {"limit": LIST_PAGE, "skip": len(items)})
+        if not isinstance(page, list):
+            break
+        items.extend(page)
+        if len(page) < LIST_PAGE:
+            break
+    return items
+
+
+def action_path(item: dict[str, Any]) -> str:
+    """'pkg/fn' (or 'fn') for an action list item, whose namespace is 'ns' or 'ns/pkg'."""
+    _, _, package = str(item.get("namespace", "")).partition("/")
+    name = str(item.get("name", ""))
+    return f"{package}/{name}" if package else name
+
+
+# -- comparing -------------------------------------------------------------------------
+
+
+def diff_function(want: Body, have: dict[str, Any]) -> list[str]:
+    reasons: list[str] = []
+    w_exec: dict[str, Any] = want["exec"]
+    h_exec: dict[str, Any] = have.get("exec") or {}
+    if w_exec["kind"] != h_exec.get("kind"):
+        reasons.append(f"kind {h_exec.get('kind')} → {w_exec['kind']}")
+    if w_exec["code"] != h_exec.get("code"):
+        reasons.append("code changed")
+    elif w_exec["binary"] != bool(h_exec.get("binary", False)):
+        reasons.append(f"binary {_show(h_exec.get('binary'))} → {_show(w_exec['binary'])}")
+    if w_exec["main"] != (h_exec.get("main") or "main"):
+        reasons.append(f"main {h_exec.get('main')} → {w_exec['main']}")
+    reasons += _diff_parameters(want.get("parameters", []), have.get("parameters"))
+    reasons += _diff_annotations(want.get("annotations", []), have.get("annotations"))
+    h_limits: dict[str, Any] = have.get("limits") or {}
+    # Only the limits the project sets are compared: the others are the server's
+    # defaults, which the project does not own.
+    for key, value in (want.get("limits") or {}).items():
+        if h_limits.get(key) != value:
+            reasons.append(f"limits.{key} {_show(h_limits.get(key))} → {value}")
+    return reasons
+
+
+def diff_package(want: Body, have: dict[str, Any]) -> list[str]:
+    reasons = _diff_parameters(want.get("parameters", []), have.get("parameters"))
+    reasons += _diff_annotations(want.get("annotations", []), have.get("annotations"))
+    if bool(want.get("publish", False)) != bool(have.get("publish", False)):
+        reasons.append(f"shared {_show(have.get('publish'))} → {_show(want.get('publish'))}")
+    return reasons
+
+
+def _as_dict(items: Iterable[Any] | None, keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if isinstance(item, dict) and "key" in item and keep(item):
+            out[str(item["key"])] = item.get("value")
+    return out
+
+
+def _diff_parameters(want: list[dict[str, Any]], have: list[dict[str, Any]] | None) -> list[str]:
+    reasons: list[str] = []
+    for label, init in (("parameters", False), ("environment", True)):
+
+        def keep(item: dict[str, Any], init: bool = init) -> bool:
+            return bool(item.get("init", False)) == init
+
+        # Values are not shown: parameters and environment often hold secrets.
+        reasons += _diff_mapping(label, _as_dict(want, keep), _as_dict(have, keep), show=False)
+    return reasons
+
+
+def _diff_annotations(want: list[dict[str, Any]], have: list[dict[str, Any]] | None) -> list[str]:
+    def keep(item: dict[str, Any]) -> bool:
+        return item.get("key") not in SERVER_OWNED_ANNOTATIONS
+
+    return _diff_mapping("annotations", _as_dict(want, keep), _as_dict(have, keep), show=True)
+
+
+def _diff_mapping(label: str, want: dict[str, Any], have: dict[str, Any], show: bool) -> list[str]:
+    reasons: list[str] = []
+    for key in sorted(want.keys() | have.keys()):
+        if key not in have:
+            reasons.append(f"{label}.{key} added")
+        elif key not in want:
+            reasons.append(f"{label}.{key} removed")
+        elif want[key] != have[key]:
+            if show and key not in SECRET_ANNOTATIONS:
+                reasons.append(f"{label}.{key} {_show(have[key])} → {_show(want[key])}")
+            else:
+                reasons.append(f"{label}.{key} changed")
+    return reasons
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 40 else text[:37] + "..."

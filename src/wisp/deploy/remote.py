@@ -1,0 +1,30 @@
+"""What deploying needs from the server: a handful of OpenWhisk REST calls.
+
+Paths are relative to ``/api/v1/namespaces/_/``. The CLI's ``WispClient`` is the
+implementation; tests use it over ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+Params = Mapping[str, str | int]
+
+
+class Remote(Protocol):
+    def api_info(self) -> dict[str, Any]:
+        """``GET /api/v1`` (runtimes and limits)."""
+        ...
+
+    def get(self, path: str, params: Params | None = None) -> Any:
+        """GET, raising on any error status."""
+        ...
+
+    def find(self, path: str, params: Params | None = None) -> Any | None:
+        """GET, with ``None`` for 404."""
+        ...
+
+    def put(self, path: str, body: Any, params: Params | None = None) -> Any: ...
+
+    def delete(self, path: str) -> Any: ...
