@@ -1,0 +1,259 @@
+"""The invoker for sandboxes on this host: pool → init (when cold) → run → record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from wisp.config import Settings
+from wisp.ids import activation_id
+from wisp.invoker.base import Invocation, Invoker, Target
+from wisp.models import (
+    APPLICATION_ERROR,
+    DEVELOPER_ERROR,
+    INTERNAL_ERROR,
+    SUCCESS,
+    Action,
+    Activation,
+)
+from wisp.pool import Lease, Pool
+from wisp.sandbox.base import Code, Outcome, Sandbox
+from wisp.sandbox.bundles import BundleCache, BundleError
+from wisp.store.writer import ActivationWriter
+
+log = logging.getLogger("wisp.invoker")
+
+# Outcomes after which an instance must not be reused.
+POISONED = {"init", "timeout", "oom", "crash", "platform"}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LocalInvoker(Invoker):
+    def __init__(
+        self,
+        settings: Settings,
+        sandbox: Sandbox,
+        pool: Pool,
+        writer: ActivationWriter,
+        bundles: BundleCache,
+    ) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.pool = pool
+        self.writer = writer
+        self.bundles = bundles
+        self._running: set[asyncio.Task[None]] = set()
+        self.cold_starts = 0
+        self.invocations = 0
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.bundles.prepare)
+        await self.sandbox.start()
+        await self.pool.start()
+
+    async def stop(self) -> None:
+        await self.pool.stop()
+        await self.sandbox.stop()
+        for task in list(self._running):
+            task.cancel()
+
+    def submit(
+        self,
+        target: Target,
+        params: dict[str, Any],
+        *,
+        subject: str,
+        cause: str | None = None,
+    ) -> Invocation:
+        aid = activation_id()
+        done: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
+        args = {**target.parameters, **params} if target.parameters else params
+        task = asyncio.create_task(self._invoke(aid, target, args, subject, cause, done))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return Invocation(aid, done)
+
+    async def _invoke(
+        self,
+        aid: str,
+        target: Target,
+        args: dict[str, Any],
+        subject: str,
+        cause: str | None,
+        done: asyncio.Future[Activation],
+    ) -> None:
+        start = now_ms()
+        action = target.action
+        try:
+            record = await self._execute(aid, target, args, start)
+        except Exception as exc:
+            log.exception("activation %s failed inside the platform", aid)
+            record = self._record(aid, action, start, INTERNAL_ERROR, {"error": str(exc)}, [])
+        record.subject = subject
+        record.cause = cause
+        self.invocations += 1
+        self.writer.submit(record)
+        if not done.done():
+            done.set_result(record)
+
+    async def _execute(
+        self, aid: str, target: Target, args: dict[str, Any], start: int
+    ) -> Activation:
+        action = target.action
+        limits = action.limits
+        log_limit = limits.logs * 1024
+        deadline = start + limits.timeout
+        lease = await self.pool.acquire(
+            (action.namespace, action.package, action.name, action.version),
+            action.exec.kind,
+            limits.memory,
+        )
+        wait_time = now_ms() - start
+        assert lease.instance is not None
+        logs: list[str] = []
+        init_time: int | None = None
+        if lease.cold:
+            self.cold_starts += 1
+            init_start = now_ms()
+            try:
+                code = await self._code(target)
+            except BundleError as exc:
+                await self.pool.discard(lease)
+                return self._failed(aid, action, start, exc.message, [], wait_time, None)
+            outcome = await lease.instance.init(code, remaining(deadline), log_limit)
+            init_time = now_ms() - init_start
+            logs.extend(outcome.logs)
+            if not outcome.ok:
+                await self.pool.discard(lease)
+                return self._from_outcome(aid, action, start, outcome, logs, wait_time, init_time)
+        meta = {
+            "activation_id": aid,
+            "transaction_id": aid,
+            "namespace": action.namespace,
+            "action_name": action.path,
+            "action_version": action.version,
+            "api_host": self.settings.public_api_host,
+            "deadline": deadline,
+        }
+        outcome = await lease.instance.run(args, meta, remaining(deadline), log_limit)
+        logs.extend(outcome.logs)
+        await self._give_back(lease, outcome)
+        return self._from_outcome(aid, action, start, outcome, logs, wait_time, init_time)
+
+    async def _give_back(self, lease: Lease, outcome: Outcome) -> None:
+        if outcome.kind in POISONED:
+            await self.pool.discard(lease)
+        else:
+            self.pool.release(lease)
+
+    async def _code(self, target: Target) -> Code:
+        action = target.action
+        code = Code(main=action.exec.main, env=target.env, memory_mb=action.limits.memory)
+        if action.exec.binary:
+            code.bundle = await asyncio.to_thread(
+                self.bundles.unpack, action.exec.digest, action.exec.code
+            )
+        else:
+            code.source = action.exec.code
+        return code
+
+    def _from_outcome(
+        self,
+        aid: str,
+        action: Action,
+        start: int,
+        outcome: Outcome,
+        logs: list[str],
+        wait_time: int,
+        init_time: int | None,
+    ) -> Activation:
+        timed_out = outcome.kind == "timeout"
+        if outcome.ok:
+            result = outcome.result
+            if outcome.size > self.settings.limits.result_max:
+                status = DEVELOPER_ERROR
+                result = {
+                    "error": f"The action produced a response that exceeded the allowed "
+                    f"length: {outcome.size} > {self.settings.limits.result_max} bytes."
+                }
+            elif isinstance(result, dict) and "error" in result:
+                status = APPLICATION_ERROR
+            else:
+                status = SUCCESS
+        else:
+            status = DEVELOPER_ERROR
+            result = {"error": self._error_text(outcome, action)}
+        record = self._record(aid, action, start, status, result, logs)
+        record.result_size = outcome.size
+        record.annotations.append({"key": "waitTime", "value": wait_time})
+        if init_time is not None:
+            record.annotations.append({"key": "initTime", "value": init_time})
+        record.annotations.append({"key": "timeout", "value": timed_out})
+        return record
+
+    @staticmethod
+    def _error_text(outcome: Outcome, action: Action) -> str:
+        if outcome.kind == "timeout":
+            return f"The action exceeded its time limits of {action.limits.timeout} milliseconds."
+        if outcome.kind == "oom":
+            return (
+                f"The action exceeded its memory limit of {action.limits.memory} MB "
+                "and was stopped."
+            )
+        if outcome.kind == "init":
+            return f"Initialization has failed: {outcome.error}"
+        return outcome.error or "The action failed."
+
+    def _failed(
+        self,
+        aid: str,
+        action: Action,
+        start: int,
+        error: str,
+        logs: list[str],
+        wait_time: int,
+        init_time: int | None,
+    ) -> Activation:
+        outcome = Outcome(False, kind="init", error=error)
+        return self._from_outcome(aid, action, start, outcome, logs, wait_time, init_time)
+
+    @staticmethod
+    def _record(
+        aid: str, action: Action, start: int, status: int, result: Any, logs: list[str]
+    ) -> Activation:
+        return Activation(
+            activation_id=aid,
+            namespace=action.namespace,
+            name=action.path,
+            version=action.version,
+            subject=action.namespace,
+            start=start,
+            end=now_ms(),
+            status_code=status,
+            result=result,
+            logs=logs,
+            annotations=[
+                {"key": "path", "value": action.fqn},
+                {"key": "kind", "value": action.exec.kind},
+                {
+                    "key": "limits",
+                    "value": {
+                        "timeout": action.limits.timeout,
+                        "memory": action.limits.memory,
+                        "logs": action.limits.logs,
+                        "concurrency": 1,
+                    },
+                },
+            ],
+            publish=action.publish,
+        )
+
+
+def remaining(deadline: int) -> float:
+    """Seconds left until ``deadline`` (epoch ms); init time counts against the timeout."""
+    return max(0.001, (deadline - now_ms()) / 1000)

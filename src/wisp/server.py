@@ -1,0 +1,120 @@
+"""``wisp server``: the whole platform in one process tree, with embedded defaults.
+
+api + invoker + pool in this asyncio process; sandboxes are forked from zygote
+processes it starts; the store is SQLite in the data dir unless WISP_DATABASE_URL
+says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from wisp.config import Settings
+from wisp.platform import Platform
+from wisp.store import Store, open_store
+
+log = logging.getLogger("wisp.server")
+
+GUEST = "guest"
+
+
+def build_platform(settings: Settings, store: Store | None = None) -> Platform:
+    """Assemble the core services for ``settings`` (nothing is started yet)."""
+    from wisp.invoker.local import LocalInvoker
+    from wisp.pool import Pool
+    from wisp.runtimes import RuntimeTable, discover
+    from wisp.sandbox.bundles import BundleCache, bundle_root
+    from wisp.sandbox.local import LocalSandbox
+    from wisp.store.writer import ActivationWriter
+
+    store = store or open_store(settings.store_url)
+    runtimes = RuntimeTable(discover())
+    writer = ActivationWriter(store, batch=settings.writer_batch, interval=settings.writer_interval)
+    sandbox = LocalSandbox(settings, runtimes)
+    pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)
+    bundles = BundleCache(bundle_root(settings.data_dir), settings.limits.code_max * 4)
+    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles)
+    return Platform(settings, store, writer, runtimes, invoker)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    # Sandboxed uids must traverse it (to reach bundles/) but never list or read it:
+    # the database and keys are created 0600 under a 077 umask.
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o711)
+
+
+def ensure_guest(store: Store, settings: Settings) -> str | None:
+    """Create the ``guest`` namespace on first start; return its auth when known."""
+    from wisp.namespaces import create_namespace
+
+    key_file = settings.data_dir / "guest.key"
+    if store.get_namespace(GUEST) is None:
+        _, auth = create_namespace(store, GUEST)
+        key_file.write_text(auth + "\n")
+        os.chmod(key_file, 0o600)
+        return auth
+    if key_file.exists():
+        return key_file.read_text().strip()
+    return None
+
+
+def save_cli_credentials(settings: Settings, auth: str) -> Path | None:
+    from wisp.cli.credentials import save_credentials
+
+    try:
+        return save_credentials(settings.public_api_host, auth, GUEST)
+    except OSError as exc:
+        log.warning("could not store CLI credentials: %s", exc)
+        return None
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from wisp.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    prepare_data_dir(settings.data_dir)
+    store = open_store(settings.store_url)
+    auth = ensure_guest(store, settings)
+    if auth:
+        save_cli_credentials(settings, auth)
+    platform = build_platform(settings, store)
+    app = create_app(platform)
+    isolation = getattr(platform.invoker, "sandbox", None)
+    level = getattr(isolation, "isolation", "unknown")
+    print(
+        f"Wisp listening on {settings.public_api_host}\n"
+        f"  store:     {redact(settings.store_url)}\n"
+        f"  isolation: {level}\n"
+        f"  guest key: {settings.data_dir / 'guest.key'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def redact(url: str) -> str:
+    """Hide a password in a database URL."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url

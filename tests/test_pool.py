@@ -1,0 +1,95 @@
+import asyncio
+
+import pytest
+
+from tests.sandbox.fake import FakeSandbox
+from wisp.pool import Pool
+
+
+@pytest.fixture
+async def pool():
+    p = Pool(FakeSandbox(), budget_mb=512, keepalive=60)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def test_cold_then_warm_reuse(pool):
+    first = await pool.acquire("a", "python:3.11", 256)
+    assert first.cold
+    pool.release(first)
+    second = await pool.acquire("a", "python:3.11", 256)
+    assert not second.cold
+    assert second.instance is first.instance
+
+
+async def test_new_version_never_reuses_old_instance(pool):
+    old = await pool.acquire(("f", "0.0.1"), "python:3.11", 128)
+    pool.release(old)
+    new = await pool.acquire(("f", "0.0.2"), "python:3.11", 128)
+    assert new.cold and new.instance is not old.instance
+
+
+async def test_concurrent_acquires_get_distinct_instances(pool):
+    leases = [await pool.acquire("a", "python:3.11", 128) for _ in range(4)]
+    assert len({id(lease.instance) for lease in leases}) == 4
+    assert pool.used_mb == 512
+
+
+async def test_budget_evicts_idle_lru_first(pool):
+    a = await pool.acquire("a", "python:3.11", 256)
+    b = await pool.acquire("b", "python:3.11", 256)
+    pool.release(a)
+    pool.release(b)
+    c = await pool.acquire("c", "python:3.11", 256)
+    assert c.cold
+    await asyncio.sleep(0)
+    assert a.instance is not None and a.instance.alive is False  # oldest idle evicted
+    assert b.instance is not None and b.instance.alive
+    assert pool.evictions == 1
+
+
+async def test_full_pool_queues_fifo(pool):
+    held = [await pool.acquire(k, "python:3.11", 256) for k in ("a", "b")]
+    order: list[str] = []
+
+    async def take(key: str) -> None:
+        lease = await pool.acquire(key, "python:3.11", 256)
+        order.append(key)
+        pool.release(lease)
+
+    waiters = [asyncio.create_task(take(k)) for k in ("x", "y", "z")]
+    await asyncio.sleep(0.01)
+    assert pool.queued == 3 and order == []
+    for lease in held:
+        pool.release(lease)
+    await asyncio.gather(*waiters)
+    assert order == ["x", "y", "z"]
+
+
+async def test_waiter_gets_released_instance_of_its_key(pool):
+    held = [await pool.acquire("a", "python:3.11", 256) for _ in range(2)]
+    task = asyncio.create_task(pool.acquire("a", "python:3.11", 256))
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    pool.release(held[0])
+    lease = await task
+    assert not lease.cold and lease.instance is held[0].instance
+
+
+async def test_discard_frees_memory(pool):
+    lease = await pool.acquire("a", "python:3.11", 256)
+    await pool.discard(lease)
+    assert pool.used_mb == 0
+    assert lease.instance is not None and not lease.instance.alive
+
+
+async def test_keepalive_scales_to_zero():
+    pool = Pool(FakeSandbox(), budget_mb=512, keepalive=0.05)
+    await pool.start()
+    lease = await pool.acquire("a", "python:3.11", 128)
+    pool.release(lease)
+    await asyncio.sleep(0.3)
+    assert pool.idle == 0 and pool.used_mb == 0
+    assert lease.instance is not None and not lease.instance.alive
+    await pool.stop()
