@@ -1,0 +1,80 @@
+"""A tiny in-memory OpenWhisk server behind ``httpx.MockTransport`` for plan/apply tests.
+
+It keeps what is PUT, echoes it back like Wisp does (plus the server-owned
+``exec`` annotation and default limits), bumps ``version`` only on a real change,
+and logs every request so tests can assert what was (not) sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import httpx
+
+from wisp.cli.client import WispClient
+
+PREFIX = "/api/v1/namespaces/_/"
+RUNTIMES = {"python": [{"kind": "python:3.11", "default": True}]}
+DEFAULT_LIMITS = {"timeout": 3000, "memory": 256, "logs": 1024}
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.actions: dict[str, dict[str, Any]] = {}  # "pkg/fn" or "fn"
+        self.requests: list[tuple[str, str]] = []
+        self.fail_puts: set[str] = set()  # paths whose PUT answers 400
+
+    def client(self) -> WispClient:
+        return WispClient("http://wisp.test", "u:k", transport=httpx.MockTransport(self.handle))
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.requests if m in ("PUT", "DELETE")]
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.requests.append((request.method, path))
+        if path == "/api/v1":
+            return httpx.Response(200, json={"runtimes": RUNTIMES})
+        if path == "/api/v1/namespaces":
+            return httpx.Response(200, json=["guest"])
+        rest = path.removeprefix(PREFIX)
+        collection, _, name = rest.partition("/")
+        store = self.packages if collection == "packages" else self.actions
+        if not name:
+            return self.list(collection, request)
+        if request.method == "GET":
+            if name not in store:
+                return httpx.Response(404, json={"error": "The requested resource does not exist."})
+            return httpx.Response(200, json=self.shape(collection, name, store[name]))
+        if request.method == "DELETE":
+            if store.pop(name, None) is None:
+                return httpx.Response(404, json={"error": "not found"})
+            return httpx.Response(200, json={})
+        assert request.method == "PUT" and request.url.params.get("overwrite") == "true"
+        if rest in self.fail_puts:
+            return httpx.Response(400, json={"error": "limits.memory out of range", "code": "x"})
+        body = json.loads(request.content)
+        old = store.get(name)
+        version = 1 if old is None else old["_version"] + (old["body"] != body)
+        store[name] = {"body": body, "_version": version}
+        return httpx.Response(200, json=self.shape(collection, name, store[name]))
+
+    def shape(self, collection: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        doc = copy.deepcopy(entry["body"])
+        package, _, short = name.rpartition("/")
+        doc.update(name=short, namespace="guest" + (f"/{package}" if package else ""))
+        doc["version"] = f"0.0.{entry['_version']}"
+        if collection == "actions":
+            doc["annotations"] = [*doc.get("annotations", []), {"key": "exec", "value": "k"}]
+            doc["limits"] = {**DEFAULT_LIMITS, **doc.get("limits", {})}
+        return doc
+
+    def list(self, collection: str, request: httpx.Request) -> httpx.Response:
+        store = self.packages if collection == "packages" else self.actions
+        limit = int(request.url.params.get("limit", 30))
+        skip = int(request.url.params.get("skip", 0))
+        names = sorted(store)[skip : skip + limit]
+        return httpx.Response(200, json=[self.shape(collection, n, store[n]) for n in names])
