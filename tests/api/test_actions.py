@@ -25,7 +25,7 @@ def zip_b64() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def annotations(doc: dict[str, Any]) -> dict[str, Any]:
+def annotations_of(doc: dict[str, Any]) -> dict[str, Any]:
     return {a["key"]: a["value"] for a in doc["annotations"]}
 
 
@@ -36,9 +36,14 @@ async def test_create_get_delete_action(guest: Tenant) -> None:
     doc = r.json()
     assert doc["namespace"] == guest.name and doc["name"] == "hello"
     assert doc["version"] == "0.0.1" and doc["publish"] is False
-    assert doc["exec"] == {"kind": KIND, "main": "main", "binary": False, "code": hello()["exec"]["code"]}
+    assert doc["exec"] == {
+        "kind": KIND,
+        "main": "main",
+        "binary": False,
+        "code": hello()["exec"]["code"],
+    }
     assert doc["limits"] == {"timeout": 3000, "memory": 256, "logs": 1024, "concurrency": 1}
-    assert annotations(doc) == {"exec": KIND}
+    assert annotations_of(doc) == {"exec": KIND}
     assert doc["parameters"] == [{"key": "name", "value": "Ada"}]
     assert doc["updated"] > 0
 
@@ -80,7 +85,7 @@ async def test_versions_bump_only_on_change(guest: Tenant, store_kind: str) -> N
     echoed = dict(body, annotations=[*body["annotations"], {"key": "exec", "value": KIND}])
     same = await c.put(f"{ACTIONS}/v?overwrite=true", json=echoed)
     assert same.json()["version"] == "0.0.1"
-    assert annotations(same.json()) == {"web-export": True, "exec": KIND}
+    assert annotations_of(same.json()) == {"web-export": True, "exec": KIND}
     changed = await c.put(f"{ACTIONS}/v?overwrite=true", json=hello("def main(a):\n  return {}\n"))
     assert changed.json()["version"] == "0.0.2"
     limits = await c.put(f"{ACTIONS}/v?overwrite=true", json={"limits": {"memory": 512}})
@@ -104,7 +109,7 @@ async def test_partial_update_keeps_what_is_not_sent(guest: Tenant) -> None:
     assert updated["exec"] == created["exec"]
     assert updated["limits"] == created["limits"]
     assert updated["parameters"] == created["parameters"]
-    assert annotations(updated) == {"web-export": True, "exec": KIND}
+    assert annotations_of(updated) == {"web-export": True, "exec": KIND}
     assert updated["version"] == "0.0.2"
     # An exec with only a kind keeps the code.
     r = await c.put(f"{ACTIONS}/p?overwrite=true", json={"exec": {"kind": KIND}})
@@ -115,9 +120,7 @@ async def test_partial_update_keeps_what_is_not_sent(guest: Tenant) -> None:
 async def test_python_default_resolves_and_unknown_kind_is_400(guest: Tenant) -> None:
     r = await guest.client.put(f"{ACTIONS}/k", json=hello())
     assert r.json()["exec"]["kind"] == KIND
-    bad = await guest.client.put(
-        f"{ACTIONS}/k2", json={"exec": {"kind": "cobol:85", "code": "x"}}
-    )
+    bad = await guest.client.put(f"{ACTIONS}/k2", json={"exec": {"kind": "cobol:85", "code": "x"}})
     assert bad.status_code == 400 and bad.json()["code"] == "unknown_kind"
     assert "cobol:85" in bad.json()["error"] and KIND in bad.json()["error"]
 

@@ -118,7 +118,9 @@ async def test_wrong_key_is_401(anonymous: httpx.AsyncClient, guest: Tenant) -> 
     _assert_401(await anonymous.get("/api/v1/namespaces", auth=(uuid, key[:-1])))
 
 
-async def test_auth_is_cached_after_first_call(guest: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_auth_is_cached_after_first_call(
+    guest: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert (await guest.client.get("/api/v1/namespaces")).status_code == 200
 
     def no_store(*args: object) -> None:
