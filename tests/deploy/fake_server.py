@@ -63,7 +63,7 @@ class FakeServer:
         return httpx.Response(200, json=self.shape(collection, name, store[name]))
 
     def shape(self, collection: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
-        doc = copy.deepcopy(entry["body"])
+        doc: dict[str, Any] = copy.deepcopy(entry["body"])
         package, _, short = name.rpartition("/")
         doc.update(name=short, namespace="guest" + (f"/{package}" if package else ""))
         doc["version"] = f"0.0.{entry['_version']}"
