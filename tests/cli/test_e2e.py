@@ -1,0 +1,262 @@
+"""End to end: a real `wisp server` process driven by the real `wisp` command.
+
+The tests run in file order against one server and build on each other: deploy,
+redeploy, plan, invoke, activations, list/get/delete, then a new namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.conftest import Result, assert_one_line_error, closed_port, wisp_executable
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
+START_TIMEOUT = 60.0
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    def __init__(self, url: str, data_dir: Path, env: dict[str, str], log: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.env = env
+        self.log = log
+
+    def run(self, *args: str, timeout: float = 120) -> Result:
+        proc = subprocess.run(
+            [wisp_executable(), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str) -> Result:
+        result = self.run(*args)
+        assert result.code == 0, f"wisp {' '.join(args)} failed: {result.err}"
+        assert "Traceback" not in result.err
+        return result
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"wisp server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/api/v1", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(
+        f"wisp server did not answer GET /api/v1 within {START_TIMEOUT}s:\n{log.read_text()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    data_dir = tmp / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
+    env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(proc, url, log)
+        yield Server(url, data_dir, env, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def first_deploy(server: Server) -> Result:
+    return server.run("deploy", str(EXAMPLE))
+
+
+def test_server_saved_cli_credentials(server: Server) -> None:
+    saved = json.loads(Path(server.env["WISP_CONFIG"]).read_text())
+    assert saved["apihost"] == server.url and saved["namespace"] == "guest"
+    assert saved["auth"] == (server.data_dir / "guest.key").read_text().strip()
+
+
+def test_deploy_creates_the_example(first_deploy: Result) -> None:
+    assert first_deploy.code == 0, first_deploy.err
+    assert "+ package hello" in first_deploy.out
+    assert "+ function hello/hello" in first_deploy.out
+    assert "+ function hello/greet" in first_deploy.out
+    assert "Deployed: 3 created" in first_deploy.out
+    assert "created function hello/hello (0.0.1)" in first_deploy.err  # progress
+
+
+def test_second_deploy_changes_nothing(server: Server, first_deploy: Result) -> None:
+    result = server.ok("deploy", str(EXAMPLE))
+    assert "Nothing changed: 1 package, 2 functions already up to date." in result.out
+    doc = json.loads(server.ok("deploy", str(EXAMPLE), "--json").out)
+    assert doc["changed"] is False and doc["results"] == []
+    assert doc["summary"] == {"create": 0, "update": 0, "unchanged": 3, "delete": 0}
+    versions = json.loads(server.ok("fn", "get", "hello/hello", "--json").out)["version"]
+    assert versions == "0.0.1"  # no version bump
+
+
+def test_plan_of_unchanged_project(server: Server, first_deploy: Result) -> None:
+    result = server.ok("plan", str(EXAMPLE))
+    assert "No changes: 1 package, 2 functions up to date." in result.out
+
+
+def test_plan_lists_updates_creates_and_deletes(
+    server: Server, first_deploy: Result, tmp_path: Path
+) -> None:
+    project = tmp_path / "hello"
+    shutil.copytree(EXAMPLE, project)
+    yml = project / "project.yml"
+    text = yml.read_text().replace("memory: 128", "memory: 256")
+    yml.write_text(text[: text.index("      - name: greet")])  # greet is dropped...
+    shutil.rmtree(project / "packages" / "hello" / "greet")
+    (project / "packages" / "hello" / "extra.py").write_text("def main(args):\n    return {}\n")
+    doc = json.loads(server.ok("plan", str(project), "--prune", "--json").out)
+    changes = {(c["action"], c["name"]): c["reasons"] for c in doc["changes"]}
+    assert changes[("update", "hello/hello")] == ["limits.memory 128 → 256"]
+    assert ("create", "hello/extra") in changes
+    assert ("delete", "hello/greet") in changes
+    without_prune = json.loads(server.ok("plan", str(project), "--json").out)
+    assert without_prune["summary"]["delete"] == 0
+    # nothing was applied
+    assert (
+        json.loads(server.ok("fn", "get", "hello/hello", "--json").out)["limits"]["memory"] == 128
+    )
+
+
+def test_invoke(server: Server, first_deploy: Result) -> None:
+    result = server.ok("fn", "invoke", "hello/hello", "-p", "name", "Ada")
+    assert json.loads(result.out) == {"body": "Hello Ada!"}
+
+
+def test_logs_of_the_last_activation(server: Server, first_deploy: Result) -> None:
+    server.ok("fn", "invoke", "hello/hello", "-p", "name", "Grace")
+    result = server.ok("activations", "logs", "--last")
+    assert "greeting Grace" in result.out
+    assert "stdout:" in result.out
+    stripped = server.ok("activations", "logs", "--last", "--strip")
+    assert "greeting Grace" in stripped.out.splitlines()
+
+
+def test_folder_function_with_context(server: Server, first_deploy: Result) -> None:
+    result = server.ok("fn", "invoke", "hello/greet", "-p", "name", "Ada")
+    assert json.loads(result.out) == {"body": "Greetings, Ada!"}
+    logs = server.ok("activations", "logs", "--function", "hello/greet")
+    assert "called for Ada" in logs.out
+    assert "greet" in logs.out  # context.function_name
+
+
+def test_invoke_full_and_no_wait(server: Server, first_deploy: Result) -> None:
+    full = json.loads(server.ok("fn", "invoke", "hello/hello", "--full", "-p", "n", "1").out)
+    assert full["response"]["success"] is True and len(full["activationId"]) == 32
+    queued = json.loads(server.ok("fn", "invoke", "hello/hello", "--no-wait").out)
+    activation_id = queued["activationId"]
+    assert len(activation_id) == 32
+    deadline = time.monotonic() + 30
+    while True:
+        got = server.run("activations", "result", activation_id)
+        if got.code == 0 or time.monotonic() > deadline:
+            break
+        assert "does not exist" in got.err
+        time.sleep(0.2)
+    assert json.loads(got.out) == {"body": "Hello stranger!"}
+    record = json.loads(server.ok("activations", "get", activation_id, "--json").out)
+    assert record["activationId"] == activation_id
+
+
+def test_activations_list(server: Server, first_deploy: Result) -> None:
+    items = json.loads(server.ok("activations", "list", "--json").out)
+    assert items and all(len(item["activationId"]) == 32 for item in items)
+    assert any(item["name"].endswith("hello") for item in items)
+    one = json.loads(server.ok("activations", "list", "--limit", "1", "--json").out)
+    assert len(one) == 1
+    table = server.ok("activations", "list")
+    assert "success" in table.out and items[0]["activationId"] in table.out
+    assert "cold" in table.out  # the first invocation of each function started cold
+
+
+def test_failed_activation_exits_non_zero(server: Server, tmp_path: Path) -> None:
+    project = tmp_path / "failing"
+    (project / "packages" / "default").mkdir(parents=True)
+    (project / "packages" / "default" / "boom.py").write_text(
+        "def main(args):\n    raise ValueError('kaboom')\n"
+    )
+    (project / "packages" / "default" / "oops.py").write_text(
+        "def main(args):\n    return {'error': 'bad input'}\n"
+    )
+    server.ok("deploy", str(project))
+    result = server.run("fn", "invoke", "oops")
+    assert json.loads(result.out) == {"error": "bad input"}
+    assert_one_line_error(result, "failed", "application error")
+    result = server.run("fn", "invoke", "boom")
+    assert result.code == 1 and "Traceback" not in result.err
+    logs = server.ok("activations", "logs", "--last")
+    assert "kaboom" in logs.out
+
+
+def test_fn_list_and_get(server: Server, first_deploy: Result) -> None:
+    listing = server.ok("fn", "list")
+    assert "hello/hello" in listing.out and "hello/greet" in listing.out
+    in_package = json.loads(server.ok("fn", "list", "hello", "--json").out)
+    assert sorted(item["name"] for item in in_package) == ["greet", "hello"]
+    doc = json.loads(server.ok("fn", "get", "hello/hello", "--json").out)
+    assert doc["exec"]["kind"].startswith("python:") and "code" not in doc["exec"]
+    with_code = server.ok("fn", "get", "hello/hello", "--code")
+    assert "def main(args):" in with_code.out
+
+
+def test_fn_delete(server: Server, first_deploy: Result) -> None:
+    assert "Deleted function hello/greet" in server.ok("fn", "delete", "hello/greet").out
+    assert_one_line_error(server.run("fn", "get", "hello/greet"))
+    assert_one_line_error(server.run("fn", "delete", "hello/greet"))
+    # the plan notices it is gone, and a deploy brings it back
+    assert "+ function hello/greet" in server.ok("plan", str(EXAMPLE)).out
+    assert "Deployed: 1 created" in server.ok("deploy", str(EXAMPLE)).out
+
+
+def test_unknown_function(server: Server) -> None:
+    assert_one_line_error(server.run("fn", "invoke", "no/such"))
+
+
+def test_new_namespace_and_login(server: Server, first_deploy: Result) -> None:
+    created = server.ok("admin", "namespace", "create", "team", "--data-dir", str(server.data_dir))
+    auth = created.out.strip()
+    assert len(auth.split(":")) == 2
+    duplicate = server.run(
+        "admin", "namespace", "create", "team", "--data-dir", str(server.data_dir)
+    )
+    assert_one_line_error(duplicate)
+    assert_one_line_error(server.run("login", "--apihost", server.url, "--auth", "bad:key"))
+    login = server.ok("login", "--apihost", server.url, "--auth", auth)
+    assert "team" in login.out
+    saved = json.loads(Path(server.env["WISP_CONFIG"]).read_text())
+    assert saved == {"apihost": server.url, "auth": auth, "namespace": "team"}
+    assert json.loads(server.ok("fn", "list", "--json").out) == []  # guest's are invisible
+    assert_one_line_error(server.run("fn", "invoke", "hello/hello"))
