@@ -63,6 +63,13 @@ def test_include_of_a_missing_path_is_an_error(tmp_path: Path) -> None:
         folder_files(folder)
 
 
+def test_include_outside_the_folder_is_an_error(tmp_path: Path) -> None:
+    folder = write(tmp_path / "fn", {".include": "../lib/shared.py\n", "__main__.py": ""})
+    write(tmp_path, {"lib/shared.py": ""})
+    with pytest.raises(ProjectError, match="outside the function folder"):
+        folder_files(folder)
+
+
 def test_ignore_excludes_glob_patterns(tmp_path: Path) -> None:
     folder = write(
         tmp_path / "fn",

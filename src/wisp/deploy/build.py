@@ -144,6 +144,11 @@ def folder_files(folder: Path) -> list[str]:
     if include is not None:
         # A listed path that does not exist is a typo worth reporting; a glob may match nothing.
         for entry in include:
+            if entry.startswith("/") or ".." in PurePosixPath(entry).parts:
+                raise ProjectError(
+                    f"{folder / '.include'}: {entry!r} is outside the function folder "
+                    "(not supported yet)"
+                )
             if not any(ch in entry for ch in "*?[") and not (folder / entry).exists():
                 raise ProjectError(f"{folder / '.include'}: {entry!r} does not exist")
     return sorted(chosen)
