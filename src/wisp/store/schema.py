@@ -65,6 +65,7 @@ packages = Table(
     PrimaryKeyConstraint("namespace", "name"),
 )
 
+
 def _action_columns() -> list[Column[Any]]:
     """The columns an action row and an action version row have in common."""
     return [
