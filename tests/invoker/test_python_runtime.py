@@ -14,7 +14,9 @@ def annotation(record, key):
 
 
 async def test_openwhisk_handler_success_with_logs(invoke):
-    target = make_target("def main(args):\n    print('hello', args['name'])\n    return {'greeting': 'Hello ' + args['name']}\n")
+    target = make_target(
+        "def main(args):\n    print('hello', args['name'])\n    return {'greeting': 'Hello ' + args['name']}\n"
+    )
     record = await invoke(target, {"name": "Ada"})
     assert record.status_code == SUCCESS
     assert record.result == {"greeting": "Hello Ada"}
@@ -27,7 +29,9 @@ async def test_openwhisk_handler_success_with_logs(invoke):
 
 
 async def test_warm_reuse_keeps_module_state_and_skips_init(invoke):
-    target = make_target("count = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count}\n")
+    target = make_target(
+        "count = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count}\n"
+    )
     first = await invoke(target)
     second = await invoke(target)
     assert (first.result, second.result) == ({"count": 1}, {"count": 2})
@@ -153,13 +157,19 @@ async def test_timeout_kills_instance(invoke, platform):
 
 
 async def test_init_time_counts_against_timeout(invoke):
-    target = make_target("import time\ntime.sleep(5)\ndef main(args):\n    return {}\n", timeout=300)
+    target = make_target(
+        "import time\ntime.sleep(5)\ndef main(args):\n    return {}\n", timeout=300
+    )
     record = await invoke(target)
     assert "time limits" in record.result["error"]
 
 
 async def test_memory_blowup_kills_only_that_instance(invoke):
-    hog = make_target("def main(args):\n    x = bytearray(600 * 1024 * 1024)\n    return {'n': len(x)}\n", name="hog", memory=128)
+    hog = make_target(
+        "def main(args):\n    x = bytearray(600 * 1024 * 1024)\n    return {'n': len(x)}\n",
+        name="hog",
+        memory=128,
+    )
     record = await invoke(hog)
     assert record.status_code == DEVELOPER_ERROR
     assert "memory limit of 128 MB" in record.result["error"]
@@ -214,7 +224,9 @@ async def test_bad_zip_is_developer_error(invoke):
 
 
 async def test_concurrent_invocations_use_separate_instances(invoke):
-    code = "import os, time\ndef main(args):\n    time.sleep(0.2)\n    return {'pid': os.getpid()}\n"
+    code = (
+        "import os, time\ndef main(args):\n    time.sleep(0.2)\n    return {'pid': os.getpid()}\n"
+    )
     target = make_target(code)
     records = await asyncio.gather(*(invoke(target) for _ in range(4)))
     assert len({r.result["pid"] for r in records}) == 4

@@ -28,10 +28,10 @@ class Invocation:
 
 
 class Invoker(ABC):
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027
         """Start background machinery (sandboxes, pools)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027
         """Stop it, killing every instance."""
 
     @abstractmethod

@@ -60,9 +60,11 @@ class Sandbox(ABC):
 
     isolation: str = "none"  # what confinement this host achieved, for `wisp server` and /healthz
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:  # noqa: B027
+        """Prepare zygotes and stem cells."""
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:  # noqa: B027
+        """Kill every instance and zygote."""
 
     @abstractmethod
     async def spawn(self, kind: str) -> Instance:

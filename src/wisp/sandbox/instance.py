@@ -93,7 +93,7 @@ class LocalInstance(Instance):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         logs: LogCollector,
-        transports: list[asyncio.BaseTransport],
+        transports: list[asyncio.ReadTransport],
         slot: Slot | None,
         on_dead: Callable[[LocalInstance], None],
     ) -> None:
@@ -204,4 +204,3 @@ def decode_reply(raw: bytes, op: str, logs: list[str]) -> Outcome:
     if "exception" in reply:
         return Outcome(False, kind="exception", error=str(reply["exception"]), logs=logs)
     return Outcome(False, kind="invalid", error=str(reply.get("invalid", "bad reply")), logs=logs)
-

@@ -172,7 +172,9 @@ class Instance:
         args = message.get("args") or {}
         os.environ["__OW_ACTIVATION_ID"] = meta.get("activation_id", "")
         os.environ["__OW_TRANSACTION_ID"] = meta.get("transaction_id", "")
-        os.environ["__OW_ACTION_NAME"] = "/" + meta.get("namespace", "") + "/" + meta.get("action_name", "")
+        os.environ["__OW_ACTION_NAME"] = (
+            "/" + meta.get("namespace", "") + "/" + meta.get("action_name", "")
+        )
         os.environ["__OW_ACTION_VERSION"] = meta.get("action_version", "")
         os.environ["__OW_NAMESPACE"] = meta.get("namespace", "")
         os.environ["__OW_API_HOST"] = meta.get("api_host", "")
@@ -220,9 +222,7 @@ def accepts_two_arguments(func):
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = [
-        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
