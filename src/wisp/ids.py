@@ -8,15 +8,24 @@ import secrets
 import time
 import uuid
 
+_RANDOM_BATCH = 1000
+_random = bytearray()
+
 
 def activation_id() -> str:
     """32 hex chars: 48-bit millisecond timestamp, then 80 random bits.
 
-    Time-ordered ids keep B-tree inserts append-only, which batch-inserts
-    2-3x faster than random ids, and make ids sort by start time.
+    Time-ordered ids keep B-tree inserts append-only (faster batch inserts on SQLite)
+    and make ids sort by start time. Random bytes are drawn a thousand ids at a time:
+    one system call per id showed in profiles of the invoke path.
     """
+    global _random
+    if not _random:
+        _random = bytearray(os.urandom(10 * _RANDOM_BATCH))
+    chunk = _random[-10:]
+    del _random[-10:]
     ms = time.time_ns() // 1_000_000
-    return f"{ms:012x}{os.urandom(10).hex()}"
+    return f"{ms:012x}{chunk.hex()}"
 
 
 def new_credentials() -> tuple[str, str]:

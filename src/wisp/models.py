@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wisp import codec
+
 KeyValues = list[dict[str, Any]]  # OpenWhisk's [{"key": k, "value": v, "init"?: bool}]
 DEFAULT_PACKAGE = "default"
 
@@ -120,6 +122,15 @@ class Activation:
             "result": self.result,
             "size": self.result_size,
         }
+
+    def encoded(self) -> bytes:
+        """The record as compact JSON, computed once: the invoke response and the
+        store row share it. Records are immutable once the invoker finished them."""
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            cached = codec.dumps(self.to_json())
+            self.__dict__["_encoded"] = cached
+        return cached
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

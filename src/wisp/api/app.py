@@ -63,12 +63,13 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     routes: list[Route] = [
+        # Actions first: routes are matched in order, and invoke is the hot path.
+        *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
         route("/api/v1", GET=info),
         route("/api/v1/", GET=info),
         route("/healthz", GET=healthz),
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
-        *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
         *ActivationsApi(ctx).routes(),
     ]
 

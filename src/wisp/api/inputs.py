@@ -5,11 +5,11 @@ Every bad value becomes a 400 that names the parameter; oversize bodies a 413.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from wisp import codec
 from wisp.errors import BadRequest, PayloadTooLarge
 
 LIST_LIMIT_DEFAULT = 30
@@ -80,17 +80,12 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _no_constants(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON does not, and they cannot be sent back.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object; an empty body is ``{}``."""
     if not raw.strip():
         return {}
     try:
-        doc = json.loads(raw, parse_constant=_no_constants)
+        doc = codec.loads(raw)
     except UnicodeDecodeError:
         raise BadRequest("the request body is not UTF-8 JSON") from None
     except ValueError as exc:

@@ -44,19 +44,15 @@ class InvokeApi:
             )
         invocation = ctx.platform.invoker.submit(target, params, subject=namespace.name)
         headers = {ACTIVATION_HEADER: invocation.activation_id}
-        accepted = JSONResponse(
-            {"activationId": invocation.activation_id}, status_code=202, headers=headers
-        )
         if not blocking:
-            return accepted
+            return _accepted(invocation.activation_id, headers)
         wait = ctx.platform.settings.sync_limit
         if timeout_ms is not None:
             wait = min(wait, timeout_ms / 1000)
+        if not await _wait(invocation.done, wait):
+            return _accepted(invocation.activation_id, headers)
         try:
-            # shield: giving up waiting must not cancel the invocation itself.
-            record = await asyncio.wait_for(asyncio.shield(invocation.done), wait)
-        except TimeoutError:
-            return accepted
+            record = invocation.done.result()
         except Exception as exc:
             response = error_response(exc)
             response.headers[ACTIVATION_HEADER] = invocation.activation_id
@@ -64,11 +60,43 @@ class InvokeApi:
         return _finished(record, result_only, headers)
 
 
+async def _wait(future: asyncio.Future[Activation], seconds: float) -> bool:
+    """Wait for ``future`` up to ``seconds`` without cancelling it; True when done.
+
+    Cheaper than ``wait_for(shield(...))``, which makes two extra futures and a task
+    per call on the hottest path.
+    """
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(seconds, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
+def _accepted(activation_id: str, headers: dict[str, str]) -> Response:
+    return JSONResponse({"activationId": activation_id}, status_code=202, headers=headers)
+
+
 def _finished(record: Activation, result_only: bool, headers: dict[str, str]) -> Response:
     status = _HTTP_STATUS.get(record.status_code, 500)
-    body = record.result if result_only else record.to_json()
     try:
-        return JSONResponse(body, status_code=status, headers=headers)
+        if not result_only:
+            return Response(
+                record.encoded(), status, headers=headers, media_type="application/json"
+            )
+        return JSONResponse(record.result, status_code=status, headers=headers)
     except (TypeError, ValueError):
         # A result the invoker let through but JSON cannot carry is a platform bug,
         # reported without losing the activation id.

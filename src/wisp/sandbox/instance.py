@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from wisp import codec
 from wisp.sandbox.base import Code, Instance, Outcome
 from wisp.sandbox.cgroups import Slot
 from wisp.sandbox.protocol import encode, read_raw
@@ -81,8 +82,19 @@ class LogPipe(asyncio.Protocol):
             self.partial = b""
 
 
+_second = -1
+_prefix = ""
+
+
 def now_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-01-01T00:00:00.000000Z``; the date part is formatted once a second."""
+    global _second, _prefix
+    ns = time.time_ns()
+    second, rest = divmod(ns, 1_000_000_000)
+    if second != _second:
+        _second = second
+        _prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_prefix}.{rest // 1000:06d}Z"
 
 
 class LocalInstance(Instance):
@@ -151,8 +163,9 @@ class LocalInstance(Instance):
             return Outcome(False, kind="timeout", logs=self.logs.take())
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return await self._died()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.logs.both_marked.wait(), MARKER_WAIT)
+        if not self.logs.both_marked.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.logs.both_marked.wait(), MARKER_WAIT)
         return decode_reply(raw, message["op"], self.logs.take())
 
     async def _died(self) -> Outcome:
@@ -189,7 +202,7 @@ class LocalInstance(Instance):
 
 def decode_reply(raw: bytes, op: str, logs: list[str]) -> Outcome:
     try:
-        reply = json.loads(raw)
+        reply = codec.loads(raw)
     except ValueError:
         return Outcome(False, kind="crash", error="the runtime sent a malformed reply", logs=logs)
     if op == "init":

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from typing import Any
+
+from wisp import codec
 
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 256 * 1024 * 1024
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":")).encode()
+    body = codec.dumps(message)
     return HEADER.pack(len(body)) + body
 
 

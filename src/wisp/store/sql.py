@@ -299,7 +299,7 @@ class SqlStore(Store):
                 "start": r.start,
                 "end": r.end,
                 "status_code": r.status_code,
-                "record": _dump(r.to_json()),
+                "record": r.encoded().decode(),
             }
             for r in records
         ]

@@ -202,7 +202,7 @@ class Instance:
                 {"invalid": f"the function returned {type(value).__name__}, not a dictionary"}
             ).encode()
         try:
-            body = json.dumps(value, separators=(",", ":"))
+            body = json.dumps(value, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
             return json.dumps({"invalid": f"the result is not JSON serializable: {exc}"}).encode()
         return b'{"result":' + body.encode() + b"}"
