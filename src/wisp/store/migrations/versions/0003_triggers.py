@@ -1,0 +1,23 @@
+"""Triggers, rules, schedules and scheduler leases (triggers work).
+
+Revision ID: 0003
+Revises: 0002
+
+Reserved in the chain so that work landing in parallel keeps one linear history; the
+tables are added by the work named above (write them out in full here, as 0001 does).
+"""
+
+from __future__ import annotations
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,23 @@
+"""Time-bucketed activation rollups for the console charts (observability work).
+
+Revision ID: 0004
+Revises: 0003
+
+Reserved in the chain so that work landing in parallel keeps one linear history; the
+tables are added by the work named above (write them out in full here, as 0001 does).
+"""
+
+from __future__ import annotations
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
