@@ -7,12 +7,16 @@ says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from wisp.config import Settings
+from wisp.errors import PlatformError
 from wisp.platform import Platform
 from wisp.store import Store, open_store
 
@@ -79,7 +83,11 @@ def serve(settings: Settings) -> None:
     from wisp.api.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     prepare_data_dir(settings.data_dir)
+    # Bind before anything else: a taken port must not leave CLI credentials that
+    # point at whichever server holds it.
+    listener = bind(settings.host, settings.port)
     store = open_store(settings.store_url)
     auth = ensure_guest(store, settings)
     if auth:
@@ -107,7 +115,36 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    _server_class()(config).run(sockets=[listener])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PlatformError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listener.set_inheritable(False)
+    return listener
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; for `wisp server`
+        a requested stop that shut down cleanly is a clean exit (status 0)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return Server
 
 
 def redact(url: str) -> str:

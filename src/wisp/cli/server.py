@@ -38,6 +38,10 @@ def server(host: str, port: int, data_dir: Path) -> None:
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     # Imported here so that every other command starts without loading the server.
+    from wisp.errors import WispError
     from wisp.server import serve
 
-    serve(settings)
+    try:
+        serve(settings)
+    except WispError as exc:
+        raise CliError(exc.message) from exc
