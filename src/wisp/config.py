@@ -49,6 +49,8 @@ class Settings:
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
+    namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
+    namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
     writer_interval: float = 0.005  # seconds between flushes when records are waiting
 
@@ -77,6 +79,8 @@ _ENV: dict[str, str] = {
     "keepalive": "WISP_KEEPALIVE",
     "stem_cells": "WISP_STEM_CELLS",
     "cgroups": "WISP_CGROUPS",
+    "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
+    "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
 }
 
 
