@@ -99,6 +99,17 @@ def test_namespace_roundtrip(store: Store) -> None:
     assert store.namespace_by_uuid("no-such-uuid") is None
 
 
+def test_set_namespace_limits(store: Store) -> None:
+    store.create_namespace(namespace("guest"))
+    assert store.set_namespace_limits("guest", {"concurrentActions": 5}) is True
+    got = store.get_namespace("guest")
+    assert got is not None and got.limits == {"concurrentActions": 5}
+    assert store.set_namespace_limits("guest", {}) is True
+    got = store.get_namespace("guest")
+    assert got is not None and got.limits == {}
+    assert store.set_namespace_limits("nobody", {"concurrentActions": 1}) is False
+
+
 def test_list_namespaces_by_name(store: Store) -> None:
     for name in ["zeta", "alpha", "mid"]:
         store.create_namespace(namespace(name))

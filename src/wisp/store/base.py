@@ -7,6 +7,7 @@ newest-first for activations and by name for packages and actions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from wisp.models import Action, Activation, Namespace, Package
 
@@ -33,6 +34,10 @@ class Store(ABC):
 
     @abstractmethod
     def list_namespaces(self) -> list[Namespace]: ...
+
+    @abstractmethod
+    def set_namespace_limits(self, name: str, limits: dict[str, Any]) -> bool:
+        """Replace a namespace's quota overrides; False when it does not exist."""
 
     # -- packages ----------------------------------------------------------
     @abstractmethod

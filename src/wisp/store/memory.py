@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from typing import Any
 
 from wisp.errors import Conflict
 from wisp.models import Action, Activation, Namespace, Package
@@ -48,6 +49,14 @@ class MemoryStore(Store):
     def list_namespaces(self) -> list[Namespace]:
         with self._lock:
             return [copy.deepcopy(n) for _, n in sorted(self._namespaces.items())]
+
+    def set_namespace_limits(self, name: str, limits: dict[str, Any]) -> bool:
+        with self._lock:
+            ns = self._namespaces.get(name)
+            if ns is None:
+                return False
+            ns.limits = copy.deepcopy(limits)
+            return True
 
     # packages
     def put_package(self, pkg: Package) -> None:

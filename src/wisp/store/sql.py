@@ -190,6 +190,12 @@ class SqlStore(Store):
             rows = conn.execute(select(t).order_by(t.c.name)).all()
         return [_namespace(r) for r in rows]
 
+    def set_namespace_limits(self, name: str, limits: dict[str, Any]) -> bool:
+        t = schema.namespaces
+        with self._begin() as conn:
+            done = conn.execute(t.update().where(t.c.name == name).values(limits=_dump(limits)))
+        return bool(done.rowcount)
+
     # -- packages ----------------------------------------------------------
     def put_package(self, pkg: Package) -> None:
         row = {
