@@ -93,3 +93,49 @@ async def test_keepalive_scales_to_zero():
     assert pool.idle == 0 and pool.used_mb == 0
     assert lease.instance is not None and not lease.instance.alive
     await pool.stop()
+
+
+async def test_one_tenant_flooding_does_not_starve_another(pool):
+    held = [await pool.acquire(("a", f"f{i}"), "python:3.11", 256) for i in range(2)]
+    served: list[str] = []
+
+    async def take(key: tuple[str, str]) -> None:
+        lease = await pool.acquire(key, "python:3.11", 256)
+        served.append(key[0])
+        await asyncio.sleep(0)
+        await pool.discard(lease)
+
+    flood = [asyncio.create_task(take(("a", f"x{i}"))) for i in range(20)]
+    await asyncio.sleep(0.01)
+    other = asyncio.create_task(take(("b", "y")))
+    await asyncio.sleep(0.01)
+    for lease in held:
+        await pool.discard(lease)
+    await asyncio.gather(*flood, other)
+    # Tenants alternate: b is served within the first two grants, not after a's twenty.
+    assert served.index("b") <= 1, served
+
+
+async def test_max_instances_caps_a_version_and_queues_the_rest(pool):
+    first = await pool.acquire("f", "python:3.11", 128, max_instances=1)
+    second = asyncio.create_task(pool.acquire("f", "python:3.11", 128, max_instances=1))
+    other = await pool.acquire("g", "python:3.11", 128, max_instances=1)  # not blocked
+    await asyncio.sleep(0.01)
+    assert not second.done() and pool.instances("f") == 1
+    pool.release(first)
+    lease = await second
+    assert not lease.cold and lease.instance is first.instance
+    assert other.cold
+
+
+async def test_capped_waiter_does_not_block_later_waiters(pool):
+    held = await pool.acquire(("a", "f"), "python:3.11", 256, max_instances=1)
+    filler = await pool.acquire(("a", "g"), "python:3.11", 256)
+    capped = asyncio.create_task(pool.acquire(("a", "f"), "python:3.11", 256, max_instances=1))
+    later = asyncio.create_task(pool.acquire(("a", "h"), "python:3.11", 256))
+    await asyncio.sleep(0.01)
+    await pool.discard(filler)  # room for one: "h" gets it, "f" stays capped
+    lease = await asyncio.wait_for(later, 1)
+    assert lease.cold and not capped.done()
+    pool.release(held)
+    assert (await asyncio.wait_for(capped, 1)).instance is held.instance

@@ -85,9 +85,14 @@ def wait_gone(pids: list[int], seconds: float = 10) -> list[int]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(tmp_path)
+
+
+def run_server(tmp_path: Path, **extra_env: str) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
     env["WISP_CONFIG"] = str(tmp_path / "credentials.json")
+    env.update(extra_env)
     data_dir = tmp_path / "data"
     proc = subprocess.Popen(
         [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
@@ -226,3 +231,73 @@ def test_taken_port_is_a_one_line_error_and_keeps_credentials(server, tmp_path):
     )
     assert "Traceback" not in other.stderr
     assert (tmp_path / "credentials.json").read_text() == before
+
+
+@pytest.fixture
+def tight_server(tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(tmp_path, WISP_NAMESPACE_CONCURRENT="1", WISP_NAMESPACE_PER_MINUTE="3")
+
+
+def test_namespace_quotas_answer_429_and_run_nothing(tight_server):
+    server = tight_server
+    if time.time() % 60 > 45:  # keep the whole test inside one quota minute
+        time.sleep(61 - time.time() % 60)
+    code = "import time\ndef main(args):\n    time.sleep(float(args.get('t', 0)))\n    return {}\n"
+    status, _ = server.call(
+        "PUT",
+        "/api/v1/namespaces/_/actions/slow?overwrite=true",
+        {"exec": {"kind": "python:default", "code": code}},
+    )
+    assert status == 200
+    status, body = server.call(
+        "POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {"t": 1.5}
+    )
+    assert status == 202
+    status, refused = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {})
+    assert status == 429
+    assert refused["error"] == "Too many concurrent requests in flight (count: 2, allowed: 1)."
+    time.sleep(2)
+    for _ in range(2):  # the refused call did not count: two more fit in the minute
+        status, _ = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=true", {})
+        assert status == 200
+    status, refused = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=true", {})
+    assert status == 429
+    assert refused["error"] == "Too many requests in the last minute (count: 4, allowed: 3)."
+    # Refused invocations left no activation records: only the three that ran.
+    status, listed = server.call("GET", "/api/v1/namespaces/_/activations?name=slow")
+    assert status == 200 and len(listed) == 3
+
+
+def test_admin_namespace_limits(server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
+
+    def admin(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                wisp_executable(),
+                "admin",
+                "namespace",
+                "limits",
+                *args,
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    done = admin("guest", "--concurrent", "7", "--per-minute", "70", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"concurrentActions": 7, "invocationsPerMinute": 70}
+    status, limits = server.call("GET", "/api/v1/namespaces/_/limits")
+    assert status == 200 and limits["concurrentActions"] == 7
+    assert json.loads(admin("guest", "--reset", "--json").stdout) == {}
+    missing = admin("nobody")
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == "Error: namespace 'nobody' does not exist"
+    )
+    bad = admin("guest", "--concurrent", "0")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -3,9 +3,12 @@
 An instance runs one activation at a time. ``acquire`` hands out an idle instance
 of the same version (warm) or reserves memory for a new one (cold); when the
 budget is spent it evicts idle instances least-recently-used first, and when that
-is not enough the caller waits in one FIFO queue, served strictly in order so
-that tail latency stays bounded under load. Idle instances past the keep-alive
-are stopped: scale to zero.
+is not enough the caller waits. Waiters queue per tenant (the first element of a
+tuple key, the namespace) in arrival order, and tenants are served round-robin:
+one namespace flooding the pool cannot starve another, and within a namespace
+tail latency stays bounded (strict FIFO, not a free-for-all). A version may be
+capped at ``max_instances``; past it, callers wait for one of its instances.
+Idle instances past the keep-alive are stopped: scale to zero.
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ class Lease:
 class _Waiter:
     key: Hashable
     memory_mb: int
+    max_instances: int | None
     future: asyncio.Future[Lease | None]  # a warm lease, or None: capacity reserved
+
+
+def tenant(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and key else key
 
 
 class Pool:
@@ -52,7 +60,8 @@ class Pool:
         self.evictions = 0
         self._idle: dict[Hashable, list[Lease]] = {}
         self._lru: OrderedDict[Lease, None] = OrderedDict()  # idle leases, oldest first
-        self._waiters: deque[_Waiter] = deque()
+        self._live: dict[Hashable, int] = {}  # instances (idle, busy or starting) per key
+        self._queues: OrderedDict[Hashable, deque[_Waiter]] = OrderedDict()  # per tenant
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -65,9 +74,11 @@ class Pool:
                 await self._reaper
         for lease in list(self._lru):
             await self._evict(lease)
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.cancel()
+        for queue in self._queues.values():
+            for waiter in queue:
+                if not waiter.future.done():
+                    waiter.future.cancel()
+        self._queues.clear()
 
     @property
     def idle(self) -> int:
@@ -75,27 +86,60 @@ class Pool:
 
     @property
     def queued(self) -> int:
-        return len(self._waiters)
+        return sum(len(queue) for queue in self._queues.values())
 
-    async def acquire(self, key: Hashable, kind: str, memory_mb: int) -> Lease:
+    def instances(self, key: Hashable) -> int:
+        return self._live.get(key, 0)
+
+    async def acquire(
+        self, key: Hashable, kind: str, memory_mb: int, max_instances: int | None = None
+    ) -> Lease:
         """A warm lease when an idle instance of ``key`` exists, else a cold one."""
         lease = self._take_idle(key)
         if lease is not None:
             return lease
-        if not self._waiters and self._evict_for(memory_mb):
-            self.used_mb += memory_mb
+        if (
+            tenant(key) not in self._queues
+            and self._below_cap(key, max_instances)
+            and self._evict_for(memory_mb)
+        ):
+            self._reserve(key, memory_mb)
         else:
-            waiter = _Waiter(key, memory_mb, asyncio.get_running_loop().create_future())
-            self._waiters.append(waiter)
+            waiter = _Waiter(
+                key, memory_mb, max_instances, asyncio.get_running_loop().create_future()
+            )
+            self._queues.setdefault(tenant(key), deque()).append(waiter)
             try:
                 granted = await waiter.future
             except asyncio.CancelledError:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                self._drop_waiter(waiter)
                 raise
             if granted is not None:
                 return granted
         return await self._cold(key, kind, memory_mb)
+
+    def _below_cap(self, key: Hashable, max_instances: int | None) -> bool:
+        return max_instances is None or self._live.get(key, 0) < max_instances
+
+    def _reserve(self, key: Hashable, memory_mb: int) -> None:
+        self.used_mb += memory_mb
+        self._live[key] = self._live.get(key, 0) + 1
+
+    def _unreserve(self, key: Hashable, memory_mb: int) -> None:
+        self.used_mb -= memory_mb
+        left = self._live.get(key, 0) - 1
+        if left > 0:
+            self._live[key] = left
+        else:
+            self._live.pop(key, None)
+
+    def _drop_waiter(self, waiter: _Waiter) -> None:
+        queue = self._queues.get(tenant(waiter.key))
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(waiter)
+            if not queue:
+                del self._queues[tenant(waiter.key)]
 
     async def _cold(self, key: Hashable, kind: str, memory_mb: int) -> Lease:
         """Capacity is reserved: take a fresh instance from the sandbox."""
@@ -103,7 +147,7 @@ class Pool:
         try:
             lease.instance = await self.sandbox.spawn(kind)
         except BaseException:
-            self.used_mb -= memory_mb
+            self._unreserve(key, memory_mb)
             self._wake()
             raise
         self.busy += 1
@@ -118,14 +162,14 @@ class Pool:
                 lease.cold = False
                 self.busy += 1
                 return lease
-            self.used_mb -= lease.memory_mb
+            self._unreserve(lease.key, lease.memory_mb)
         return None
 
     def release(self, lease: Lease) -> None:
         """Give a healthy instance back for reuse."""
         self.busy -= 1
         if lease.instance is None or not lease.instance.alive:
-            self.used_mb -= lease.memory_mb
+            self._unreserve(lease.key, lease.memory_mb)
         else:
             lease.last_used = time.monotonic()
             self._idle.setdefault(lease.key, []).append(lease)
@@ -135,28 +179,50 @@ class Pool:
     async def discard(self, lease: Lease) -> None:
         """Stop an instance that must not be reused (crashed, timed out, failed init)."""
         self.busy -= 1
-        self.used_mb -= lease.memory_mb
+        self._unreserve(lease.key, lease.memory_mb)
         if lease.instance is not None:
             await lease.instance.kill()
         self._wake()
 
     def _wake(self) -> None:
-        """Serve waiters strictly in arrival order."""
-        while self._waiters:
-            head = self._waiters[0]
-            if head.future.done():
-                self._waiters.popleft()
+        """Serve waiters: tenants round-robin, each tenant's waiters in arrival order.
+
+        A waiter whose version is at its instance cap is passed over (it can only be
+        served by one of its own instances coming free), so it does not block others.
+        """
+        progress = True
+        while self._queues and progress:
+            progress = False
+            for name in list(self._queues):
+                queue = self._queues.get(name)
+                if not queue:
+                    self._queues.pop(name, None)
+                    continue
+                if self._serve_one(queue):
+                    progress = True
+                    self._queues.move_to_end(name)  # next turn goes to the next tenant
+                if not queue:
+                    self._queues.pop(name, None)
+
+    def _serve_one(self, queue: deque[_Waiter]) -> bool:
+        for waiter in list(queue):
+            if waiter.future.done():
+                queue.remove(waiter)
                 continue
-            lease = self._take_idle(head.key)
+            lease = self._take_idle(waiter.key)
             if lease is not None:
-                self._waiters.popleft()
-                head.future.set_result(lease)
+                queue.remove(waiter)
+                waiter.future.set_result(lease)
+                return True
+            if not self._below_cap(waiter.key, waiter.max_instances):
                 continue
-            if not self._evict_for(head.memory_mb):
-                return
-            self._waiters.popleft()
-            self.used_mb += head.memory_mb
-            head.future.set_result(None)
+            if not self._evict_for(waiter.memory_mb):
+                return False  # no room: later waiters of this tenant wait their turn
+            queue.remove(waiter)
+            self._reserve(waiter.key, waiter.memory_mb)
+            waiter.future.set_result(None)
+            return True
+        return False
 
     def _evict_for(self, memory_mb: int) -> bool:
         while self.used_mb + memory_mb > self.budget_mb and self._lru:
@@ -173,7 +239,7 @@ class Pool:
             stack.remove(lease)
             if not stack:
                 del self._idle[lease.key]
-        self.used_mb -= lease.memory_mb
+        self._unreserve(lease.key, lease.memory_mb)
         self.evictions += 1
 
     async def _evict(self, lease: Lease) -> None:

@@ -28,6 +28,7 @@ GUEST = "guest"
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     """Assemble the core services for ``settings`` (nothing is started yet)."""
     from wisp.invoker.local import LocalInvoker
+    from wisp.invoker.quotas import Quotas
     from wisp.pool import Pool
     from wisp.runtimes import RuntimeTable, discover
     from wisp.sandbox.bundles import BundleCache, bundle_root
@@ -40,8 +41,14 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     sandbox = LocalSandbox(settings, runtimes)
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)
     bundles = BundleCache(bundle_root(settings.data_dir), settings.limits.code_max * 4)
-    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles)
+    quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
+    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas)
     return Platform(settings, store, writer, runtimes, invoker)
+
+
+def _namespace_limits(store: Store, name: str) -> dict[str, object] | None:
+    ns = store.get_namespace(name)
+    return ns.limits if ns is not None else None
 
 
 def prepare_data_dir(data_dir: Path) -> None:

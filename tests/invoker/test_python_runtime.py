@@ -243,3 +243,12 @@ async def test_sandbox_runs_as_unprivileged_uid(invoke):
 async def test_record_is_readable_right_after(invoke, platform):
     record = await invoke(make_target("def main(args):\n    return {}\n"))
     assert platform.writer.get("guest", record.activation_id) is not None
+
+
+async def test_max_instances_annotation_caps_instances(invoke, platform):
+    code = "import os, time\ndef main(args):\n    time.sleep(0.1)\n    return {'pid': os.getpid()}\n"
+    target = make_target(code)
+    target.action.annotations.append({"key": "max-instances", "value": 1})
+    records = await asyncio.gather(*(invoke(target) for _ in range(3)))
+    assert len({r.result["pid"] for r in records}) == 1
+    assert max(annotation(r, "waitTime") for r in records) >= 100

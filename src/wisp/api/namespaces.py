@@ -9,10 +9,7 @@ from starlette.routing import Route
 from wisp.api.context import ApiContext, route
 from wisp.config import Limits, Settings
 
-# Per-namespace quotas are not enforced yet; these are DigitalOcean's published
-# defaults, reported so clients that read them see sensible numbers.
-DEFAULT_CONCURRENT_ACTIONS = 120
-DEFAULT_ACTIONS_PER_MINUTE = 600
+# Trigger fires are not limited yet; this is DigitalOcean's published figure.
 DEFAULT_TRIGGERS_PER_MINUTE = 600
 _KB = 1024
 _MB = 1024 * 1024
@@ -22,9 +19,9 @@ def platform_limits(settings: Settings) -> dict[str, int]:
     """The ``limits`` object of ``GET /api/v1`` (OpenWhisk units: ms and bytes)."""
     lim: Limits = settings.limits
     return {
-        "actions_per_minute": DEFAULT_ACTIONS_PER_MINUTE,
+        "actions_per_minute": settings.namespace_per_minute,
         "triggers_per_minute": DEFAULT_TRIGGERS_PER_MINUTE,
-        "concurrent_actions": DEFAULT_CONCURRENT_ACTIONS,
+        "concurrent_actions": settings.namespace_concurrent,
         "min_action_memory": lim.memory_min * _MB,
         "max_action_memory": lim.memory_max * _MB,
         "default_action_memory": lim.memory_default * _MB,
@@ -58,10 +55,11 @@ class NamespacesApi:
 
     async def limits(self, request: Request) -> Response:
         namespace = await self.ctx.auth.namespace(request)
-        lim = self.ctx.platform.settings.limits
+        settings = self.ctx.platform.settings
+        lim = settings.limits
         doc: dict[str, object] = {
-            "concurrentActions": DEFAULT_CONCURRENT_ACTIONS,
-            "invocationsPerMinute": DEFAULT_ACTIONS_PER_MINUTE,
+            "concurrentActions": settings.namespace_concurrent,
+            "invocationsPerMinute": settings.namespace_per_minute,
             "firesPerMinute": DEFAULT_TRIGGERS_PER_MINUTE,
             "minActionMemory": lim.memory_min * _MB,
             "maxActionMemory": lim.memory_max * _MB,

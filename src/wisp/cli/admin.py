@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from wisp.cli.errors import CliError
 from wisp.cli.output import print_json, stderr, stdout
 from wisp.config import DEFAULT_DATA_DIR, load_settings
+
+if TYPE_CHECKING:
+    from wisp.store import Store
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -21,21 +28,19 @@ def namespace() -> None:
     """Manage namespaces."""
 
 
-@namespace.command("create")
-@click.argument("name")
-@click.option(
+DATA_DIR = click.option(
     "--data-dir",
     default=DEFAULT_DATA_DIR,
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="The server's data directory.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def create(name: str, data_dir: Path, as_json: bool) -> None:
-    """Create namespace NAME and print its key (UUID:KEY)."""
+
+
+def _with_store(data_dir: Path, work: Callable[[Store], T]) -> T:
+    """Run ``work`` against the store of ``data_dir`` (or WISP_DATABASE_URL)."""
     # Lazy imports: the store and its drivers are only needed here.
     from wisp.errors import WispError
-    from wisp.namespaces import create_namespace
     from wisp.store import open_store
 
     try:
@@ -47,14 +52,63 @@ def create(name: str, data_dir: Path, as_json: bool) -> None:
     try:
         store = open_store(settings.store_url)
         try:
-            created, auth = create_namespace(store, name)
+            return work(store)
         finally:
             store.close()
     except WispError as exc:
         raise CliError(exc.message) from exc
+
+
+@namespace.command("create")
+@click.argument("name")
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def create(name: str, data_dir: Path, as_json: bool) -> None:
+    """Create namespace NAME and print its key (UUID:KEY)."""
+    from wisp.namespaces import create_namespace
+
+    created, auth = _with_store(data_dir, lambda store: create_namespace(store, name))
     if as_json:
         print_json({"namespace": created.name, "uuid": created.uuid, "auth": auth})
         return
     # The key alone on stdout, so that `KEY=$(wisp admin namespace create x)` works.
     stderr.print(f"Created namespace [bold]{created.name}[/]; its key (shown only once):")
     stdout.print(auth)
+
+
+@namespace.command("limits")
+@click.argument("name")
+@click.option("--concurrent", type=click.IntRange(min=1), help="Invocations in flight at once.")
+@click.option("--per-minute", type=click.IntRange(min=1), help="Invocations started per minute.")
+@click.option("--reset", is_flag=True, help="Drop the overrides: back to the platform defaults.")
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the overrides as JSON.")
+def limits(
+    name: str,
+    concurrent: int | None,
+    per_minute: int | None,
+    reset: bool,
+    data_dir: Path,
+    as_json: bool,
+) -> None:
+    """Show or set namespace NAME's quotas (a running server applies them within 30 s)."""
+
+    def apply(store: Store) -> dict[str, Any]:
+        current = store.get_namespace(name)
+        if current is None:
+            raise CliError(f"namespace {name!r} does not exist")
+        overrides = {} if reset else dict(current.limits)
+        if concurrent is not None:
+            overrides["concurrentActions"] = concurrent
+        if per_minute is not None:
+            overrides["invocationsPerMinute"] = per_minute
+        if reset or concurrent is not None or per_minute is not None:
+            store.set_namespace_limits(name, overrides)
+        return overrides
+
+    overrides = _with_store(data_dir, apply)
+    if as_json:
+        print_json(overrides)
+        return
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "platform defaults"
+    stdout.print(f"{name}: {shown}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from wisp.config import Settings
 from wisp.ids import activation_id
 from wisp.invoker.base import Invocation, Invoker, Target
+from wisp.invoker.quotas import Quotas
 from wisp.models import (
     APPLICATION_ERROR,
     DEVELOPER_ERROR,
@@ -41,8 +43,10 @@ class LocalInvoker(Invoker):
         pool: Pool,
         writer: ActivationWriter,
         bundles: BundleCache,
+        quotas: Quotas | None = None,
     ) -> None:
         self.settings = settings
+        self.quotas = quotas
         self.sandbox = sandbox
         self.pool = pool
         self.writer = writer
@@ -50,6 +54,9 @@ class LocalInvoker(Invoker):
         self._running: set[asyncio.Task[None]] = set()
         self.cold_starts = 0
         self.invocations = 0
+        # Called with each finished record (metrics, live stream, rollups); each must
+        # be cheap and never block: they run on the invocation's own path.
+        self.observers: list[Callable[[Activation], None]] = []
 
     async def start(self) -> None:
         await asyncio.to_thread(self.bundles.prepare)
@@ -70,6 +77,8 @@ class LocalInvoker(Invoker):
         subject: str,
         cause: str | None = None,
     ) -> Invocation:
+        if self.quotas is not None:
+            self.quotas.admit(target.action.namespace)  # raises before anything starts
         aid = activation_id()
         done: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
         args = {**target.parameters, **params} if target.parameters else params
@@ -94,10 +103,18 @@ class LocalInvoker(Invoker):
         except Exception as exc:
             log.exception("activation %s failed inside the platform", aid)
             record = self._record(aid, action, start, INTERNAL_ERROR, {"error": str(exc)}, [])
+        finally:
+            if self.quotas is not None:
+                self.quotas.done(action.namespace)
         record.subject = subject
         record.cause = cause
         self.invocations += 1
         self.writer.submit(record)
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:
+                log.exception("an activation observer failed")
         if not done.done():
             done.set_result(record)
 
@@ -112,6 +129,7 @@ class LocalInvoker(Invoker):
             (action.namespace, action.package, action.name, action.version),
             action.exec.kind,
             limits.memory,
+            max_instances(action),
         )
         wait_time = now_ms() - start
         assert lease.instance is not None
@@ -194,6 +212,12 @@ class LocalInvoker(Invoker):
         if init_time is not None:
             record.annotations.append({"key": "initTime", "value": init_time})
         record.annotations.append({"key": "timeout", "value": timed_out})
+        if outcome.cpu_ms is not None:
+            record.annotations.append({"key": "cpuTime", "value": outcome.cpu_ms})  # ms
+        if outcome.peak_memory is not None:
+            record.annotations.append({"key": "peakMemory", "value": outcome.peak_memory})
+        if outcome.kind == "oom":
+            record.annotations.append({"key": "oom", "value": True})
         return record
 
     @staticmethod
@@ -252,6 +276,18 @@ class LocalInvoker(Invoker):
             ],
             publish=action.publish,
         )
+
+
+MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances
+
+
+def max_instances(action: Action) -> int | None:
+    for annotation in action.annotations:
+        if annotation.get("key") == MAX_INSTANCES:
+            value = annotation.get("value")
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
 
 
 def remaining(deadline: int) -> float:
