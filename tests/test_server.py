@@ -249,9 +249,7 @@ def test_namespace_quotas_answer_429_and_run_nothing(tight_server):
         {"exec": {"kind": "python:default", "code": code}},
     )
     assert status == 200
-    status, body = server.call(
-        "POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {"t": 1.5}
-    )
+    status, _ = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {"t": 1.5})
     assert status == 202
     status, refused = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {})
     assert status == 429

@@ -246,7 +246,9 @@ async def test_record_is_readable_right_after(invoke, platform):
 
 
 async def test_max_instances_annotation_caps_instances(invoke, platform):
-    code = "import os, time\ndef main(args):\n    time.sleep(0.1)\n    return {'pid': os.getpid()}\n"
+    code = (
+        "import os, time\ndef main(args):\n    time.sleep(0.1)\n    return {'pid': os.getpid()}\n"
+    )
     target = make_target(code)
     target.action.annotations.append({"key": "max-instances", "value": 1})
     records = await asyncio.gather(*(invoke(target) for _ in range(3)))

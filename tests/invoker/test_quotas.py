@@ -54,7 +54,9 @@ def test_namespaces_are_counted_apart():
 
 
 def test_operator_overrides_apply():
-    quotas, _ = make(concurrent=1, overrides={"big": {"concurrentActions": 3, "invocationsPerMinute": 9}})
+    quotas, _ = make(
+        concurrent=1, overrides={"big": {"concurrentActions": 3, "invocationsPerMinute": 9}}
+    )
     for _ in range(3):
         quotas.admit("big")
     with pytest.raises(TooManyRequests):
