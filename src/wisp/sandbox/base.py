@@ -32,6 +32,8 @@ class Outcome:
     kind: str = ""  # "", "exception", "invalid", "init", "timeout", "oom", "crash", "platform"
     size: int = 0  # bytes of the serialized result
     logs: list[str] = field(default_factory=list)
+    cpu_ms: float | None = None  # CPU time of a run, when the host could measure it
+    peak_memory: int | None = None  # bytes, likewise
 
 
 class Instance(ABC):

@@ -15,6 +15,7 @@ from wisp import codec
 from wisp.sandbox.base import Code, Instance, Outcome
 from wisp.sandbox.cgroups import Slot
 from wisp.sandbox.protocol import encode, read_raw
+from wisp.sandbox.usage import UsageMeter
 
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 MARKER_WAIT = 0.2  # seconds to wait for both streams' markers after a reply
@@ -122,6 +123,7 @@ class LocalInstance(Instance):
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._killed = False
         self.uid: int | None = None
+        self.meter = UsageMeter(pid, slot)
 
     @property
     def alive(self) -> bool:
@@ -149,7 +151,12 @@ class LocalInstance(Instance):
     async def run(
         self, args: dict[str, Any], meta: dict[str, Any], timeout: float, log_limit: int
     ) -> Outcome:
-        return await self._exchange({"op": "run", "args": args, "meta": meta}, timeout, log_limit)
+        self.meter.begin()
+        message = {"op": "run", "args": args, "meta": meta}
+        outcome = await self._exchange(message, timeout, log_limit)
+        usage = self.meter.end()
+        outcome.cpu_ms, outcome.peak_memory = usage.cpu_ms, usage.peak_memory
+        return outcome
 
     async def _exchange(self, message: dict[str, Any], timeout: float, log_limit: int) -> Outcome:
         if not self.alive:
@@ -190,6 +197,7 @@ class LocalInstance(Instance):
         if self._killed:
             return
         self._killed = True
+        self.meter.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:
