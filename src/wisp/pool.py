@@ -91,6 +91,10 @@ class Pool:
     def instances(self, key: Hashable) -> int:
         return self._live.get(key, 0)
 
+    def counts(self) -> dict[Hashable, tuple[int, int]]:
+        """(instances, of which idle) per key: read by /metrics, not on the hot path."""
+        return {key: (live, len(self._idle.get(key, ()))) for key, live in self._live.items()}
+
     async def acquire(
         self, key: Hashable, kind: str, memory_mb: int, max_instances: int | None = None
     ) -> Lease:

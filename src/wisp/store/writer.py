@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from wisp.errors import PlatformError
 from wisp.models import Activation
@@ -61,6 +62,8 @@ class ActivationWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._inline = threading.Lock()  # writing from the caller when there is no thread
+        # Told (records, seconds) after each commit, from the writing thread (metrics).
+        self.on_batch: Callable[[int, float], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -222,6 +225,7 @@ class ActivationWriter:
         delay = RETRY_FIRST
         attempts = 0
         while True:
+            began = time.perf_counter()
             try:
                 self.store.insert_activations(records)
             except PlatformError as e:
@@ -258,6 +262,8 @@ class ActivationWriter:
             else:
                 self.written += len(records)
                 self.batches += 1
+                if self.on_batch is not None:
+                    self.on_batch(len(records), time.perf_counter() - began)
                 return
             time.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
