@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from wisp.api.actions import ActionsApi
 from wisp.api.activations import ActivationsApi
@@ -24,9 +24,11 @@ from wisp.api.context import ApiContext, route
 from wisp.api.errors import http_exception
 from wisp.api.invoke import InvokeApi
 from wisp.api.namespaces import NamespacesApi, platform_limits
+from wisp.api.observability import observability_routes
 from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.entities import EntityService
+from wisp.observability import Observability
 
 if TYPE_CHECKING:
     from wisp.platform import Platform
@@ -48,6 +50,7 @@ def create_app(
     if entities is None:
         entities = EntityService(platform.store, platform.runtimes, platform.settings.limits)
     ctx = ApiContext(platform=platform, entities=entities, auth=Authenticator(platform.store))
+    obs = Observability.attach(platform)
 
     async def info(request: Request) -> Response:
         return JSONResponse(
@@ -62,12 +65,13 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
         *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
         route("/api/v1", GET=info),
         route("/api/v1/", GET=info),
         route("/healthz", GET=healthz),
+        *observability_routes(ctx, obs),  # before activations/{id}: it has .../stream
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
@@ -76,6 +80,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        await obs.start()
         purger = asyncio.create_task(retention_loop(platform, purge_every))
         try:
             yield
@@ -84,6 +89,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await platform.stop()
+            await obs.stop()  # after the invoker: the last activations are rolled up
 
     app = Starlette(
         routes=routes,
@@ -94,4 +100,5 @@ def create_app(
     # Host header; the trailing-slash forms that clients use are routed explicitly.
     app.router.redirect_slashes = False
     app.state.wisp = ctx
+    app.state.observability = obs
     return app

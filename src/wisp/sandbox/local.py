@@ -69,9 +69,14 @@ class LocalSandbox(Sandbox):
         if self.as_root:
             base = self.settings.uid_base
             self._free_uids = list(range(base + self.settings.uid_count - 1, base - 1, -1))
-        for kind, runtime in self.runtimes.runtimes.items():
-            zygote = Zygote(runtime, self._on_exit)
-            await zygote.start()
+        # Python kinds first: every other kind's stem cells are children of the Python
+        # zygote that exec their own launcher once confined (runtimes/__init__.py).
+        for kind, runtime in sorted(self.runtimes.runtimes.items(), key=lambda i: bool(i[1].stem)):
+            if runtime.stem:
+                zygote = self.zygotes[self.runtimes.spawner.kind]
+            else:
+                zygote = Zygote(runtime, self._on_exit)
+                await zygote.start()
             self.zygotes[kind] = zygote
             self.stem_cells[kind] = deque()
             self._schedule_refill(kind)
@@ -129,6 +134,9 @@ class LocalSandbox(Sandbox):
             "rlimits": dict(RLIMITS),
             "cwd": "/tmp",
         }
+        stem = self.runtimes.runtimes[kind].stem
+        if stem:
+            spec["exec"] = list(stem)
         if uid is not None:
             spec["uid"] = uid
             spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC

@@ -266,6 +266,16 @@ def become_instance(spec, fds):
     except BaseException as exc:
         os.write(2, f"wisp: confinement failed: {exc}\n".encode())
         os._exit(70)
+    argv = spec.get("exec")
+    if argv:
+        # Another language's stem cell (Node, PHP, binaries): confined exactly like a
+        # Python instance, it now becomes that language's launcher, with an empty
+        # environment and only fds 0-3.
+        try:
+            os.execve(argv[0], argv, {})
+        except OSError as exc:
+            os.write(2, f"wisp: cannot start {argv[0]}: {exc}\n".encode())
+            os._exit(71)
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sock = socket.socket(fileno=3)

@@ -1,0 +1,47 @@
+"""Observability: Prometheus metrics, the live activation stream, time-bucketed rollups.
+
+One ``Observability`` per app, attached to the platform's invoker as an observer
+of finished activations and to the activation writer for its commit statistics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wisp.models import Activation
+from wisp.observability.events import EventBus
+from wisp.observability.metrics import Metrics, registry, render
+
+if TYPE_CHECKING:
+    from wisp.platform import Platform
+
+
+class Observability:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.metrics = Metrics()
+        self.events = EventBus()
+        self.registry = registry(self.metrics, platform)
+
+    @classmethod
+    def attach(cls, platform: Platform) -> Observability:
+        """Create one and hook it to ``platform``'s invoker and writer."""
+        obs = cls(platform)
+        observers = getattr(platform.invoker, "observers", None)
+        if isinstance(observers, list):
+            observers.append(obs.observe)
+        platform.writer.on_batch = obs.metrics.observe_batch
+        return obs
+
+    def observe(self, record: Activation) -> None:
+        self.metrics.observe(record)
+        self.events.publish(record)
+
+    def exposition(self) -> bytes:
+        return render(self.registry)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
