@@ -170,3 +170,44 @@ class Activation:
             publish=doc.get("publish", False),
             result_size=doc["response"].get("size", 0),
         )
+
+
+# Triggers and rules (OpenWhisk). A trigger with a ``cron`` is also a schedule.
+RULE_ACTIVE = "active"
+RULE_INACTIVE = "inactive"
+CONCURRENCY_MODES = ("allow", "skip")  # overlapping scheduled runs: allowed, or skipped
+MISSED_POLICIES = ("latest", "skip")  # ticks missed while down: fire the latest once, or none
+
+
+@dataclass
+class Trigger:
+    namespace: str
+    name: str
+    parameters: KeyValues = field(default_factory=list)  # the body passed to the functions
+    annotations: KeyValues = field(default_factory=list)
+    publish: bool = False
+    version: str = "0.0.1"
+    updated: int = 0  # epoch ms
+    enabled: bool = True  # a disabled trigger's schedule does not fire
+    cron: str | None = None  # None: fired only through the API
+    timezone: str = "UTC"
+    concurrency: str = "allow"
+    missed: str = "latest"
+    # Scheduler state, epoch ms. Changed only by the store's claim/release (and by a
+    # put that reschedules), never by a plain definition update.
+    next_run_at: int | None = None
+    last_run_at: int | None = None
+    running_until: int | None = None  # concurrency=skip: a run holds the trigger until then
+
+
+@dataclass
+class Rule:
+    namespace: str
+    name: str
+    trigger: str  # trigger name, same namespace
+    action: str  # action path 'pkg/fn' (or 'fn'), same namespace
+    status: str = RULE_ACTIVE
+    annotations: KeyValues = field(default_factory=list)
+    publish: bool = False
+    version: str = "0.0.1"
+    updated: int = 0  # epoch ms
