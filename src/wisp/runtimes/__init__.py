@@ -1,17 +1,38 @@
 """The runtimes table: which kinds exist, how each is launched, and which is default.
 
+One row per kind: its family, the file extensions that select it, whether it is its
+family's default, the build step a deploy runs for it, older kinds accepted as
+aliases, and how a sandbox starts it. Python instances are forked from the Python
+zygote. Every other kind is a *stem cell*: a child of that same zygote that confines
+itself exactly like a Python instance and then ``exec``s ``stem`` (its language's
+launcher) with an empty environment, keeping the control socket on fd 3.
+
+The host is probed once at start-up; only kinds whose toolchain is installed are
+listed. An operator adds kinds with a JSON file (``WISP_RUNTIMES_FILE``): a list of
+``{"kind", "stem": [argv...], "extensions"?, "default"?, "aliases"?, "build"?}``
+whose ``stem`` program speaks the framed protocol on fd 3 (see docs/runtimes.md).
+
 Launchers live beside this file and run *inside* sandboxes: standard library only.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wisp.errors import UnknownKind
 
 HERE = Path(__file__).resolve().parent
+NODE_HEAP_MB = 1024  # V8's old-space cap; the per-function limit is the cgroup's
+# Node majors accepted (with a warning) when only a newer one is installed.
+NODE_ALIASES = (14, 16, 18)
 
 
 @dataclass(frozen=True)
@@ -22,6 +43,9 @@ class Runtime:
     extensions: tuple[str, ...]  # source file extensions that select this runtime
     launcher: Path  # program the zygote / stem cell runs
     interpreter: str  # executable that runs the launcher
+    stem: tuple[str, ...] = ()  # argv a confined stem cell execs; () = a Python fork
+    build: str = ""  # build step a deploy runs: "go", or "" (dependencies only)
+    aliases: tuple[str, ...] = ()  # older kinds served by this one, with a warning
 
     @property
     def command(self) -> list[str]:
@@ -32,30 +56,179 @@ class Runtime:
         return [self.interpreter, str(self.launcher)]
 
 
-def discover() -> list[Runtime]:
-    """The runtimes this host can serve."""
-    found = [
-        Runtime(
-            kind=f"python:{sys.version_info.major}.{sys.version_info.minor}",
-            family="python",
-            default=True,
-            extensions=(".py",),
-            launcher=HERE / "python" / "launcher.py",
-            interpreter=sys.executable,
-        )
-    ]
-    # other families join here as they are built (node, go, php, binary)
+@functools.cache
+def _probe(argv: tuple[str, ...]) -> str:
+    """A tool's version output, or "" when it is missing or broken (cached per host)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={})
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def python_runtime() -> Runtime:
+    return Runtime(
+        kind=f"python:{sys.version_info.major}.{sys.version_info.minor}",
+        family="python",
+        default=True,
+        extensions=(".py",),
+        launcher=HERE / "python" / "launcher.py",
+        interpreter=sys.executable,
+    )
+
+
+def _python_stem(launcher: Path) -> tuple[str, ...]:
+    return (sys.executable, "-I", "-S", str(launcher))
+
+
+def node_runtime() -> Runtime | None:
+    node = shutil.which("node")
+    if node is None:
+        return None
+    match = re.fullmatch(r"v(\d+)\.\d+\.\d+.*", _probe((node, "--version")))
+    if match is None:
+        return None
+    major = int(match.group(1))
+    launcher = HERE / "node" / "launcher.js"
+    return Runtime(
+        kind=f"nodejs:{major}",
+        family="nodejs",
+        default=True,
+        extensions=(".js", ".mjs", ".cjs"),
+        launcher=launcher,
+        interpreter=node,
+        stem=(node, f"--max-old-space-size={NODE_HEAP_MB}", str(launcher)),
+        aliases=tuple(f"nodejs:{old}" for old in NODE_ALIASES if old < major),
+    )
+
+
+def go_runtime() -> Runtime | None:
+    go = shutil.which("go")
+    if go is None:
+        return None
+    match = re.fullmatch(r"go(\d+)\.(\d+).*", _probe((go, "env", "GOVERSION")))
+    if match is None:
+        return None
+    launcher = HERE / "binary" / "launcher.py"
+    return Runtime(
+        kind=f"go:{match.group(1)}.{match.group(2)}",
+        family="go",
+        default=True,
+        extensions=(".go",),
+        launcher=launcher,
+        interpreter=go,
+        stem=_python_stem(launcher),
+        build="go",
+    )
+
+
+def php_runtime() -> Runtime | None:
+    php = shutil.which("php")
+    if php is None:
+        return None
+    version = _probe((php, "-r", "echo PHP_MAJOR_VERSION, '.', PHP_MINOR_VERSION;"))
+    if not re.fullmatch(r"\d+\.\d+", version):
+        return None
+    launcher = HERE / "php" / "launcher.php"
+    return Runtime(
+        kind=f"php:{version}",
+        family="php",
+        default=True,
+        extensions=(".php",),
+        launcher=launcher,
+        interpreter=php,
+        # display_errors to stderr: parse errors of user code belong in its logs.
+        stem=(php, "-d", "display_errors=stderr", "-d", "log_errors=0", str(launcher)),
+    )
+
+
+def binary_runtime() -> Runtime | None:
+    launcher = HERE / "binary" / "launcher.py"
+    return Runtime(
+        kind="binary:1",
+        family="binary",
+        default=True,
+        extensions=(),
+        launcher=launcher,
+        interpreter=sys.executable,
+        stem=_python_stem(launcher),
+    )
+
+
+def discover(extra: Path | None = None) -> list[Runtime]:
+    """The runtimes this host can serve; Python first (it forks every other kind)."""
+    found = [python_runtime()]
+    for probe in (node_runtime, go_runtime, php_runtime, binary_runtime):
+        runtime = probe()
+        # A kind whose launcher is missing (a partial install) is not offered.
+        if runtime is not None and runtime.launcher.is_file():
+            found.append(runtime)
+    if extra is not None:
+        found.extend(load_extra(extra))
     return found
+
+
+def load_extra(path: Path) -> list[Runtime]:
+    """Operator-defined kinds from a JSON file; a bad file is a clear start-up error."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the runtimes file: {exc}") from exc
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: must hold a JSON list of runtimes")
+    return [_extra_runtime(path, i, entry) for i, entry in enumerate(entries)]
+
+
+def _extra_runtime(path: Path, i: int, entry: Any) -> Runtime:
+    where = f"{path}: [{i}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: must be an object")
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*:[\w.-]+", kind):
+        raise ValueError(f"{where}.kind: must look like 'family:version'")
+    stem = entry.get("stem")
+    if not isinstance(stem, list) or not stem or not all(isinstance(a, str) for a in stem):
+        raise ValueError(f"{where}.stem: must be a non-empty list of strings (argv)")
+    extensions = entry.get("extensions", [])
+    aliases = entry.get("aliases", [])
+    for name, value in (("extensions", extensions), ("aliases", aliases)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{where}.{name}: must be a list of strings")
+    build = entry.get("build", "")
+    if build not in ("", "go"):
+        raise ValueError(f"{where}.build: must be 'go' or empty")
+    return Runtime(
+        kind=kind,
+        family=kind.partition(":")[0],
+        default=bool(entry.get("default", False)),
+        extensions=tuple(extensions),
+        launcher=Path(stem[-1]),
+        interpreter=stem[0],
+        stem=tuple(stem),
+        build=build,
+        aliases=tuple(aliases),
+    )
 
 
 class RuntimeTable:
     def __init__(self, runtimes: list[Runtime]) -> None:
         self.runtimes = {r.kind: r for r in runtimes}
+        self.aliases = {alias: r for r in runtimes for alias in r.aliases}
+
+    @property
+    def spawner(self) -> Runtime:
+        """The Python runtime whose zygote forks every instance and stem cell."""
+        for runtime in self.runtimes.values():
+            if not runtime.stem:
+                return runtime
+        raise UnknownKind("no Python runtime to fork sandboxes from")
 
     def resolve(self, kind: str) -> Runtime:
-        """Map a kind (or 'family:default') to a runtime, or raise UnknownKind."""
+        """Map a kind (an alias, or 'family:default') to a runtime, or raise UnknownKind."""
         if kind in self.runtimes:
             return self.runtimes[kind]
+        if kind in self.aliases:
+            return self.aliases[kind]
         family, _, version = kind.partition(":")
         if version == "default" or not version:
             for runtime in self.runtimes.values():
@@ -64,6 +237,13 @@ class RuntimeTable:
         known = ", ".join(sorted(self.runtimes))
         raise UnknownKind(f"the kind {kind!r} is not supported; supported kinds: {known}")
 
+    def alias_warning(self, kind: str) -> str | None:
+        """What to tell a deploy that asked for an alias kind."""
+        runtime = self.aliases.get(kind)
+        if runtime is None or kind in self.runtimes:
+            return None
+        return f"{kind} is not installed on this server; {runtime.kind} runs it instead"
+
     def by_extension(self, ext: str) -> Runtime | None:
         for runtime in self.runtimes.values():
             if runtime.default and ext in runtime.extensions:
@@ -71,10 +251,16 @@ class RuntimeTable:
         return None
 
     def describe(self) -> dict[str, list[dict[str, object]]]:
-        """The ``runtimes`` object of ``GET /api/v1``."""
+        """The ``runtimes`` object of ``GET /api/v1``; aliases are listed as deprecated
+        entries naming the kind that serves them, so deployers accept and map them."""
         out: dict[str, list[dict[str, object]]] = {}
         for runtime in sorted(self.runtimes.values(), key=lambda r: r.kind):
             out.setdefault(runtime.family, []).append(
                 {"kind": runtime.kind, "default": runtime.default, "deprecated": False}
             )
+        for alias, runtime in sorted(self.aliases.items()):
+            if alias not in self.runtimes:
+                out.setdefault(runtime.family, []).append(
+                    {"kind": alias, "default": False, "deprecated": True, "alias": runtime.kind}
+                )
         return out
