@@ -18,17 +18,23 @@ class BundleError(BadRequest):
     code = "bad_bundle"
 
 
-FALLBACK_ROOT = Path("/var/tmp/wisp-bundles")
+FALLBACK_ROOT = Path("/var/lib/wisp/bundles")
+# Instances get private, empty copies of these: bundles there would be invisible.
+MASKED = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
 
 
 def bundle_root(data_dir: Path) -> Path:
     """``<data-dir>/bundles`` when sandbox uids can reach it, else a shared fallback.
 
     A data dir under a private home (``/root`` is 0700) cannot be traversed by the
-    unprivileged uids instances run as, so their bundles live elsewhere.
+    unprivileged uids instances run as, and one under /tmp is hidden from them by
+    their private /tmp, so their bundles live elsewhere.
     """
     preferred = data_dir.resolve() / "bundles"
-    if os.geteuid() != 0 or all_traversable(preferred.parent):
+    if os.geteuid() != 0:
+        return preferred
+    masked = any(preferred.is_relative_to(m) for m in MASKED)
+    if all_traversable(preferred.parent) and not masked:
         return preferred
     return FALLBACK_ROOT
 

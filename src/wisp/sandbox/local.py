@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import platform
 import socket
 from collections import deque
 from typing import Any
@@ -22,6 +23,7 @@ from wisp.errors import PlatformError
 from wisp.runtimes import RuntimeTable
 from wisp.sandbox.base import Instance, Sandbox
 from wisp.sandbox.cgroups import CgroupPool, Slot
+from wisp.sandbox.egress import EgressFilter
 from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
 from wisp.sandbox.zygote import Zygote
 
@@ -33,6 +35,7 @@ RLIMITS = {
     "RLIMIT_FSIZE": 512 * 1024 * 1024,
 }
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
+TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 
 
 class LocalSandbox(Sandbox):
@@ -47,6 +50,8 @@ class LocalSandbox(Sandbox):
         self._free_uids: list[int] = []
         self._refill: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self.seccomp = platform.machine() == "x86_64"
+        self.egress = EgressFilter(settings.uid_base, settings.uid_base + settings.uid_count - 1)
         self.isolation = self._describe()
 
     def _describe(self) -> str:
@@ -54,8 +59,14 @@ class LocalSandbox(Sandbox):
         if self.cgroups.available:
             layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
         if self.as_root:
-            layers.append("uid")
-        layers.append("rlimits")
+            layers.append("namespaces(mount,ipc,uts)+private-tmp+uid+no-caps")
+        layers.append("no-new-privs+rlimits")
+        if self.seccomp:
+            layers.append("seccomp")
+        if self.egress.active:
+            layers.append("egress-filter")
+        elif self.as_root:
+            layers.append("egress-unfiltered(no nft)")
         return "+".join(layers)
 
     @property
@@ -67,6 +78,8 @@ class LocalSandbox(Sandbox):
         slots += self.settings.stem_cells * len(self.runtimes.runtimes) + 8
         await asyncio.to_thread(self.cgroups.prepare, slots)
         if self.as_root:
+            await asyncio.to_thread(self.egress.install)
+            self.isolation = self._describe()
             base = self.settings.uid_base
             self._free_uids = list(range(base + self.settings.uid_count - 1, base - 1, -1))
         # Python kinds first: every other kind's stem cells are children of the Python
@@ -90,6 +103,7 @@ class LocalSandbox(Sandbox):
         for zygote in self.zygotes.values():
             await zygote.stop()
         await asyncio.to_thread(self.cgroups.close)
+        await asyncio.to_thread(self.egress.remove)
 
     async def spawn(self, kind: str) -> Instance:
         cells = self.stem_cells.get(kind)
@@ -133,6 +147,7 @@ class LocalSandbox(Sandbox):
             "cgroups": slot.paths if slot else [],
             "rlimits": dict(RLIMITS),
             "cwd": "/tmp",
+            "seccomp": self.seccomp,
         }
         stem = self.runtimes.runtimes[kind].stem
         if stem:
@@ -140,6 +155,8 @@ class LocalSandbox(Sandbox):
         if uid is not None:
             spec["uid"] = uid
             spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
+            spec["namespaces"] = ["mount", "ipc", "uts"]
+            spec["tmp_mb"] = TMP_MB
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

@@ -25,6 +25,12 @@ import time
 import traceback
 import zipfile
 
+# -I keeps the script's folder off sys.path: borrow it to import the module beside us.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from confinement import confine  # noqa: E402
+
+del sys.path[0]
+
 HEADER = struct.Struct(">I")
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 PR_SET_PDEATHSIG = 1
@@ -224,30 +230,6 @@ def accepts_two_arguments(func):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-# -- confinement (in the child, before any user code) ------------------------------
-
-
-def confine(spec):
-    os.setsid()
-    for path in spec.get("cgroups", ()):
-        with open(os.path.join(path, "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
-    for name, value in (spec.get("rlimits") or {}).items():
-        limit = int(value)
-        resource.setrlimit(getattr(resource, name), (limit, limit))
-    uid = spec.get("uid")
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    # Changing uid clears the parent-death signal: arm it afterwards.
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != spec["zygote"]:
-        os._exit(1)
-    os.umask(0o077)
-    os.chdir(spec.get("cwd") or "/tmp")
 
 
 def become_instance(spec, fds):
