@@ -7,9 +7,13 @@ newest-first for activations and by name for packages and actions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Literal
 
-from wisp.models import Action, Activation, Namespace, Package
+from wisp.models import Action, Activation, Namespace, Package, Rule, Trigger
+
+# What claiming a schedule tick did: fire it, skip it (a run still holds the
+# trigger), or nothing because another replica (or an update) moved it first.
+Claim = Literal["fired", "busy", "lost"]
 
 
 class Store(ABC):
@@ -111,3 +115,63 @@ class Store(ABC):
     @abstractmethod
     def purge_activations(self, older_than: int) -> int:
         """Delete records whose start is before ``older_than`` (epoch ms); return count."""
+
+    # -- triggers and rules --------------------------------------------------
+    @abstractmethod
+    def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
+        """Insert or replace a trigger's definition. An existing trigger keeps its
+        scheduler state (next/last run, hold) unless ``reschedule``, which writes
+        ``next_run_at`` too: a definition update racing a claim must not undo it."""
+
+    @abstractmethod
+    def get_trigger(self, namespace: str, name: str) -> Trigger | None: ...
+
+    @abstractmethod
+    def list_triggers(self, namespace: str, limit: int, skip: int) -> list[Trigger]:
+        """By name."""
+
+    @abstractmethod
+    def delete_trigger(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def due_triggers(self, until: int, limit: int) -> list[Trigger]:
+        """Enabled triggers of every namespace whose next run is at or before
+        ``until`` (epoch ms), soonest first."""
+
+    @abstractmethod
+    def claim_tick(
+        self,
+        namespace: str,
+        name: str,
+        due: int,
+        following: int | None,
+        now: int,
+        hold_until: int | None,
+    ) -> Claim:
+        """Atomically take the tick ``due`` of a trigger whose ``next_run_at`` is
+        still ``due``, moving it to ``following``: exactly one caller gets "fired"
+        (or "busy"), every other one "lost". "fired" sets ``last_run_at = now`` and,
+        with ``hold_until``, holds the trigger until then; "busy" is a tick that
+        ``hold_until`` asked to skip because an earlier hold has not expired."""
+
+    @abstractmethod
+    def release_trigger(self, namespace: str, name: str, hold_until: int) -> None:
+        """End the hold ``hold_until`` (a later hold, from a later run, is kept)."""
+
+    @abstractmethod
+    def put_rule(self, rule: Rule) -> None:
+        """Insert or replace (namespace, name)."""
+
+    @abstractmethod
+    def get_rule(self, namespace: str, name: str) -> Rule | None: ...
+
+    @abstractmethod
+    def list_rules(self, namespace: str, limit: int, skip: int) -> list[Rule]:
+        """By name."""
+
+    @abstractmethod
+    def delete_rule(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def rules_for_trigger(self, namespace: str, trigger: str) -> list[Rule]:
+        """Every rule (active or not) naming ``trigger``, by name."""

@@ -12,8 +12,8 @@ import threading
 from typing import Any
 
 from wisp.errors import Conflict
-from wisp.models import Action, Activation, Namespace, Package
-from wisp.store.base import Store
+from wisp.models import Action, Activation, Namespace, Package, Rule, Trigger
+from wisp.store.base import Claim, Store
 
 
 class MemoryStore(Store):
@@ -24,6 +24,8 @@ class MemoryStore(Store):
         self._actions: dict[tuple[str, str, str], Action] = {}
         self._versions: dict[tuple[str, str, str, str], Action] = {}
         self._activations: dict[str, Activation] = {}
+        self._triggers: dict[tuple[str, str], Trigger] = {}
+        self._rules: dict[tuple[str, str], Rule] = {}
 
     # namespaces
     def create_namespace(self, ns: Namespace) -> None:
@@ -185,3 +187,104 @@ class MemoryStore(Store):
             for k in old:
                 del self._activations[k]
             return len(old)
+
+    # triggers and rules
+    def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
+        with self._lock:
+            key = (trigger.namespace, trigger.name)
+            stored = copy.deepcopy(trigger)
+            existing = self._triggers.get(key)
+            if existing is not None:
+                if not reschedule:
+                    stored.next_run_at = existing.next_run_at
+                stored.last_run_at = existing.last_run_at
+                stored.running_until = existing.running_until
+            self._triggers[key] = stored
+
+    def get_trigger(self, namespace: str, name: str) -> Trigger | None:
+        with self._lock:
+            trigger = self._triggers.get((namespace, name))
+            return copy.deepcopy(trigger) if trigger else None
+
+    def list_triggers(self, namespace: str, limit: int, skip: int) -> list[Trigger]:
+        with self._lock:
+            found = sorted(
+                (t for (ns, _), t in self._triggers.items() if ns == namespace),
+                key=lambda t: t.name,
+            )
+            return [copy.deepcopy(t) for t in found[skip : skip + limit]]
+
+    def delete_trigger(self, namespace: str, name: str) -> bool:
+        with self._lock:
+            return self._triggers.pop((namespace, name), None) is not None
+
+    def due_triggers(self, until: int, limit: int) -> list[Trigger]:
+        with self._lock:
+            found = sorted(
+                (
+                    t
+                    for t in self._triggers.values()
+                    if t.enabled and t.next_run_at is not None and t.next_run_at <= until
+                ),
+                key=lambda t: (t.next_run_at or 0, t.namespace, t.name),
+            )
+            return [copy.deepcopy(t) for t in found[:limit]]
+
+    def claim_tick(
+        self,
+        namespace: str,
+        name: str,
+        due: int,
+        following: int | None,
+        now: int,
+        hold_until: int | None,
+    ) -> Claim:
+        with self._lock:
+            trigger = self._triggers.get((namespace, name))
+            if trigger is None or trigger.next_run_at != due:
+                return "lost"
+            trigger.next_run_at = following
+            if hold_until is not None:
+                if trigger.running_until is not None and trigger.running_until > now:
+                    return "busy"
+                trigger.running_until = hold_until
+            trigger.last_run_at = now
+            return "fired"
+
+    def release_trigger(self, namespace: str, name: str, hold_until: int) -> None:
+        with self._lock:
+            trigger = self._triggers.get((namespace, name))
+            if trigger is not None and trigger.running_until == hold_until:
+                trigger.running_until = None
+
+    def put_rule(self, rule: Rule) -> None:
+        with self._lock:
+            self._rules[(rule.namespace, rule.name)] = copy.deepcopy(rule)
+
+    def get_rule(self, namespace: str, name: str) -> Rule | None:
+        with self._lock:
+            rule = self._rules.get((namespace, name))
+            return copy.deepcopy(rule) if rule else None
+
+    def list_rules(self, namespace: str, limit: int, skip: int) -> list[Rule]:
+        with self._lock:
+            found = sorted(
+                (r for (ns, _), r in self._rules.items() if ns == namespace), key=lambda r: r.name
+            )
+            return [copy.deepcopy(r) for r in found[skip : skip + limit]]
+
+    def delete_rule(self, namespace: str, name: str) -> bool:
+        with self._lock:
+            return self._rules.pop((namespace, name), None) is not None
+
+    def rules_for_trigger(self, namespace: str, trigger: str) -> list[Rule]:
+        with self._lock:
+            found = sorted(
+                (
+                    r
+                    for r in self._rules.values()
+                    if r.namespace == namespace and r.trigger == trigger
+                ),
+                key=lambda r: r.name,
+            )
+            return [copy.deepcopy(r) for r in found]

@@ -123,3 +123,45 @@ activations = Table(
     # Purging scans by age across every namespace.
     Index(None, "start"),
 )
+
+# A trigger's definition plus its scheduler state: next_run_at is the tick that
+# replicas race to claim (compare-and-set in one UPDATE), running_until the hold
+# of a run of a ``concurrency: skip`` trigger.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("publish", Boolean, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("cron", String(NAME), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("concurrency", String(8), nullable=False),
+    Column("missed", String(8), nullable=False),
+    Column("next_run_at", BigInteger, nullable=True),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("running_until", BigInteger, nullable=True),
+    PrimaryKeyConstraint("namespace", "name"),
+    # Every replica polls for due ticks across namespaces.
+    Index(None, "next_run_at"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("trigger", String(NAME), nullable=False),
+    Column("action", String(2 * NAME + 1), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("publish", Boolean, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "name"),
+    Index(None, "namespace", "trigger"),
+)

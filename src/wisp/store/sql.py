@@ -27,15 +27,16 @@ from sqlalchemy import (
     exc,
     func,
     make_url,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from wisp.errors import Conflict, PlatformError
-from wisp.models import Action, ActionLimits, Activation, Exec, Namespace, Package
+from wisp.models import Action, ActionLimits, Activation, Exec, Namespace, Package, Rule, Trigger
 from wisp.store import schema
-from wisp.store.base import Store
+from wisp.store.base import Claim, Store
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_MAX_OVERFLOW = 16
@@ -356,6 +357,128 @@ class SqlStore(Store):
             result = conn.execute(delete(t).where(t.c.start < older_than))
         return int(result.rowcount)
 
+    # -- triggers and rules --------------------------------------------------
+    def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
+        row = _trigger_row(trigger)
+        stmt = self._insert(schema.triggers).values(row)
+        keep = set(_TRIGGER_STATE) - ({"next_run_at"} if reschedule else set())
+        changes = {c: stmt.excluded[c] for c in row if c not in keep and c not in _KEY}
+        with self._begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=_KEY, set_=changes))
+
+    def get_trigger(self, namespace: str, name: str) -> Trigger | None:
+        t = schema.triggers
+        with self._begin() as conn:
+            row = conn.execute(
+                select(t).where(t.c.namespace == namespace, t.c.name == name)
+            ).first()
+        return _trigger(row) if row else None
+
+    def list_triggers(self, namespace: str, limit: int, skip: int) -> list[Trigger]:
+        t = schema.triggers
+        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
+        with self._begin() as conn:
+            rows = conn.execute(query.limit(limit).offset(skip)).all()
+        return [_trigger(r) for r in rows]
+
+    def delete_trigger(self, namespace: str, name: str) -> bool:
+        t = schema.triggers
+        with self._begin() as conn:
+            result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
+        return result.rowcount > 0
+
+    def due_triggers(self, until: int, limit: int) -> list[Trigger]:
+        t = schema.triggers
+        query = (
+            select(t)
+            .where(t.c.next_run_at <= until, t.c.enabled.is_(True))
+            .order_by(t.c.next_run_at, t.c.namespace, t.c.name)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            rows = conn.execute(query).all()
+        return [_trigger(r) for r in rows]
+
+    def claim_tick(
+        self,
+        namespace: str,
+        name: str,
+        due: int,
+        following: int | None,
+        now: int,
+        hold_until: int | None,
+    ) -> Claim:
+        # Writes only, each conditional on next_run_at still being ``due``: the row
+        # lock (PostgreSQL) or the write lock (SQLite) makes exactly one replica's
+        # UPDATE match, and no read is upgraded to a write (SQLite's WAL would then
+        # fail the loser instead of making it wait).
+        t = schema.triggers
+        mine = (t.c.namespace == namespace, t.c.name == name, t.c.next_run_at == due)
+        fire = t.update().where(*mine).values(next_run_at=following, last_run_at=now)
+        if hold_until is not None:
+            free = or_(t.c.running_until.is_(None), t.c.running_until <= now)
+            fire = fire.where(free).values(running_until=hold_until)
+        with self._begin() as conn:
+            if conn.execute(fire).rowcount:
+                return "fired"
+            if hold_until is None:
+                return "lost"
+            skipped = conn.execute(t.update().where(*mine).values(next_run_at=following))
+            return "busy" if skipped.rowcount else "lost"
+
+    def release_trigger(self, namespace: str, name: str, hold_until: int) -> None:
+        t = schema.triggers
+        query = (
+            t.update()
+            .where(t.c.namespace == namespace, t.c.name == name, t.c.running_until == hold_until)
+            .values(running_until=None)
+        )
+        with self._begin() as conn:
+            conn.execute(query)
+
+    def put_rule(self, rule: Rule) -> None:
+        row = {
+            "namespace": rule.namespace,
+            "name": rule.name,
+            "trigger": rule.trigger,
+            "action": rule.action,
+            "status": rule.status,
+            "annotations": _dump(rule.annotations),
+            "publish": rule.publish,
+            "version": rule.version,
+            "updated": rule.updated,
+        }
+        with self._begin() as conn:
+            conn.execute(self._upsert(schema.rules, row, _KEY))
+
+    def get_rule(self, namespace: str, name: str) -> Rule | None:
+        t = schema.rules
+        with self._begin() as conn:
+            row = conn.execute(
+                select(t).where(t.c.namespace == namespace, t.c.name == name)
+            ).first()
+        return _rule(row) if row else None
+
+    def list_rules(self, namespace: str, limit: int, skip: int) -> list[Rule]:
+        t = schema.rules
+        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
+        with self._begin() as conn:
+            rows = conn.execute(query.limit(limit).offset(skip)).all()
+        return [_rule(r) for r in rows]
+
+    def delete_rule(self, namespace: str, name: str) -> bool:
+        t = schema.rules
+        with self._begin() as conn:
+            result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
+        return result.rowcount > 0
+
+    def rules_for_trigger(self, namespace: str, trigger: str) -> list[Rule]:
+        t = schema.rules
+        query = select(t).where(t.c.namespace == namespace, t.c.trigger == trigger)
+        with self._begin() as conn:
+            rows = conn.execute(query.order_by(t.c.name)).all()
+        return [_rule(r) for r in rows]
+
 
 def _is_action(
     table: Table, namespace: str, package: str, name: str
@@ -413,6 +536,64 @@ def _action(row: Row[Any]) -> Action:
         exec=Exec(**json.loads(row.exec)),
         limits=ActionLimits(**json.loads(row.limits)),
         parameters=json.loads(row.parameters),
+        annotations=json.loads(row.annotations),
+        publish=bool(row.publish),
+        version=row.version,
+        updated=row.updated,
+    )
+
+
+_KEY = ["namespace", "name"]
+_TRIGGER_STATE = ("next_run_at", "last_run_at", "running_until")
+
+
+def _trigger_row(trigger: Trigger) -> dict[str, Any]:
+    return {
+        "namespace": trigger.namespace,
+        "name": trigger.name,
+        "parameters": _dump(trigger.parameters),
+        "annotations": _dump(trigger.annotations),
+        "publish": trigger.publish,
+        "version": trigger.version,
+        "updated": trigger.updated,
+        "enabled": trigger.enabled,
+        "cron": trigger.cron,
+        "timezone": trigger.timezone,
+        "concurrency": trigger.concurrency,
+        "missed": trigger.missed,
+        "next_run_at": trigger.next_run_at,
+        "last_run_at": trigger.last_run_at,
+        "running_until": trigger.running_until,
+    }
+
+
+def _trigger(row: Row[Any]) -> Trigger:
+    return Trigger(
+        namespace=row.namespace,
+        name=row.name,
+        parameters=json.loads(row.parameters),
+        annotations=json.loads(row.annotations),
+        publish=bool(row.publish),
+        version=row.version,
+        updated=row.updated,
+        enabled=bool(row.enabled),
+        cron=row.cron,
+        timezone=row.timezone,
+        concurrency=row.concurrency,
+        missed=row.missed,
+        next_run_at=row.next_run_at,
+        last_run_at=row.last_run_at,
+        running_until=row.running_until,
+    )
+
+
+def _rule(row: Row[Any]) -> Rule:
+    return Rule(
+        namespace=row.namespace,
+        name=row.name,
+        trigger=row.trigger,
+        action=row.action,
+        status=row.status,
         annotations=json.loads(row.annotations),
         publish=bool(row.publish),
         version=row.version,
