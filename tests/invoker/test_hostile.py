@@ -1,0 +1,344 @@
+"""Hostile functions against real sandboxes: each attack fails or is contained, the
+platform keeps serving, and nothing leaks. Root-only layers are checked when the
+tests run as root (as they do in CI here)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.invoker.conftest import make_target
+from wisp.models import DEVELOPER_ERROR, SUCCESS
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="this layer needs root (CI runs as root)")
+
+
+async def still_serving(invoke) -> None:
+    record = await invoke(make_target("def main(args):\n    return {'ok': 1}\n", name="canary"))
+    assert record.result == {"ok": 1}
+
+
+def probe(body: str) -> str:
+    """A function that runs ``body`` (which sets ``out``) and returns it."""
+    indented = "\n".join("    " + line for line in body.strip().splitlines())
+    return f"import os, sys, socket, subprocess\ndef main(args):\n    out = {{}}\n{indented}\n    return out\n"
+
+
+async def test_fork_bomb_is_contained(invoke, platform):
+    code = "import os\ndef main(args):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
+    record = await invoke(make_target(code, timeout=1000, name="forkbomb"))
+    assert record.status_code == DEVELOPER_ERROR
+    await asyncio.sleep(0.5)
+    await still_serving(invoke)
+
+
+async def test_thread_bomb_is_contained(invoke):
+    code = (
+        "import threading, time\n"
+        "def main(args):\n"
+        "    n = 0\n"
+        "    try:\n"
+        "        while True:\n"
+        "            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "            n += 1\n"
+        "    except RuntimeError:\n"
+        "        return {'threads': n}\n"
+    )
+    record = await invoke(make_target(code, timeout=5000, name="threads"))
+    # Either the thread limit stops it (a result) or the timeout/memory does: contained.
+    if record.status_code == SUCCESS and ROOT:
+        assert record.result["threads"] < 300
+    await still_serving(invoke)
+
+
+async def test_infinite_log_output_is_truncated(invoke):
+    code = "def main(args):\n    while True:\n        print('x' * 1000)\n"
+    record = await invoke(make_target(code, timeout=1000, logs=64, name="chatty"))
+    assert record.status_code == DEVELOPER_ERROR
+    assert "time limits" in record.result["error"]
+    assert sum(len(line) for line in record.logs) < 200 * 1024
+    assert "truncated" in record.logs[-1]
+    await still_serving(invoke)
+
+
+async def test_fd_exhaustion_is_contained(invoke):
+    code = probe(
+        """
+files = []
+try:
+    while True:
+        files.append(open('/dev/null'))
+except OSError as exc:
+    out['opened'] = len(files)
+    out['errno'] = exc.errno
+"""
+    )
+    record = await invoke(make_target(code, name="fds"))
+    assert record.status_code == SUCCESS
+    assert record.result["opened"] < 1100
+    await still_serving(invoke)
+
+
+@needs_root
+async def test_tmp_is_private_and_size_capped(invoke):
+    host_marker = Path("/tmp") / f"wisp-host-{os.getpid()}"
+    host_marker.write_text("host")
+    try:
+        code = probe(
+            f"""
+out['sees_host_tmp'] = os.path.exists({str(host_marker)!r})
+out['tmp_entries'] = os.listdir('/tmp')
+try:
+    with open('/tmp/fill', 'wb') as f:
+        for _ in range(2048):
+            f.write(b'x' * 1024 * 1024)
+    out['filled'] = True
+except OSError as exc:
+    out['filled'] = False
+    out['errno'] = exc.errno
+"""
+        )
+        record = await invoke(make_target(code, memory=1024, timeout=10000, name="filltmp"))
+        assert record.status_code in (SUCCESS, DEVELOPER_ERROR)
+        if record.status_code == SUCCESS:
+            assert record.result["sees_host_tmp"] is False
+            assert record.result["tmp_entries"] == []
+            assert record.result["filled"] is False  # the 512 MB cap (or memory) stopped it
+        assert not Path("/tmp/fill").exists()  # nothing reached the host's /tmp
+    finally:
+        host_marker.unlink()
+    await still_serving(invoke)
+
+
+@needs_root
+async def test_cannot_write_outside_tmp(invoke):
+    code = probe(
+        """
+for path in ['/etc/wisp-owned', '/usr/wisp-owned', '/root/wisp-owned', '/wisp-owned']:
+    try:
+        open(path, 'w').close()
+        out[path] = 'written'
+    except OSError as exc:
+        out[path] = exc.errno
+"""
+    )
+    record = await invoke(make_target(code, name="writer"))
+    assert all(v != "written" for v in record.result.values()), record.result
+
+
+@pytest.fixture
+def private_data_dir():
+    """A data dir as `wisp server` lays it out (0711, files 0600), outside /tmp."""
+    path = Path("/var/lib") / f"wisp-hostile-test-{os.getpid()}"
+    path.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(path, 0o711)
+    secret = path / "guest.key"
+    secret.write_text("uuid:secret\n")
+    os.chmod(secret, 0o600)
+    yield path
+    secret.unlink()
+    path.rmdir()
+
+
+@needs_root
+async def test_cannot_read_platform_database_keys_or_other_tenants(invoke, private_data_dir):
+    data_dir = private_data_dir
+    secret = data_dir / "guest.key"
+    code = probe(
+        f"""
+for path in [{str(secret)!r}, '/proc/1/environ', '/proc/1/cmdline', '/root/.bash_history',
+             '/etc/shadow', '/proc/{os.getpid()}/environ']:
+    try:
+        with open(path, 'rb') as f:
+            out[path] = f.read(64).decode('latin-1')
+    except OSError as exc:
+        out[path] = exc.errno
+try:
+    out['listing'] = os.listdir({str(data_dir)!r})
+except OSError as exc:
+    out['listing'] = exc.errno
+"""
+    )
+    record = await invoke(make_target(code, name="snoop"))
+    result = record.result
+    assert result[str(secret)] == 13  # EACCES
+    assert result["/etc/shadow"] == 13
+    assert result[f"/proc/{os.getpid()}/environ"] == 13  # the server's environment
+    assert result["/proc/1/environ"] == 13
+    assert result["listing"] == 13
+
+
+@needs_root
+async def test_cannot_see_another_instances_environment(invoke):
+    victim = make_target(
+        "import time\ndef main(args):\n    time.sleep(1)\n    return {}\n", name="victim", env={"SECRET": "tenant-a"}
+    )
+    running = asyncio.create_task(invoke(victim))
+    await asyncio.sleep(0.4)
+    code = probe(
+        """
+found = []
+for pid in os.listdir('/proc'):
+    if pid.isdigit():
+        try:
+            with open(f'/proc/{pid}/environ', 'rb') as f:
+                if b'tenant-a' in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+out['found'] = found
+"""
+    )
+    record = await invoke(make_target(code, name="thief"))
+    await running
+    assert record.result["found"] == []
+
+
+@needs_root
+async def test_cannot_signal_other_processes(invoke):
+    code = probe(
+        f"""
+for pid in [1, {os.getpid()}]:
+    try:
+        os.kill(pid, 0)
+        out[str(pid)] = 'allowed'
+    except OSError as exc:
+        out[str(pid)] = exc.errno
+"""
+    )
+    record = await invoke(make_target(code, name="signaller"))
+    assert record.result == {"1": 1, str(os.getpid()): 1}  # EPERM
+
+
+@needs_root
+async def test_privileged_calls_are_refused(invoke):
+    code = probe(
+        """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def errno_of(result):
+    return ctypes.get_errno() if result != 0 else 0
+out['ptrace'] = errno_of(libc.ptrace(16, 1, 0, 0))  # PTRACE_ATTACH to pid 1
+out['mount'] = errno_of(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))
+out['unshare_user'] = errno_of(libc.unshare(0x10000000))
+out['unshare_net'] = errno_of(libc.unshare(0x40000000))
+out['setns'] = errno_of(libc.setns(0, 0))
+try:
+    os.setuid(0)
+    out['setuid'] = 0
+except OSError as exc:
+    out['setuid'] = exc.errno
+try:
+    os.chroot('/')
+    out['chroot'] = 0
+except OSError as exc:
+    out['chroot'] = exc.errno
+with open('/proc/self/status') as status:
+    out['status'] = {k: v.strip() for k, _, v in (l.partition(':') for l in status) if k in ('CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp')}
+"""
+    )
+    record = await invoke(make_target(code, name="escalate"))
+    result = record.result
+    for call in ("ptrace", "mount", "unshare_user", "unshare_net", "setns", "setuid", "chroot"):
+        assert result[call] != 0, (call, result)
+    assert result["status"]["CapEff"] == "0000000000000000"
+    assert result["status"]["CapBnd"] == "0000000000000000"
+    assert result["status"]["NoNewPrivs"] == "1"
+    assert result["status"]["Seccomp"] == "2"
+
+
+@needs_root
+async def test_control_plane_and_private_ranges_are_closed(invoke, platform):
+    if not platform.invoker.sandbox.egress.active:
+        pytest.fail("nftables (nft) is required for the egress filter: apt-get install nftables")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        code = probe(
+            f"""
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(('127.0.0.1', {port}))
+    out['loopback'] = 'connected'
+except OSError as exc:
+    out['loopback'] = exc.errno
+finally:
+    s.close()
+"""
+        )
+        record = await invoke(make_target(code, name="dialer"))
+    assert record.result["loopback"] == 111  # ECONNREFUSED: rejected by the filter
+
+
+async def test_replacing_stdout_or_closing_fds_does_not_corrupt_the_protocol(invoke):
+    code = (
+        "import sys, io, os\n"
+        "n = 0\n"
+        "def main(args):\n"
+        "    global n\n"
+        "    n += 1\n"
+        "    sys.stdout = io.StringIO()\n"
+        "    print('swallowed')\n"
+        "    if args.get('close'):\n"
+        "        os.close(1)\n"
+        "        os.close(2)\n"
+        "    return {'n': n}\n"
+    )
+    target = make_target(code, name="protocol")
+    assert (await invoke(target)).result == {"n": 1}
+    assert (await invoke(target, {"close": True})).result == {"n": 2}
+    assert (await invoke(target)).result == {"n": 3}
+    closer = make_target("import os\ndef main(args):\n    os.close(3)\n    return {}\n", name="closer")
+    record = await invoke(closer)
+    assert record.status_code == DEVELOPER_ERROR
+    await still_serving(invoke)
+
+
+async def test_init_that_never_returns_is_stopped(invoke):
+    code = "while True:\n    pass\ndef main(args):\n    return {}\n"
+    record = await invoke(make_target(code, timeout=500, name="stuck"))
+    assert "time limits" in record.result["error"]
+    await still_serving(invoke)
+
+
+async def test_attacks_leave_well_behaved_tenant_latency_within_bounds(invoke):
+    """The p99 of a quiet function while CPU/fork/log attacks run, against its quiet p99."""
+    good = make_target("def main(args):\n    return {'ok': 1}\n", name="good")
+    await invoke(good)
+
+    async def sample(n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            await invoke(good)
+            times.append((time.perf_counter() - t) * 1000)
+        return times
+
+    quiet = await sample(40)
+    attacks = [
+        make_target("def main(args):\n    while True:\n        pass\n", timeout=3000, name="spin"),
+        make_target("def main(args):\n    while True:\n        print('y' * 500)\n", timeout=3000, logs=16, name="spam"),
+        make_target(
+            "import os\ndef main(args):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+            timeout=3000,
+            name="forks",
+        ),
+    ]
+    running = [asyncio.create_task(invoke(a)) for a in attacks]
+    await asyncio.sleep(0.2)
+    loud = await sample(40)
+    await asyncio.gather(*running)
+    quiet_p99 = statistics.quantiles(quiet, n=100)[98]
+    loud_p99 = statistics.quantiles(loud, n=100)[98]
+    print(f"well-behaved p99: quiet {quiet_p99:.2f} ms, under attack {loud_p99:.2f} ms")
+    # Target 2x (issue 6); asserted loosely here because CI machines are shared.
+    assert loud_p99 < max(10 * quiet_p99, 100)
