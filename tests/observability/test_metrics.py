@@ -77,7 +77,7 @@ async def test_metrics_after_known_invocations(platform, invoke, client) -> None
     assert value(found, "wisp_stem_cells_ready", kind="python:3.11") >= 0
     assert "wisp_writer_pending" in {name for name, _ in found}
     assert value(found, "wisp_throttled_total") == 0
-    for (name, labels) in found:
+    for name, labels in found:
         assert "activation_id" not in dict(labels), name
 
 

@@ -54,9 +54,15 @@ def _resolve(
 @click.argument("function", required=False, metavar="[FN]")
 @click.option("--limit", type=click.IntRange(0, LIST_PAGE), default=30, show_default=True)
 @click.option("--skip", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--watch", is_flag=True, help="Then print each new activation as it finishes.")
 @JSON_FLAG
-def list_(function: str | None, limit: int, skip: int, as_json: bool) -> None:
+def list_(function: str | None, limit: int, skip: int, watch: bool, as_json: bool) -> None:
     """List recent activations, newest first (only FN's when given)."""
+    if watch:
+        from wisp.cli.follow import watch_list
+
+        watch_list(function, limit, as_json, _row)
+        return
     params: dict[str, str | int] = {"limit": limit, "skip": skip}
     if function:
         params["name"] = function.strip("/")
@@ -132,11 +138,26 @@ def result(activation_id: str | None, last: bool, function: str | None, as_json:
 @activations.command()
 @which
 @click.option("--strip", is_flag=True, help="Drop each line's timestamp and stream.")
+@click.option(
+    "--follow", is_flag=True, help="Print log lines as activations finish (of FN with --function)."
+)
 @JSON_FLAG
 def logs(
-    activation_id: str | None, last: bool, function: str | None, strip: bool, as_json: bool
+    activation_id: str | None,
+    last: bool,
+    function: str | None,
+    strip: bool,
+    follow: bool,
+    as_json: bool,
 ) -> None:
     """Print an activation's log lines."""
+    if follow:
+        if activation_id or last:
+            raise CliError("--follow takes no activation ID or --last (only --function)")
+        from wisp.cli.follow import follow_logs
+
+        follow_logs(function, as_json, strip_line if strip else None)
+        return
     with WispClient.from_credentials() as client:
         chosen = _resolve(client, activation_id, last, function)
         answer = client.get(f"activations/{chosen}/logs")
@@ -147,10 +168,11 @@ def logs(
         print_json({"activationId": chosen, "logs": lines})
         return
     for line in lines:
-        text = str(line)
-        if strip:
-            # "2026-01-01T00:00:00.000000Z stdout: text" → "text"
-            _, _, rest = text.partition(" ")
-            stream, sep, message = rest.partition(": ")
-            text = message if sep and stream in ("stdout", "stderr") else text
-        click.echo(text)
+        click.echo(strip_line(str(line)) if strip else str(line))
+
+
+def strip_line(text: str) -> str:
+    """ "2026-01-01T00:00:00.000000Z stdout: text" → "text"."""
+    _, _, rest = text.partition(" ")
+    stream, sep, message = rest.partition(": ")
+    return message if sep and stream in ("stdout", "stderr") else text

@@ -21,7 +21,7 @@ class Observability:
         self.platform = platform
         self.metrics = Metrics()
         self.events = EventBus()
-        self.registry = registry(self.metrics, platform)
+        self.registry = registry(self.metrics, platform, lambda: self.events.subscribers)
 
     @classmethod
     def attach(cls, platform: Platform) -> Observability:

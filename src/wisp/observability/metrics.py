@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -128,9 +128,12 @@ class Metrics:
 
 
 class _Collector(Collector):
-    def __init__(self, metrics: Metrics, platform: Platform) -> None:
+    def __init__(
+        self, metrics: Metrics, platform: Platform, subscribers: Callable[[], int] | None
+    ) -> None:
         self.metrics = metrics
         self.platform = platform
+        self.subscribers = subscribers
 
     def collect(self) -> Iterator[Metric]:
         yield from self._functions()
@@ -239,6 +242,8 @@ class _Collector(Collector):
         store = self.metrics.store_seconds
         latency.add_metric([], store.cumulative(), store.total)
         yield latency
+        if self.subscribers is not None:
+            yield _gauge("wisp_stream_subscribers", "Live stream clients.", self.subscribers())
         yield _gauge("wisp_scrape_timestamp_seconds", "When this scrape ran.", time.time())
 
 
@@ -254,10 +259,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def registry(metrics: Metrics, platform: Platform) -> CollectorRegistry:
+def registry(
+    metrics: Metrics, platform: Platform, subscribers: Callable[[], int] | None = None
+) -> CollectorRegistry:
     """A registry of its own per app, so tests and several apps never share one."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(_Collector(metrics, platform))
+    reg.register(_Collector(metrics, platform, subscribers))
     ProcessCollector(registry=reg)
     return reg
 

@@ -1,0 +1,144 @@
+"""``wisp activations logs --follow`` and ``list --watch``: the server's live stream.
+
+The server pushes Server-Sent Events as activations finish (``/activations/stream``),
+so nothing here polls. Reading ends on Ctrl-C (exit 0: that is how one stops
+following), or with a one-line error when the server goes away.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+import httpx
+
+from wisp.cli.credentials import load_credentials
+from wisp.cli.errors import CliError
+
+STREAM = "/api/v1/namespaces/_/activations/stream"
+READ_TIMEOUT = 60.0  # seconds without a byte; the server sends a keep-alive every 15 s
+
+
+def events(name: str | None, logs: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs from the server's stream, as they arrive."""
+    creds = load_credentials()
+    uuid, _, key = creds.auth.partition(":")
+    params = {"logs": "true" if logs else "false"}
+    if name:
+        params["name"] = name.strip("/") + ("/" if name.endswith("/") else "")
+    timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
+    url = creds.apihost.rstrip("/") + STREAM
+    try:
+        with (
+            httpx.Client(auth=(uuid, key), timeout=timeout) as http,
+            http.stream("GET", url, params=params) as response,
+        ):
+            if response.status_code != 200:
+                response.read()
+                raise CliError(_error(response))
+            yield from parse(response.iter_lines())
+    except httpx.ConnectError as exc:
+        raise CliError(f"cannot reach Wisp at {creds.apihost} — is `wisp server` running?") from exc
+    except httpx.ReadTimeout as exc:
+        raise CliError(f"the live stream from {creds.apihost} went silent") from exc
+    except httpx.HTTPError as exc:
+        raise CliError(f"the live stream from {creds.apihost} broke: {exc}") from exc
+    raise CliError(f"{creds.apihost} closed the live stream")
+
+
+def parse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Server-Sent Events: ``event:``/``data:`` fields, a blank line ends each one."""
+    event, data = "message", ""
+    for line in lines:
+        if not line:
+            parsed = _object(data)
+            if parsed is not None:
+                yield event, parsed
+            event, data = "message", ""
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+
+
+def _object(data: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data) if data else None
+    except ValueError:
+        return None  # not ours to interpret; the stream goes on
+    return parsed if isinstance(parsed, dict) else None
+
+
+def follow(name: str | None, logs: bool, handle: Callable[[str, dict[str, Any]], None]) -> None:
+    """Feed every event to ``handle`` until Ctrl-C."""
+    try:
+        for event, data in events(name, logs):
+            handle(event, data)
+    except KeyboardInterrupt:
+        return
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("error") if isinstance(body, dict) else None
+    text = str(message or response.text.strip()[:200] or response.reason_phrase)
+    if response.status_code == 401:
+        text += " (run `wisp login` with a valid key)"
+    return text
+
+
+def follow_logs(function: str | None, as_json: bool, strip: Callable[[str], str] | None) -> None:
+    def show(event: str, data: dict[str, Any]) -> None:
+        if event != "log":
+            return
+        if as_json:
+            click.echo(json.dumps(data, separators=(",", ":")))
+            return
+        line = str(data.get("line", ""))
+        click.echo(strip(line) if strip else line)
+
+    follow(function, True, show)
+
+
+def watch_list(
+    function: str | None,
+    limit: int,
+    as_json: bool,
+    row: Callable[[dict[str, Any]], tuple[str, ...]],
+) -> None:
+    """The last ``limit`` activations, oldest first, then each new one as it ends."""
+    from wisp.cli.client import WispClient
+
+    params: dict[str, str | int] = {"limit": limit, "skip": 0}
+    if function:
+        params["name"] = function.strip("/")
+    with WispClient.from_credentials() as client:
+        items = client.get("activations", params)
+    recent = list(reversed(items)) if isinstance(items, list) else []
+
+    def show(event: str, data: dict[str, Any]) -> None:
+        if event != "activation":
+            return
+        if as_json:
+            click.echo(json.dumps(data, separators=(",", ":")))
+        else:
+            click.echo(_line(row(data)))
+
+    if not as_json:
+        click.echo(_line(HEADER))
+    for item in recent:
+        show("activation", item)
+    follow(function, False, show)
+
+
+HEADER = ("datetime", "status", "start", "duration", "id", "name")
+WIDTHS = (19, 17, 5, 9, 32, 0)
+
+
+def _line(cells: tuple[str, ...]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS, strict=False)).rstrip()
