@@ -29,6 +29,7 @@ from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.entities import EntityService
 from wisp.observability import Observability
+from wisp.web.actions import WebActionsApi
 
 if TYPE_CHECKING:
     from wisp.platform import Platform
@@ -75,6 +76,7 @@ def create_app(
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
+        *WebActionsApi(ctx).routes(),
     ]
 
     @contextlib.asynccontextmanager
