@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.table import Table
@@ -156,13 +157,17 @@ def _package_of(item: dict[str, Any]) -> str:
 @fn.command()
 @click.argument("name")
 @click.option("--code", is_flag=True, help="Include (and print) the code.")
+@click.option("--url", is_flag=True, help="Print only the function's public web URL.")
 @JSON_FLAG
-def get(name: str, code: bool, as_json: bool) -> None:
+def get(name: str, code: bool, url: bool, as_json: bool) -> None:
     """Show function NAME (PKG/FN)."""
     with WispClient.from_credentials() as client:
         doc = client.get(entity_path("actions", name), {"code": "true" if code else "false"})
     if not isinstance(doc, dict):
         raise CliError("the server's answer is not an action")
+    if url:
+        click.echo(web_url(client.apihost, doc))
+        return
     if as_json:
         print_json(doc)
         return
@@ -193,6 +198,17 @@ def get(name: str, code: bool, as_json: bool) -> None:
         else:
             stdout.print()
             stdout.out(exec_["code"], highlight=False)
+
+
+def web_url(apihost: str, doc: dict[str, Any]) -> str:
+    """``{apihost}/api/v1/web/{namespace}/{package|default}/{function}``."""
+    if annotation(doc, "web-export") is not True:
+        raise CliError(
+            f"function {action_path(doc)} is not a web function (deploy it with web: true)"
+        )
+    namespace, _, package = str(doc.get("namespace", "")).partition("/")
+    parts = [namespace, package or "default", str(doc.get("name", ""))]
+    return f"{apihost}/api/v1/web/" + "/".join(quote(p, safe="") for p in parts)
 
 
 @fn.command()

@@ -1,0 +1,1 @@
+"""Web functions: OpenWhisk web actions at ``/api/v1/web/...``."""

@@ -1,0 +1,177 @@
+"""``/api/v1/web/{namespace}/{package|default}/{function}[.ext][/rest]``: web functions.
+
+A function is public here only when its ``web-export`` annotation is true; every
+other function answers 404 exactly as a missing one does, so the web path does not
+reveal which functions exist. ``require-whisk-auth`` is a shared secret (header
+``X-Require-Whisk-Auth``) or ``true`` for the platform's Basic credentials.
+Each call runs through the same invoker as the REST API and leaves an activation
+record whose id the response carries.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wisp.api.context import ApiContext
+from wisp.api.errors import guarded
+from wisp.api.invoke import ACTIVATION_HEADER
+from wisp.api.invoke import _wait as wait_done
+from wisp.errors import NotFound, Unauthorized
+from wisp.invoker.base import Target
+from wisp.models import Action
+from wisp.web.request import read_body, request_arguments
+from wisp.web.response import EXTENSIONS, web_response
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+NOT_FOUND = "The requested resource does not exist."
+SECRET_HEADER = "x-require-whisk-auth"
+CORS_METHODS = "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"
+CORS_HEADERS = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
+
+
+@dataclass(frozen=True)
+class WebSpec:
+    """What a function's annotations say about serving it on the web."""
+
+    exported: bool = False
+    raw: bool = False
+    custom_options: bool = False
+    basic_auth: bool = False  # require-whisk-auth: true
+    secret: str | None = None  # require-whisk-auth: "<secret>"
+
+    @classmethod
+    def of(cls, action: Action) -> WebSpec:
+        notes = {a.get("key"): a.get("value") for a in action.annotations}
+        auth = notes.get("require-whisk-auth")
+        secret = None
+        if auth is not None and not isinstance(auth, bool) and auth != "":
+            secret = str(auth)  # OpenWhisk also allows a number
+        return cls(
+            exported=notes.get("web-export") is True,
+            raw=notes.get("raw-http") is True,
+            custom_options=notes.get("web-custom-options") is True,
+            basic_auth=auth is True,
+            secret=secret,
+        )
+
+
+@dataclass(frozen=True)
+class WebPath:
+    package: str
+    name: str
+    extension: str
+    rest: list[str]
+
+    @property
+    def ow_path(self) -> str:
+        return "/" + "/".join(self.rest) if self.rest else ""
+
+
+def parse_web_path(path: str) -> WebPath:
+    parts = path.split("/")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise NotFound(NOT_FOUND)
+    name, dot, extension = parts[1].rpartition(".")
+    if not dot or extension not in EXTENSIONS or not name:
+        name, extension = parts[1], "http"
+    return WebPath(parts[0], name, extension, [p for p in parts[2:] if p])
+
+
+def default_cors(request: Request) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": CORS_METHODS,
+        "Access-Control-Allow-Headers": request.headers.get(
+            "access-control-request-headers", CORS_HEADERS
+        ),
+    }
+
+
+async def run_and_respond(
+    ctx: ApiContext,
+    target: Target,
+    args: dict[str, Any],
+    subject: str,
+    extension: str,
+    projection: list[str],
+) -> Response:
+    """Invoke ``target`` through the platform's invoker and shape its result.
+
+    Past the sync limit the caller gets 202 with the activation id, as for a
+    blocking invoke; the invocation keeps running and is recorded.
+    """
+    invocation = ctx.platform.invoker.submit(target, args, subject=subject)
+    headers = {ACTIVATION_HEADER: invocation.activation_id}
+    if not await wait_done(invocation.done, ctx.platform.settings.sync_limit):
+        body = {"activationId": invocation.activation_id}
+        return JSONResponse(body, status_code=202, headers=headers)
+    response = web_response(invocation.done.result(), extension, projection)
+    response.headers.update(headers)
+    return response
+
+
+class WebActionsApi:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        # Annotations parsed once per cached target (targets are replaced on change).
+        self._specs: dict[int, tuple[Target, WebSpec]] = {}
+
+    def routes(self) -> list[Route]:
+        return [Route("/api/v1/web/{ns}/{path:path}", guarded(self.serve), methods=METHODS)]
+
+    async def target(self, namespace: str, package: str, name: str) -> tuple[Target, WebSpec]:
+        entities = self.ctx.entities
+        target = entities.cached_target(namespace, package, name)
+        if target is None:
+            try:
+                target = await run_in_threadpool(entities.resolve_target, namespace, package, name)
+            except NotFound:
+                raise NotFound(NOT_FOUND) from None
+        known = self._specs.get(id(target))
+        if known is not None and known[0] is target:
+            return known
+        if len(self._specs) > 10_000:
+            self._specs.clear()
+        entry = (target, WebSpec.of(target.action))
+        self._specs[id(target)] = entry
+        return entry
+
+    async def serve(self, request: Request) -> Response:
+        namespace = request.path_params["ns"]
+        where = parse_web_path(request.path_params["path"])
+        target, spec = await self.target(namespace, where.package, where.name)
+        if not spec.exported:
+            raise NotFound(NOT_FOUND)
+        if request.method == "OPTIONS" and not spec.custom_options:
+            return Response(status_code=200, headers=default_cors(request))
+        extra: dict[str, Any] = {}
+        if spec.secret is not None:
+            given = request.headers.get(SECRET_HEADER, "")
+            if not hmac.compare_digest(given.encode(), spec.secret.encode()):
+                raise Unauthorized("The supplied authentication is invalid")
+        elif spec.basic_auth:
+            caller = await self.ctx.auth.caller(request)
+            extra["__ow_user"] = caller.name
+        body = await read_body(request, self.ctx.platform.settings.limits.payload_max)
+        args = request_arguments(
+            request,
+            body,
+            raw=spec.raw,
+            path=where.ow_path,
+            final=target.parameters,
+            extra=extra,
+        )
+        response = await run_and_respond(
+            self.ctx, target, args, namespace, where.extension, where.rest
+        )
+        if not spec.custom_options:
+            for name, value in default_cors(request).items():
+                response.headers.setdefault(name, value)
+        return response
