@@ -124,7 +124,7 @@ async def test_exception_is_developer_error_and_instance_survives(
     assert record.status_code == DEVELOPER_ERROR
     assert record.result == {"error": "TypeError: bad input"}
     joined = "\n".join(record.logs)
-    assert "TypeError: bad input" in joined and "launcher.js" not in joined
+    assert "TypeError: bad input" in joined and "[eval]" not in joined  # no launcher frames
     again = await invoke(target)
     assert again.result == {"n": 2}  # same warm instance
 

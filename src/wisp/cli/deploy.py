@@ -53,6 +53,8 @@ def _prepare(
             runtimes = Runtimes(client.api_info().get("runtimes") or {})
             desired = desired_state(project, runtimes)
             plan = make_plan(desired, client, prune=prune)
+        for warning in runtimes.warnings:
+            stderr.print(f"[yellow]Warning:[/] {warning}")
     except DeployError as exc:
         raise CliError(exc.message) from exc
     return project, plan, namespace

@@ -23,10 +23,15 @@ class Runtimes:
     def __init__(self, table: dict[str, list[dict[str, Any]]]) -> None:
         self.kinds: dict[str, str] = {}  # kind → family
         self.defaults: dict[str, str] = {}  # family → default kind
+        self.aliases: dict[str, str] = {}  # old kind → the kind the server runs it with
+        self.warnings: list[str] = []  # aliases used, for the deploy output
         for family, entries in table.items():
             for entry in entries:
                 kind = str(entry.get("kind", ""))
                 if not kind:
+                    continue
+                if entry.get("alias"):
+                    self.aliases[kind] = str(entry["alias"])
                     continue
                 self.kinds[kind] = family
                 if entry.get("default"):
@@ -36,6 +41,12 @@ class Runtimes:
         """A concrete kind for ``python:3.11``, ``python:default`` or ``python``."""
         if runtime in self.kinds:
             return runtime
+        if self.aliases.get(runtime) in self.kinds:
+            # Deploy the kind that really runs it, so the next plan sees no change.
+            warning = f"{runtime} is not installed on the server; using {self.aliases[runtime]}"
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return self.aliases[runtime]
         family, _, version = runtime.partition(":")
         if version in ("", "default"):
             return self.defaults.get(family)

@@ -66,6 +66,17 @@ def _probe(argv: tuple[str, ...]) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+@functools.cache
+def _source(launcher: Path) -> str:
+    """A launcher's text, passed on the command line (``node -e``, ``php -r``, ``python
+    -c``): a confined instance may not see the install's files (a private /tmp hides an
+    install under /tmp), but it always has its argv."""
+    try:
+        return launcher.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def python_runtime() -> Runtime:
     return Runtime(
         kind=f"python:{sys.version_info.major}.{sys.version_info.minor}",
@@ -97,7 +108,7 @@ def node_runtime() -> Runtime | None:
         extensions=(".js", ".mjs", ".cjs"),
         launcher=launcher,
         interpreter=node,
-        stem=(node, f"--max-old-space-size={NODE_HEAP_MB}", str(launcher)),
+        stem=(node, f"--max-old-space-size={NODE_HEAP_MB}", "-e", _source(launcher)),
         aliases=tuple(f"nodejs:{old}" for old in NODE_ALIASES if old < major),
     )
 

@@ -2,7 +2,7 @@
 // Wisp's Node.js launcher: one sandboxed instance (a "stem cell").
 //
 // A child of the Python zygote confines itself (session, cgroup, rlimits, uid) and
-// then execs `node launcher.js` with an empty environment: this file never runs
+// then execs `node -e <this file>` with an empty environment: this file never runs
 // with the host's secrets. It speaks Wisp's worker protocol on fd 3 (a 4-byte
 // big-endian length, then JSON): `init` once with the code, then any number of
 // `run`. After each of them it writes the end-of-activation marker on stdout and
@@ -250,7 +250,7 @@ function logError(err) {
   // The launcher's own frames are noise in the user's logs.
   text = text
     .split('\n')
-    .filter((line) => !line.includes(__filename) && !line.includes('node:internal'))
+    .filter((line) => !line.includes('[eval]') && !line.includes('node:internal'))
     .join('\n');
   process.stderr.write(text + '\n');
 }

@@ -1,0 +1,120 @@
+"""End to end: a real `wisp server`, projects deployed and invoked with the real `wisp`.
+
+The tests run in file order against one server and build on each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.conftest import closed_port, wisp_executable
+from tests.cli.test_e2e import Server, _wait_until_up
+from tests.runtimes.conftest import kind_of
+
+pytestmark = pytest.mark.slow
+
+HELLO_JS = """function main(params) {
+  console.log('greeting', params.name);
+  return {body: 'Hello ' + (params.name || 'stranger') + '!'};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("runtimes-e2e")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
+    env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    data_dir = tmp / "data"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(proc, url, log)
+        yield Server(url, data_dir, env, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def node_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    kind_of("nodejs")
+    root = tmp_path_factory.mktemp("node-project")
+    pkg = root / "packages" / "node"
+    (pkg / "bundle" / "node_modules" / "shout").mkdir(parents=True)
+    (pkg / "hello.js").write_text(HELLO_JS)
+    (pkg / "old.js").write_text(
+        "exports.main = (event, context) => ({fn: context.functionName});\n"
+    )
+    (pkg / "bundle" / "package.json").write_text('{"name": "bundle", "main": "src/index.js"}')
+    (pkg / "bundle" / "src").mkdir()
+    (pkg / "bundle" / "src" / "index.js").write_text(
+        "const shout = require('shout');\nexports.main = (a) => ({text: shout(a.text || 'hi')});\n"
+    )
+    (pkg / "bundle" / "node_modules" / "shout" / "index.js").write_text(
+        "module.exports = (s) => s.toUpperCase() + '!';\n"
+    )
+    (root / "project.yml").write_text(
+        "packages:\n  - name: node\n    functions:\n      - name: old\n        runtime: nodejs:18\n"
+    )
+    return root
+
+
+def test_api_lists_only_installed_runtimes(server: Server) -> None:
+    runtimes = httpx.get(f"{server.url}/api/v1").json()["runtimes"]
+    node = kind_of("nodejs")
+    kinds = {entry["kind"]: entry for entries in runtimes.values() for entry in entries}
+    assert kinds[node]["default"] is True
+    assert kinds["nodejs:18"] == {
+        "kind": "nodejs:18",
+        "default": False,
+        "deprecated": True,
+        "alias": node,
+    }
+    assert "java" not in runtimes and "ruby" not in runtimes
+
+
+def test_deploy_node_project_warns_about_the_alias(server: Server, node_project: Path) -> None:
+    result = server.ok("deploy", str(node_project))
+    assert "nodejs:18 is not installed on the server; using nodejs:" in result.err
+    assert "4 created" in result.out  # the package and three functions
+    again = server.ok("deploy", str(node_project))
+    assert "Nothing changed" in again.out
+    fn = json.loads(server.ok("fn", "get", "node/old", "--json").out)
+    assert fn["exec"]["kind"] == kind_of("nodejs")
+
+
+def test_invoke_node_functions(server: Server) -> None:
+    result = json.loads(server.ok("fn", "invoke", "node/hello", "-p", "name", "Ada").out)
+    assert result == {"body": "Hello Ada!"}
+    result = json.loads(server.ok("fn", "invoke", "node/bundle", "-p", "text", "wisp").out)
+    assert result == {"text": "WISP!"}
+    result = json.loads(server.ok("fn", "invoke", "node/old").out)
+    assert result == {"fn": "node/old"}
+
+
+def test_node_logs_and_warm_reuse(server: Server) -> None:
+    record = json.loads(server.ok("fn", "invoke", "node/hello", "-p", "name", "Bob", "--full").out)
+    keys = {a["key"] for a in record["annotations"]}
+    assert "initTime" not in keys  # warm: the instance of the first invoke
+    logs = server.ok("activations", "logs", record["activationId"]).out
+    assert "greeting Bob" in logs
