@@ -116,6 +116,14 @@ def test_a_hold_skips_overlapping_ticks_until_released_or_expired(store: Store) 
     assert got is not None and got.running_until == 12_000
 
 
+def test_a_tick_can_be_claimed_without_running_it(store: Store) -> None:
+    store.put_trigger(trigger(last_run_at=None), reschedule=True)
+    assert store.claim_tick("guest", "nightly", 1_000, 2_000, 1_500, None, run=False) == "busy"
+    assert store.claim_tick("guest", "nightly", 1_000, 2_000, 1_500, None, run=False) == "lost"
+    got = store.get_trigger("guest", "nightly")
+    assert got is not None and (got.next_run_at, got.last_run_at) == (2_000, None)
+
+
 def test_rules(store: Store) -> None:
     store.put_rule(rule("r2"))
     store.put_rule(rule("r1", status=RULE_INACTIVE))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
-from wisp.models import Action, Activation, Namespace, Package, Rule, Trigger
+from wisp.models import Action, Activation, Namespace, Package, Rollup, Rule, Trigger
 
 # What claiming a schedule tick did: fire it, skip it (a run still holds the
 # trigger), or nothing because another replica (or an update) moved it first.
@@ -147,12 +147,16 @@ class Store(ABC):
         following: int | None,
         now: int,
         hold_until: int | None,
+        *,
+        run: bool = True,
     ) -> Claim:
         """Atomically take the tick ``due`` of a trigger whose ``next_run_at`` is
         still ``due``, moving it to ``following``: exactly one caller gets "fired"
         (or "busy"), every other one "lost". "fired" sets ``last_run_at = now`` and,
         with ``hold_until``, holds the trigger until then; "busy" is a tick that
-        ``hold_until`` asked to skip because an earlier hold has not expired."""
+        ``hold_until`` asked to skip because an earlier hold has not expired.
+        ``run=False`` only moves the schedule on (a missed tick that is skipped):
+        "busy" for the one caller that moved it."""
 
     @abstractmethod
     def release_trigger(self, namespace: str, name: str, hold_until: int) -> None:
@@ -175,3 +179,17 @@ class Store(ABC):
     @abstractmethod
     def rules_for_trigger(self, namespace: str, trigger: str) -> list[Rule]:
         """Every rule (active or not) naming ``trigger``, by name."""
+
+    # -- rollups (observability) -------------------------------------------
+    @abstractmethod
+    def insert_rollups(self, rows: list[Rollup]) -> None:
+        """Add partial sums; several rows of one (namespace, name, bucket) add up."""
+
+    @abstractmethod
+    def list_rollups(self, namespace: str, name: str | None, since: int, upto: int) -> list[Rollup]:
+        """Rows of ``namespace`` (of one action path when ``name`` is given) whose
+        bucket is in [since, upto], by bucket; not added up."""
+
+    @abstractmethod
+    def purge_rollups(self, older_than: int) -> int:
+        """Delete rows whose bucket is before ``older_than`` (epoch ms); return count."""

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from wisp.errors import Conflict
-from wisp.models import Action, Activation, Namespace, Package, Rule, Trigger
+from wisp.models import Action, Activation, Namespace, Package, Rollup, Rule, Trigger
 from wisp.store.base import Claim, Store
 
 
@@ -26,6 +26,7 @@ class MemoryStore(Store):
         self._activations: dict[str, Activation] = {}
         self._triggers: dict[tuple[str, str], Trigger] = {}
         self._rules: dict[tuple[str, str], Rule] = {}
+        self._rollups: list[Rollup] = []
 
     # namespaces
     def create_namespace(self, ns: Namespace) -> None:
@@ -188,6 +189,29 @@ class MemoryStore(Store):
                 del self._activations[k]
             return len(old)
 
+    # rollups
+    def insert_rollups(self, rows: list[Rollup]) -> None:
+        with self._lock:
+            self._rollups.extend(copy.deepcopy(rows))
+
+    def list_rollups(self, namespace: str, name: str | None, since: int, upto: int) -> list[Rollup]:
+        with self._lock:
+            found = [
+                copy.deepcopy(r)
+                for r in self._rollups
+                if r.namespace == namespace
+                and (name is None or r.name == name)
+                and since <= r.bucket <= upto
+            ]
+        return sorted(found, key=lambda r: r.bucket)
+
+    def purge_rollups(self, older_than: int) -> int:
+        with self._lock:
+            kept = [r for r in self._rollups if r.bucket >= older_than]
+            purged = len(self._rollups) - len(kept)
+            self._rollups = kept
+            return purged
+
     # triggers and rules
     def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
         with self._lock:
@@ -238,12 +262,16 @@ class MemoryStore(Store):
         following: int | None,
         now: int,
         hold_until: int | None,
+        *,
+        run: bool = True,
     ) -> Claim:
         with self._lock:
             trigger = self._triggers.get((namespace, name))
             if trigger is None or trigger.next_run_at != due:
                 return "lost"
             trigger.next_run_at = following
+            if not run:
+                return "busy"
             if hold_until is not None:
                 if trigger.running_until is not None and trigger.running_until > now:
                     return "busy"

@@ -34,7 +34,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from wisp.errors import Conflict, PlatformError
-from wisp.models import Action, ActionLimits, Activation, Exec, Namespace, Package, Rule, Trigger
+from wisp.models import (
+    Action,
+    ActionLimits,
+    Activation,
+    Exec,
+    Namespace,
+    Package,
+    Rollup,
+    Rule,
+    Trigger,
+)
 from wisp.store import schema
 from wisp.store.base import Claim, Store
 
@@ -357,6 +367,57 @@ class SqlStore(Store):
             result = conn.execute(delete(t).where(t.c.start < older_than))
         return int(result.rowcount)
 
+    # -- rollups -------------------------------------------------------------
+    def insert_rollups(self, rows: list[Rollup]) -> None:
+        if not rows:
+            return
+        values = [
+            {
+                "namespace": r.namespace,
+                "name": r.name,
+                "bucket": r.bucket,
+                "count": r.count,
+                "errors": r.errors,
+                "cold": r.cold,
+                "duration_sum": r.duration_sum,
+                "histogram": _dump(r.histogram),
+                "cpu_sum": r.cpu_sum,
+                "memory_max": r.memory_max,
+            }
+            for r in rows
+        ]
+        with self._begin() as conn:
+            conn.execute(schema.activation_rollups.insert(), values)
+
+    def list_rollups(self, namespace: str, name: str | None, since: int, upto: int) -> list[Rollup]:
+        t = schema.activation_rollups
+        query = select(t).where(t.c.namespace == namespace, t.c.bucket.between(since, upto))
+        if name is not None:
+            query = query.where(t.c.name == name)
+        with self._begin() as conn:
+            rows = conn.execute(query.order_by(t.c.bucket, t.c.id)).all()
+        return [
+            Rollup(
+                namespace=r.namespace,
+                name=r.name,
+                bucket=r.bucket,
+                count=r._mapping["count"],  # Row.count is the tuple method
+                errors=r.errors,
+                cold=r.cold,
+                duration_sum=r.duration_sum,
+                histogram=json.loads(r.histogram),
+                cpu_sum=r.cpu_sum,
+                memory_max=r.memory_max,
+            )
+            for r in rows
+        ]
+
+    def purge_rollups(self, older_than: int) -> int:
+        t = schema.activation_rollups
+        with self._begin() as conn:
+            result = conn.execute(delete(t).where(t.c.bucket < older_than))
+        return int(result.rowcount)
+
     # -- triggers and rules --------------------------------------------------
     def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
         row = _trigger_row(trigger)
@@ -407,6 +468,8 @@ class SqlStore(Store):
         following: int | None,
         now: int,
         hold_until: int | None,
+        *,
+        run: bool = True,
     ) -> Claim:
         # Writes only, each conditional on next_run_at still being ``due``: the row
         # lock (PostgreSQL) or the write lock (SQLite) makes exactly one replica's
@@ -419,9 +482,9 @@ class SqlStore(Store):
             free = or_(t.c.running_until.is_(None), t.c.running_until <= now)
             fire = fire.where(free).values(running_until=hold_until)
         with self._begin() as conn:
-            if conn.execute(fire).rowcount:
+            if run and conn.execute(fire).rowcount:
                 return "fired"
-            if hold_until is None:
+            if run and hold_until is None:
                 return "lost"
             skipped = conn.execute(t.update().where(*mine).values(next_run_at=following))
             return "busy" if skipped.rowcount else "lost"
