@@ -49,10 +49,13 @@ class Settings:
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
+    isolation: str = "minimal"  # the least the sandbox must achieve: minimal|standard|strict
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
     writer_interval: float = 0.005  # seconds between flushes when records are waiting
+    trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
+    scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
 
     @property
     def sqlite_url(self) -> str:
@@ -79,8 +82,11 @@ _ENV: dict[str, str] = {
     "keepalive": "WISP_KEEPALIVE",
     "stem_cells": "WISP_STEM_CELLS",
     "cgroups": "WISP_CGROUPS",
+    "isolation": "WISP_ISOLATION",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
+    "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
+    "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
 }
 
 
