@@ -211,3 +211,24 @@ class Rule:
     publish: bool = False
     version: str = "0.0.1"
     updated: int = 0  # epoch ms
+
+
+@dataclass
+class Rollup:
+    """Activations of one function in one time bucket, summed (the console's charts).
+
+    Rows are written as partial sums (one per flush) and added up when read, so
+    several api replicas can write the same bucket without coordinating.
+    ``histogram`` counts durations per bucket of ``wisp.observability.rollups.BOUNDS``.
+    """
+
+    namespace: str
+    name: str  # action path, 'pkg/name'
+    bucket: int  # epoch ms at the start of the bucket
+    count: int = 0
+    errors: int = 0  # status codes other than success
+    cold: int = 0
+    duration_sum: int = 0  # ms
+    histogram: list[int] = field(default_factory=list)
+    cpu_sum: int = 0  # microseconds
+    memory_max: int = 0  # bytes, the highest peak seen

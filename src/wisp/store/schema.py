@@ -165,3 +165,25 @@ rules = Table(
     PrimaryKeyConstraint("namespace", "name"),
     Index(None, "namespace", "trigger"),
 )
+
+# Partial sums of activations per function and minute, for charts that outlive the
+# activation records and restarts. Insert-only: readers add up the rows of a bucket.
+activation_rollups = Table(
+    "activation_rollups",
+    metadata,
+    Column("id", Integer, autoincrement=True, nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(2 * NAME + 1), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("cold", Integer, nullable=False),
+    Column("duration_sum", BigInteger, nullable=False),
+    Column("histogram", Text, nullable=False),
+    Column("cpu_sum", BigInteger, nullable=False),
+    Column("memory_max", BigInteger, nullable=False),
+    PrimaryKeyConstraint("id"),
+    Index(None, "namespace", "bucket"),
+    Index(None, "namespace", "name", "bucket"),
+    Index(None, "bucket"),
+)
