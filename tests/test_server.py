@@ -299,3 +299,38 @@ def test_admin_namespace_limits(server, tmp_path):
     )
     bad = admin("guest", "--concurrent", "0")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_healthz_reports_isolation(server):
+    status, body = server.call("GET", "/healthz")
+    assert status == 200 and body["status"] == "ok"
+    assert body["isolation"]["level"] in ("minimal", "standard", "strict")
+    if os.geteuid() == 0:
+        assert "seccomp" in body["isolation"]["layers"]
+        assert "namespaces(mount,ipc,uts)" in body["isolation"]["layers"]
+
+
+def test_isolation_requirement_refuses_to_start_below_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
+    env["WISP_CONFIG"] = str(tmp_path / "credentials.json")
+    env["WISP_CGROUPS"] = "off"  # drops this host below strict
+    done = subprocess.run(
+        [
+            wisp_executable(),
+            "server",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--isolation",
+            "strict",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: isolation 'strict' is required but this host achieves"), last
+    assert "Traceback" not in done.stderr

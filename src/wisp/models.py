@@ -232,3 +232,22 @@ class Rollup:
     histogram: list[int] = field(default_factory=list)
     cpu_sum: int = 0  # microseconds
     memory_max: int = 0  # bytes, the highest peak seen
+
+
+@dataclass
+class GatewayRoute:
+    """A public gateway route: ``method base_path+path`` runs ``action`` of ``namespace``.
+
+    ``config`` holds the access policy (secrets already hashed), IP lists, rate limit,
+    CORS, body limit and response type, as validated by ``wisp.gateway.routes``.
+    """
+
+    namespace: str
+    base_path: str  # "/shop"
+    path: str  # "/items/{id}"
+    method: str  # "GET", or "ANY"
+    action: str  # action path, 'pkg/name'
+    host: str = ""  # also served at this host name's root; "" for /gw/{namespace}/ only
+    config: dict[str, Any] = field(default_factory=dict)
+    created: int = 0  # epoch ms
+    updated: int = 0

@@ -101,8 +101,10 @@ def serve(settings: Settings) -> None:
         save_cli_credentials(settings, auth)
     platform = build_platform(settings, store)
     app = create_app(platform)
-    isolation = getattr(platform.invoker, "sandbox", None)
-    level = getattr(isolation, "isolation", "unknown")
+    sandbox = getattr(platform.invoker, "sandbox", None)
+    if sandbox is not None:
+        sandbox.prepare_isolation()  # refuse to start below --isolation, before serving
+    level = f"{sandbox.level}: {sandbox.isolation}" if sandbox is not None else "unknown"
     print(
         f"Wisp listening on {settings.public_api_host}\n"
         f"  store:     {redact(settings.store_url)}\n"

@@ -64,7 +64,7 @@ def create_app(
         )
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
 
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.

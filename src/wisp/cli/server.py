@@ -26,7 +26,14 @@ from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_setti
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the SQLite store and guest.key live.",
 )
-def server(host: str, port: int, data_dir: Path) -> None:
+@click.option(
+    "--isolation",
+    type=click.Choice(["minimal", "standard", "strict"]),
+    default=None,
+    help="Refuse to start unless sandboxes achieve at least this level "
+    "(strict: root, cgroups, namespaces, seccomp, egress filter).",
+)
+def server(host: str, port: int, data_dir: Path, isolation: str | None) -> None:
     """Run the platform (API, invoker, sandboxes) with embedded defaults.
 
     On first start it creates the namespace `guest`, writes its key to
@@ -34,7 +41,7 @@ def server(host: str, port: int, data_dir: Path) -> None:
     the store.
     """
     try:
-        settings = load_settings(host=host, port=port, data_dir=data_dir)
+        settings = load_settings(host=host, port=port, data_dir=data_dir, isolation=isolation)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     # Imported here so that every other command starts without loading the server.

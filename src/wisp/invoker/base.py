@@ -28,6 +28,11 @@ class Invocation:
 
 
 class Invoker(ABC):
+    @property
+    def isolation(self) -> dict[str, str]:
+        """How invocations are confined: ``{"level": ..., "layers": ...}``."""
+        return {"level": "none", "layers": "none"}
+
     async def start(self) -> None:  # noqa: B027
         """Start background machinery (sandboxes, pools)."""
 

@@ -58,6 +58,10 @@ class LocalInvoker(Invoker):
         # be cheap and never block: they run on the invocation's own path.
         self.observers: list[Callable[[Activation], None]] = []
 
+    @property
+    def isolation(self) -> dict[str, str]:
+        return {"level": self.sandbox.level, "layers": self.sandbox.isolation}
+
     async def start(self) -> None:
         await asyncio.to_thread(self.bundles.prepare)
         await self.sandbox.start()

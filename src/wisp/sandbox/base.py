@@ -62,6 +62,11 @@ class Sandbox(ABC):
 
     isolation: str = "none"  # what confinement this host achieved, for `wisp server` and /healthz
 
+    @property
+    def level(self) -> str:
+        """minimal < standard < strict."""
+        return "minimal"
+
     async def start(self) -> None:  # noqa: B027
         """Prepare zygotes and stem cells."""
 

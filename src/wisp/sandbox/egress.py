@@ -44,6 +44,8 @@ class EgressFilter:
 
     def install(self) -> bool:
         """Install the rules; False (with a warning) when this host cannot."""
+        if self.active:
+            return True
         if not self.available():
             return False
         self._sweep_stale()

@@ -35,6 +35,7 @@ RLIMITS = {
     "RLIMIT_FSIZE": 512 * 1024 * 1024,
 }
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
+LEVELS = ("minimal", "standard", "strict")
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 
 
@@ -71,15 +72,21 @@ class LocalSandbox(Sandbox):
 
     @property
     def level(self) -> str:
-        return "basic" if self.as_root and self.cgroups.available else "minimal"
+        """strict: every layer this design has; standard: root without some; minimal:
+        not root (rlimits and a session only)."""
+        if not self.as_root:
+            return "minimal"
+        if self.cgroups.available and self.seccomp and self.egress.active:
+            return "strict"
+        return "standard"
 
     async def start(self) -> None:
         slots = self.settings.pool_memory_mb // self.settings.limits.memory_min
         slots += self.settings.stem_cells * len(self.runtimes.runtimes) + 8
         await asyncio.to_thread(self.cgroups.prepare, slots)
+        await asyncio.to_thread(self.prepare_isolation)
+        log.info("isolation: %s: %s", self.level, self.isolation)
         if self.as_root:
-            await asyncio.to_thread(self.egress.install)
-            self.isolation = self._describe()
             base = self.settings.uid_base
             self._free_uids = list(range(base + self.settings.uid_count - 1, base - 1, -1))
         # Python kinds first: every other kind's stem cells are children of the Python
@@ -93,6 +100,19 @@ class LocalSandbox(Sandbox):
             self.zygotes[kind] = zygote
             self.stem_cells[kind] = deque()
             self._schedule_refill(kind)
+
+    def prepare_isolation(self) -> None:
+        """Set up host-wide layers and check the operator's minimum level (idempotent)."""
+        if self.as_root:
+            self.egress.install()
+            self.isolation = self._describe()
+        required = self.settings.isolation
+        if LEVELS.index(self.level) < LEVELS.index(required):
+            self.egress.remove()
+            raise PlatformError(
+                f"isolation {required!r} is required but this host achieves {self.level!r} "
+                f"({self.isolation})"
+            )
 
     async def stop(self) -> None:
         self._stopping = True

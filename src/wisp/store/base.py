@@ -9,7 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
-from wisp.models import Action, Activation, Namespace, Package, Rollup, Rule, Trigger
+from wisp.models import (
+    Action,
+    Activation,
+    GatewayRoute,
+    Namespace,
+    Package,
+    Rollup,
+    Rule,
+    Trigger,
+)
 
 # What claiming a schedule tick did: fire it, skip it (a run still holds the
 # trigger), or nothing because another replica (or an update) moved it first.
@@ -193,3 +202,21 @@ class Store(ABC):
     @abstractmethod
     def purge_rollups(self, older_than: int) -> int:
         """Delete rows whose bucket is before ``older_than`` (epoch ms); return count."""
+
+    # -- gateway routes ----------------------------------------------------
+    @abstractmethod
+    def put_route(self, route: GatewayRoute) -> None:
+        """Insert or replace (namespace, base_path, path, method)."""
+
+    @abstractmethod
+    def list_routes(
+        self, namespace: str | None = None, host: str | None = None
+    ) -> list[GatewayRoute]:
+        """Routes of one namespace, or of every namespace when None; only those
+        served on ``host`` when it is given. By base_path, path, method."""
+
+    @abstractmethod
+    def delete_routes(
+        self, namespace: str, base_path: str, path: str | None, method: str | None
+    ) -> int:
+        """Delete the routes of a base path (of one path, of one method); return count."""

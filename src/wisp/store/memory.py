@@ -12,7 +12,16 @@ import threading
 from typing import Any
 
 from wisp.errors import Conflict
-from wisp.models import Action, Activation, Namespace, Package, Rollup, Rule, Trigger
+from wisp.models import (
+    Action,
+    Activation,
+    GatewayRoute,
+    Namespace,
+    Package,
+    Rollup,
+    Rule,
+    Trigger,
+)
 from wisp.store.base import Claim, Store
 
 
@@ -27,6 +36,7 @@ class MemoryStore(Store):
         self._triggers: dict[tuple[str, str], Trigger] = {}
         self._rules: dict[tuple[str, str], Rule] = {}
         self._rollups: list[Rollup] = []
+        self._routes: dict[tuple[str, str, str, str], GatewayRoute] = {}
 
     # namespaces
     def create_namespace(self, ns: Namespace) -> None:
@@ -316,3 +326,37 @@ class MemoryStore(Store):
                 key=lambda r: r.name,
             )
             return [copy.deepcopy(r) for r in found]
+
+    # gateway routes
+    def put_route(self, route: GatewayRoute) -> None:
+        key = (route.namespace, route.base_path, route.path, route.method)
+        with self._lock:
+            self._routes[key] = copy.deepcopy(route)
+
+    def list_routes(
+        self, namespace: str | None = None, host: str | None = None
+    ) -> list[GatewayRoute]:
+        with self._lock:
+            found = [
+                r
+                for r in self._routes.values()
+                if (namespace is None or r.namespace == namespace)
+                and (host is None or r.host == host)
+            ]
+            found.sort(key=lambda r: (r.namespace, r.base_path, r.path, r.method))
+            return [copy.deepcopy(r) for r in found]
+
+    def delete_routes(
+        self, namespace: str, base_path: str, path: str | None, method: str | None
+    ) -> int:
+        with self._lock:
+            doomed = [
+                key
+                for key in self._routes
+                if key[:2] == (namespace, base_path)
+                and (path is None or key[2] == path)
+                and (method is None or key[3] == method)
+            ]
+            for key in doomed:
+                del self._routes[key]
+            return len(doomed)

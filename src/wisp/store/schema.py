@@ -124,6 +124,25 @@ activations = Table(
     Index(None, "start"),
 )
 
+# Gateway routes. ``config`` is JSON: the access policy with its secrets already
+# hashed, IP lists, rate limit, CORS, body limit. ``host`` is "" unless the route is
+# also served on a host name; requests look routes up by it.
+routes = Table(
+    "routes",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("base_path", String(NAME), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("action", String(2 * NAME + 1), nullable=False),
+    Column("host", String(NAME), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "base_path", "path", "method"),
+    Index(None, "host"),
+)
+
 # A trigger's definition plus its scheduler state: next_run_at is the tick that
 # replicas race to claim (compare-and-set in one UPDATE), running_until the hold
 # of a run of a ``concurrency: skip`` trigger.

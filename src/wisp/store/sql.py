@@ -39,6 +39,7 @@ from wisp.models import (
     ActionLimits,
     Activation,
     Exec,
+    GatewayRoute,
     Namespace,
     Package,
     Rollup,
@@ -417,6 +418,61 @@ class SqlStore(Store):
         with self._begin() as conn:
             result = conn.execute(delete(t).where(t.c.bucket < older_than))
         return int(result.rowcount)
+
+    # -- gateway routes ------------------------------------------------------
+    def put_route(self, route: GatewayRoute) -> None:
+        row = {
+            "namespace": route.namespace,
+            "base_path": route.base_path,
+            "path": route.path,
+            "method": route.method,
+            "action": route.action,
+            "host": route.host,
+            "config": _dump(route.config),
+            "created": route.created,
+            "updated": route.updated,
+        }
+        key = ["namespace", "base_path", "path", "method"]
+        with self._begin() as conn:
+            conn.execute(self._upsert(schema.routes, row, key))
+
+    def list_routes(
+        self, namespace: str | None = None, host: str | None = None
+    ) -> list[GatewayRoute]:
+        t = schema.routes
+        query = select(t).order_by(t.c.namespace, t.c.base_path, t.c.path, t.c.method)
+        if namespace is not None:
+            query = query.where(t.c.namespace == namespace)
+        if host is not None:
+            query = query.where(t.c.host == host)
+        with self._begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            GatewayRoute(
+                namespace=r.namespace,
+                base_path=r.base_path,
+                path=r.path,
+                method=r.method,
+                action=r.action,
+                host=r.host,
+                config=json.loads(r.config),
+                created=r.created,
+                updated=r.updated,
+            )
+            for r in rows
+        ]
+
+    def delete_routes(
+        self, namespace: str, base_path: str, path: str | None, method: str | None
+    ) -> int:
+        t = schema.routes
+        query = delete(t).where(t.c.namespace == namespace, t.c.base_path == base_path)
+        if path is not None:
+            query = query.where(t.c.path == path)
+        if method is not None:
+            query = query.where(t.c.method == method)
+        with self._begin() as conn:
+            return int(conn.execute(query).rowcount)
 
     # -- triggers and rules --------------------------------------------------
     def put_trigger(self, trigger: Trigger, *, reschedule: bool) -> None:
