@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from wisp.models import Activation
 from wisp.observability.events import EventBus
 from wisp.observability.metrics import Metrics, registry, render
+from wisp.observability.rollups import Rollups
 
 if TYPE_CHECKING:
     from wisp.platform import Platform
@@ -22,6 +23,7 @@ class Observability:
         self.metrics = Metrics()
         self.events = EventBus()
         self.registry = registry(self.metrics, platform, lambda: self.events.subscribers)
+        self.rollups = Rollups(platform.store)
 
     @classmethod
     def attach(cls, platform: Platform) -> Observability:
@@ -36,12 +38,13 @@ class Observability:
     def observe(self, record: Activation) -> None:
         self.metrics.observe(record)
         self.events.publish(record)
+        self.rollups.observe(record)
 
     def exposition(self) -> bytes:
         return render(self.registry)
 
     async def start(self) -> None:
-        pass
+        await self.rollups.start()
 
     async def stop(self) -> None:
-        pass
+        await self.rollups.stop()
