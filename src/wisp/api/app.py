@@ -27,8 +27,11 @@ from wisp.api.namespaces import NamespacesApi, platform_limits
 from wisp.api.observability import observability_routes
 from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
+from wisp.api.rules import RulesApi
+from wisp.api.triggers import TriggersApi
 from wisp.entities import EntityService
 from wisp.observability import Observability
+from wisp.triggers.system import Triggers
 from wisp.web.actions import WebActionsApi
 
 if TYPE_CHECKING:
@@ -66,6 +69,7 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
 
+    triggers = Triggers.build(platform, entities)
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
         *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
@@ -77,6 +81,8 @@ def create_app(
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *WebActionsApi(ctx).routes(),
+        *TriggersApi(ctx, triggers).routes(),
+        *RulesApi(ctx, triggers).routes(),
     ]
 
     @contextlib.asynccontextmanager
@@ -84,9 +90,11 @@ def create_app(
         await platform.start()
         await obs.start()
         purger = asyncio.create_task(retention_loop(platform, purge_every))
+        triggers.scheduler.start()
         try:
             yield
         finally:
+            await triggers.scheduler.stop()
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
@@ -103,4 +111,5 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.wisp = ctx
     app.state.observability = obs
+    app.state.triggers = triggers
     return app
