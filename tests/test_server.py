@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -334,3 +335,51 @@ def test_isolation_requirement_refuses_to_start_below_it(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: isolation 'strict' is required but this host achieves"), last
     assert "Traceback" not in done.stderr
+
+
+def test_kill_9_during_a_burst_loses_no_accepted_activation(tmp_path):
+    first = run_server(tmp_path)
+    server = next(first)
+    code = "import time\ndef main(args):\n    time.sleep(0.3)\n    return {'n': args['n']}\n"
+    status, _ = server.call(
+        "PUT",
+        "/api/v1/namespaces/_/actions/burst?overwrite=true",
+        {"exec": {"kind": "python:default", "code": code}},
+    )
+    assert status == 200
+    accepted = []
+    for n in range(60):
+        status, body = server.call(
+            "POST", "/api/v1/namespaces/_/actions/burst?blocking=false", {"n": n}
+        )
+        assert status == 202
+        accepted.append(body["activationId"])
+    time.sleep(0.4)  # some finished, some running, some queued
+    pids = sandbox_pids(server)
+    server.proc.kill()
+    server.proc.communicate(timeout=10)
+    assert wait_gone(pids) == []  # no sandbox outlives the server
+    with contextlib.suppress(StopIteration):
+        next(first)
+    second = run_server(tmp_path)
+    restarted = next(second)
+    try:
+        completed = failed = 0
+        for aid in accepted:
+            status, record = restarted.call("GET", f"/api/v1/namespaces/_/activations/{aid}")
+            assert status == 200, (aid, record)
+            if record["statusCode"] == 0:
+                completed += 1
+            else:
+                assert record["statusCode"] == 3
+                assert (
+                    "platform stopped before this activation finished"
+                    in record["response"]["result"]["error"]
+                )
+                failed += 1
+        assert completed + failed == len(accepted)
+        assert failed > 0  # the kill really interrupted work
+        print(f"after kill -9: {completed} completed, {failed} recorded as failed")
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(second)

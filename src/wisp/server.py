@@ -27,6 +27,7 @@ GUEST = "guest"
 
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     """Assemble the core services for ``settings`` (nothing is started yet)."""
+    from wisp.invoker.journal import AcceptJournal
     from wisp.invoker.local import LocalInvoker
     from wisp.invoker.quotas import Quotas
     from wisp.pool import Pool
@@ -42,7 +43,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)
     bundles = BundleCache(bundle_root(settings.data_dir), settings.limits.code_max * 4)
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
-    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas)
+    journal = AcceptJournal(settings.data_dir / "journal", writer)
+    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas, journal)
     return Platform(settings, store, writer, runtimes, invoker)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from wisp.config import Settings
 from wisp.ids import activation_id
 from wisp.invoker.base import Invocation, Invoker, Target
+from wisp.invoker.journal import AcceptJournal
 from wisp.invoker.quotas import Quotas
 from wisp.models import (
     APPLICATION_ERROR,
@@ -27,6 +28,7 @@ from wisp.store.writer import ActivationWriter
 
 log = logging.getLogger("wisp.invoker")
 
+STOP_GRACE = 5.0  # seconds running invocations get to record themselves at shutdown
 # Outcomes after which an instance must not be reused.
 POISONED = {"init", "timeout", "oom", "crash", "platform"}
 
@@ -44,9 +46,11 @@ class LocalInvoker(Invoker):
         writer: ActivationWriter,
         bundles: BundleCache,
         quotas: Quotas | None = None,
+        journal: AcceptJournal | None = None,
     ) -> None:
         self.settings = settings
         self.quotas = quotas
+        self.journal = journal
         self.sandbox = sandbox
         self.pool = pool
         self.writer = writer
@@ -64,14 +68,24 @@ class LocalInvoker(Invoker):
 
     async def start(self) -> None:
         await asyncio.to_thread(self.bundles.prepare)
+        if self.journal is not None:
+            # Before serving: what a crash left unfinished is recorded as failed.
+            await asyncio.to_thread(self.journal.recover)
+            self.journal.open()
         await self.sandbox.start()
         await self.pool.start()
 
     async def stop(self) -> None:
         await self.pool.stop()
         await self.sandbox.stop()
-        for task in list(self._running):
-            task.cancel()
+        # Instances are gone: running invocations finish at once, recorded as failed.
+        if self._running:
+            _, left = await asyncio.wait(list(self._running), timeout=STOP_GRACE)
+            for task in left:
+                task.cancel()
+        if self.journal is not None:
+            await asyncio.to_thread(self.writer.flush)
+            self.journal.close(delete=True)
 
     def submit(
         self,
@@ -86,7 +100,16 @@ class LocalInvoker(Invoker):
         aid = activation_id()
         done: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
         args = {**target.parameters, **params} if target.parameters else params
-        task = asyncio.create_task(self._invoke(aid, target, args, subject, cause, done))
+        start = now_ms()
+        journaled = -1
+        if self.journal is not None:
+            action = target.action
+            journaled = self.journal.accepted(
+                aid, action.path, action.namespace, action.version, action.exec.kind, start
+            )
+        task = asyncio.create_task(
+            self._invoke(aid, target, args, subject, cause, done, start, journaled)
+        )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return Invocation(aid, done)
@@ -99,8 +122,9 @@ class LocalInvoker(Invoker):
         subject: str,
         cause: str | None,
         done: asyncio.Future[Activation],
+        start: int,
+        journaled: int,
     ) -> None:
-        start = now_ms()
         action = target.action
         try:
             record = await self._execute(aid, target, args, start)
@@ -114,6 +138,8 @@ class LocalInvoker(Invoker):
         record.cause = cause
         self.invocations += 1
         self.writer.submit(record)
+        if self.journal is not None:
+            self.journal.finished(journaled)
         for observe in self.observers:
             try:
                 observe(record)
