@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wisp import codec
 from wisp.models import INTERNAL_ERROR, Activation
 from wisp.store.writer import ActivationWriter
 
@@ -59,7 +60,7 @@ class AcceptJournal:
         if time.monotonic() - self._opened_at > self.rotate:
             self._roll()
         entry = self._files[self._current]
-        line = json.dumps(
+        line = codec.dumps(
             {
                 "id": aid,
                 "ns": namespace,
@@ -67,10 +68,9 @@ class AcceptJournal:
                 "version": version,
                 "kind": kind,
                 "start": start,
-            },
-            separators=(",", ":"),
+            }
         )
-        os.write(entry.fd, line.encode() + b"\n")
+        os.write(entry.fd, line + b"\n")
         entry.outstanding += 1
         return self._current
 
