@@ -46,6 +46,8 @@ class Settings:
     pool_memory_mb: int = 8192  # sum of limits.memory of live instances
     keepalive: float = 600.0  # seconds an idle instance is kept warm
     stem_cells: int = 2  # pre-forked, confined, code-less instances per runtime
+    build_timeout: float = 300.0  # seconds a deploy's server-side build may take
+    runtimes_file: str = ""  # JSON list of operator-defined runtime kinds
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
@@ -81,6 +83,8 @@ _ENV: dict[str, str] = {
     "pool_memory_mb": "WISP_POOL_MEMORY_MB",
     "keepalive": "WISP_KEEPALIVE",
     "stem_cells": "WISP_STEM_CELLS",
+    "build_timeout": "WISP_BUILD_TIMEOUT",
+    "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
     "isolation": "WISP_ISOLATION",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",

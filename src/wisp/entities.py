@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from wisp.build import Builder
 from wisp.config import Limits
 from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from wisp.invoker.base import Target
@@ -70,10 +71,17 @@ def action_path(package: str, name: str) -> str:
 class EntityService:
     """Create, read, update and delete packages and actions; resolve invoke targets."""
 
-    def __init__(self, store: Store, runtimes: RuntimeTable, limits: Limits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runtimes: RuntimeTable,
+        limits: Limits,
+        builder: Builder | None = None,
+    ) -> None:
         self.store = store
         self.runtimes = runtimes
         self.limits = limits
+        self.builder = builder
         self._lock = threading.Lock()
         self._targets: dict[TargetKey, Target] = {}
         # Bumped by every invalidation, so a resolve that read the store before a
@@ -162,6 +170,8 @@ class EntityService:
             raise Conflict(f"action {path!r} already exists; use overwrite=true to update it")
         previous_exec = existing.exec if existing else None
         exec_ = self._exec(doc.get("exec"), previous_exec)
+        if exec_ is not previous_exec:
+            exec_ = self._build(exec_, previous_exec)  # a failed build stores nothing
         limits = self._limits(doc.get("limits"), existing.limits if existing else None)
         parameters = _key_values("parameters", doc.get("parameters"))
         annotations = _key_values("annotations", doc.get("annotations"))
@@ -284,6 +294,18 @@ class EntityService:
             )
         digest = hashlib.sha256(f"{kind}\0{main}\0".encode() + code.encode()).hexdigest()
         return Exec(kind=kind, code=code, binary=binary, main=main, digest=digest)
+
+    def _build(self, exec_: Exec, previous: Exec | None) -> Exec:
+        """Run the server-side build the code needs (wisp.build); raises when it fails."""
+        if self.builder is None:
+            return exec_
+        if previous is not None and previous.digest == exec_.digest and previous.build:
+            if self.builder.path(previous.build).is_dir():
+                return replace(exec_, build=previous.build, build_log=previous.build_log)
+        result = self.builder.build(exec_, self.runtimes.resolve(exec_.kind))
+        if result is None:
+            return exec_
+        return replace(exec_, build=result.name, build_log=result.log)
 
     @staticmethod
     def _code_size(code: str, binary: bool) -> int:

@@ -42,6 +42,8 @@ class Exec:
     binary: bool = False
     main: str = "main"
     digest: str = ""  # sha256 of code + kind + main: identifies the code of a version
+    build: str = ""  # the server-side build this version runs (a folder by the bundles)
+    build_log: str = ""  # that build's output
 
 
 @dataclass

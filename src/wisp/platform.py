@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wisp.build import Builder
 from wisp.config import Settings
 from wisp.invoker.base import Invoker
 from wisp.runtimes import RuntimeTable
@@ -22,6 +23,7 @@ class Platform:
     writer: ActivationWriter
     runtimes: RuntimeTable
     invoker: Invoker
+    builder: Builder | None = None  # server-side builds for deploys whose code needs one
 
     async def start(self) -> None:
         self.writer.start()

@@ -27,6 +27,7 @@ GUEST = "guest"
 
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     """Assemble the core services for ``settings`` (nothing is started yet)."""
+    from wisp.build import Builder
     from wisp.invoker.journal import AcceptJournal
     from wisp.invoker.local import LocalInvoker
     from wisp.invoker.quotas import Quotas
@@ -37,7 +38,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     from wisp.store.writer import ActivationWriter
 
     store = store or open_store(settings.store_url)
-    runtimes = RuntimeTable(discover())
+    runtimes = RuntimeTable(discover(Path(settings.runtimes_file) if settings.runtimes_file else None))
     writer = ActivationWriter(store, batch=settings.writer_batch, interval=settings.writer_interval)
     sandbox = LocalSandbox(settings, runtimes)
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)
@@ -45,7 +46,12 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
     invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas, journal)
-    return Platform(settings, store, writer, runtimes, invoker)
+    # Builds run as the uid just below the sandboxes' range (when root): never as root,
+    # never as a uid an instance has.
+    build_uid = settings.uid_base - 1 if os.geteuid() == 0 else None
+    cache = bundles.root.parent / "build-cache"
+    builder = Builder(bundles, cache, settings.limits.code_max, settings.build_timeout, build_uid)
+    return Platform(settings, store, writer, runtimes, invoker, builder)
 
 
 def _namespace_limits(store: Store, name: str) -> dict[str, object] | None:

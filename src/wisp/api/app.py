@@ -52,7 +52,9 @@ def create_app(
     users of the platform, e.g. a trigger scheduler.
     """
     if entities is None:
-        entities = EntityService(platform.store, platform.runtimes, platform.settings.limits)
+        entities = EntityService(
+            platform.store, platform.runtimes, platform.settings.limits, builder=platform.builder
+        )
     ctx = ApiContext(platform=platform, entities=entities, auth=Authenticator(platform.store))
     obs = Observability.attach(platform)
 

@@ -26,7 +26,7 @@ def action_json(action: Action, *, code: bool = True) -> Json:
     }
     if code:
         exec_["code"] = action.exec.code
-    return {
+    doc: Json = {
         "namespace": entity_namespace(action.namespace, action.package),
         "name": action.name,
         "version": action.version,
@@ -42,6 +42,10 @@ def action_json(action: Action, *, code: bool = True) -> Json:
         },
         "updated": action.updated,
     }
+    if action.exec.build:
+        # The server-side build this version runs, and its output (wisp deploy shows it).
+        doc["build"] = {"name": action.exec.build, "log": action.exec.build_log}
+    return doc
 
 
 def action_summary(action: Action) -> Json:

@@ -120,6 +120,8 @@ def deploy(directory: Path, env_file: Path | None, prune: bool, as_json: bool) -
                 if outcome.ok:
                     version = f" ({outcome.version})" if outcome.version else ""
                     stderr.print(f"  [{done}/{total}] {PAST[change.verb]} {change.label}{version}")
+                    for line in outcome.build_log.rstrip().splitlines():
+                        stderr.print(f"      {line}", markup=False, highlight=False, style="dim")
                 else:
                     stderr.print(
                         f"  [{done}/{total}] [red]failed[/] {change.label}: {outcome.error}"

@@ -22,6 +22,7 @@ class Outcome:
     ok: bool
     error: str = ""
     version: str = ""
+    build_log: str = ""  # output of the server-side build of a function, if it had one
 
     def to_json(self) -> dict[str, Any]:
         doc = self.change.to_json()
@@ -30,6 +31,8 @@ class Outcome:
             doc["version"] = self.version
         if self.error:
             doc["error"] = self.error
+        if self.build_log:
+            doc["build_log"] = self.build_log
         return doc
 
 
@@ -79,8 +82,11 @@ def _guard(step: Callable[[Change], Outcome], change: Change) -> Outcome:
 
 def _put(remote: Remote, change: Change) -> Outcome:
     answer = remote.put(change.api_path, change.body, OVERWRITE)
-    version = str(answer.get("version", "")) if isinstance(answer, dict) else ""
-    return Outcome(change, True, version=version)
+    if not isinstance(answer, dict):
+        return Outcome(change, True)
+    build = answer.get("build")
+    log = str(build.get("log", "")) if isinstance(build, dict) else ""
+    return Outcome(change, True, version=str(answer.get("version", "")), build_log=log)
 
 
 def _delete(remote: Remote, change: Change) -> Outcome:

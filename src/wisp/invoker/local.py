@@ -202,13 +202,22 @@ class LocalInvoker(Invoker):
     async def _code(self, target: Target) -> Code:
         action = target.action
         code = Code(main=action.exec.main, env=target.env, memory_mb=action.limits.memory)
-        if action.exec.binary:
+        if action.exec.build:
+            code.bundle = self._built(action.exec.build)
+        elif action.exec.binary:
             code.bundle = await asyncio.to_thread(
                 self.bundles.unpack, action.exec.digest, action.exec.code
             )
         else:
             code.source = action.exec.code
         return code
+
+    def _built(self, name: str) -> str:
+        """The folder of a server-side build (made at deploy time, see wisp.build)."""
+        path = self.bundles.root / name
+        if not path.is_dir():
+            raise BundleError(f"the build {name} of this version is missing here; deploy it again")
+        return str(path)
 
     def _from_outcome(
         self,
