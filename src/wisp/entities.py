@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from wisp.build import Builder
+from wisp.builds import Builder
 from wisp.config import Limits
 from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from wisp.invoker.base import Target
@@ -296,7 +296,7 @@ class EntityService:
         return Exec(kind=kind, code=code, binary=binary, main=main, digest=digest)
 
     def _build(self, exec_: Exec, previous: Exec | None) -> Exec:
-        """Run the server-side build the code needs (wisp.build); raises when it fails."""
+        """Run the server-side build the code needs (wisp.builds); raises when it fails."""
         if self.builder is None:
             return exec_
         if previous is not None and previous.digest == exec_.digest and previous.build:

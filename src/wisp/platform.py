@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wisp.build import Builder
+from wisp.builds import Builder
 from wisp.config import Settings
 from wisp.invoker.base import Invoker
 from wisp.runtimes import RuntimeTable

@@ -27,7 +27,7 @@ GUEST = "guest"
 
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     """Assemble the core services for ``settings`` (nothing is started yet)."""
-    from wisp.build import Builder
+    from wisp.builds import Builder
     from wisp.invoker.journal import AcceptJournal
     from wisp.invoker.local import LocalInvoker
     from wisp.invoker.quotas import Quotas

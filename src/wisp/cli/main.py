@@ -23,6 +23,7 @@ from wisp.cli.errors import CliError
 from wisp.cli.fn import fn
 from wisp.cli.output import error_line
 from wisp.cli.server import server
+from wisp.cli.triggers import triggers
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -49,6 +50,7 @@ cli.add_command(plan)
 cli.add_command(fn)
 cli.add_command(activations)
 cli.add_command(admin)
+cli.add_command(triggers)
 
 
 def _fail(message: str, code: int) -> int:

@@ -213,7 +213,7 @@ class LocalInvoker(Invoker):
         return code
 
     def _built(self, name: str) -> str:
-        """The folder of a server-side build (made at deploy time, see wisp.build)."""
+        """The folder of a server-side build (made at deploy time, see wisp.builds)."""
         path = self.bundles.root / name
         if not path.is_dir():
             raise BundleError(f"the build {name} of this version is missing here; deploy it again")

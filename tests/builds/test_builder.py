@@ -1,0 +1,132 @@
+"""Server-side builds: dependency installs (cached), build scripts, failures, size limit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runtimes.conftest import make_zip
+from wisp.builds import BuildFailed, Builder
+from wisp.errors import PayloadTooLarge
+from wisp.models import Exec
+from wisp.runtimes import Runtime, RuntimeTable, discover
+from wisp.sandbox.bundles import BundleCache
+
+# A small pure-Python package from PyPI, and a small npm package without dependencies.
+PYPI_PACKAGE = "six==1.16.0"
+BUILD_UID = 199_999
+NPM_PACKAGE = '{"name": "fn", "main": "index.js", "dependencies": {"is-number": "7.0.0"}}'
+
+
+def runtime(family: str) -> Runtime:
+    return RuntimeTable(discover()).resolve(f"{family}:default")
+
+
+def zipped(kind: str, files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> Exec:
+    code = base64.b64encode(make_zip(files, executable)).decode()
+    digest = hashlib.sha256(f"{kind}\0main\0{code}".encode()).hexdigest()
+    return Exec(kind=kind, code=code, binary=True, digest=digest)
+
+
+@pytest.fixture
+def build_root(tmp_path: Path) -> Iterator[Path]:
+    """As root, builds run as an unprivileged uid (as in the server), which must reach
+    the build folders: pytest's own temporary folders are private."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="wisp-build-test-"))
+    os.chmod(root, 0o711)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def builder(build_root: Path) -> Builder:
+    bundles = BundleCache(build_root / "bundles", 64 * 1024 * 1024)
+    bundles.prepare()
+    uid = BUILD_UID if os.geteuid() == 0 else None
+    return Builder(bundles, build_root / "cache", code_max=8 * 1024 * 1024, timeout=300, uid=uid)
+
+
+def test_code_without_build_inputs_needs_no_build(builder: Builder) -> None:
+    python = runtime("python")
+    plain = Exec(kind=python.kind, code="def main(a): return a", digest="d")
+    assert builder.build(plain, python) is None
+    assert builder.build(zipped(python.kind, {"__main__.py": "x = 1"}), python) is None
+
+
+def test_requirements_are_installed_once_and_cached(builder: Builder) -> None:
+    python = runtime("python")
+    first = zipped(python.kind, {"__main__.py": "import six", "requirements.txt": PYPI_PACKAGE})
+    result = builder.build(first, python)
+    assert result is not None and not result.cached
+    site = builder.path(result.name) / "virtualenv" / "lib" / f"python{python.kind[7:]}" / "site-packages"
+    assert (site / "six.py").is_file()
+    assert "pip install" in result.log and "Successfully installed six" in result.log
+    # The same code again: the build itself is reused.
+    assert builder.build(first, python).cached  # type: ignore[union-attr]
+    # New code, same requirements: no pip run (no network), the cached install is copied.
+    second = zipped(python.kind, {"__main__.py": "import six  # v2", "requirements.txt": PYPI_PACKAGE})
+    again = builder.build(second, python)
+    assert again is not None and not again.cached
+    assert "pip install" not in again.log and "using the cached install" in again.log
+    assert (builder.path(again.name) / site.relative_to(builder.path(result.name)) / "six.py").is_file()
+
+
+def test_package_json_dependencies_are_installed(builder: Builder) -> None:
+    node = runtime("nodejs")
+    code = zipped(node.kind, {"package.json": NPM_PACKAGE, "index.js": "exports.main = () => ({})"})
+    result = builder.build(code, node)
+    assert result is not None
+    assert (builder.path(result.name) / "node_modules" / "is-number" / "package.json").is_file()
+    shipped = zipped(node.kind, {"package.json": NPM_PACKAGE, "node_modules/is-number/index.js": ""})
+    assert builder.build(shipped, node) is None  # dependencies already bundled
+
+
+def test_build_script_runs_in_the_bundle(builder: Builder) -> None:
+    python = runtime("python")
+    script = "echo building as $(id -u); echo 'VALUE = 42' > generated.py\n"
+    result = builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert result is not None and "building" in result.log
+    if os.geteuid() == 0:
+        assert f"building as {BUILD_UID}" in result.log  # never as root
+    built = builder.path(result.name)
+    assert (built / "generated.py").read_text().strip() == "VALUE = 42"
+    assert oct((built / "generated.py").stat().st_mode & 0o777) == "0o644"
+
+
+def test_failing_build_raises_with_its_log_and_leaves_nothing(builder: Builder) -> None:
+    python = runtime("python")
+    code = zipped(python.kind, {"__main__.py": "", "build.sh": "echo step one; echo broken >&2; exit 3\n"})
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(code, python)
+    assert "exited with status 3" in caught.value.message
+    assert "step one" in caught.value.message and "broken" in caught.value.message
+    assert not [p for p in builder.root.iterdir() if p.name.startswith("build-")]
+
+
+def test_oversize_build_is_refused_with_its_size(builder: Builder) -> None:
+    python = runtime("python")
+    script = "head -c 9000000 /dev/zero > big.bin\n"
+    with pytest.raises(PayloadTooLarge) as caught:
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert "the built bundle is 9000" in caught.value.message
+    assert "over the code limit of 8388608 bytes (8 MB)" in caught.value.message
+
+
+def test_bad_requirement_fails_the_build(builder: Builder) -> None:
+    python = runtime("python")
+    code = zipped(python.kind, {"__main__.py": "", "requirements.txt": "no_such_package_wisp_xyz==0.0.0\n"})
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(code, python)
+    assert "pip install" in caught.value.message
