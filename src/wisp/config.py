@@ -56,6 +56,7 @@ class Settings:
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
     writer_interval: float = 0.005  # seconds between flushes when records are waiting
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For the gateway believes, comma-separated
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
 
@@ -89,6 +90,7 @@ _ENV: dict[str, str] = {
     "isolation": "WISP_ISOLATION",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
+    "trusted_proxies": "WISP_TRUSTED_PROXIES",
     "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
     "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
 }

@@ -299,9 +299,13 @@ class EntityService:
         """Run the server-side build the code needs (wisp.builds); raises when it fails."""
         if self.builder is None:
             return exec_
-        if previous is not None and previous.digest == exec_.digest and previous.build:
-            if self.builder.path(previous.build).is_dir():
-                return replace(exec_, build=previous.build, build_log=previous.build_log)
+        if (
+            previous is not None
+            and previous.digest == exec_.digest
+            and previous.build
+            and self.builder.path(previous.build).is_dir()
+        ):
+            return replace(exec_, build=previous.build, build_log=previous.build_log)
         result = self.builder.build(exec_, self.runtimes.resolve(exec_.kind))
         if result is None:
             return exec_

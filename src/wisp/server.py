@@ -38,7 +38,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     from wisp.store.writer import ActivationWriter
 
     store = store or open_store(settings.store_url)
-    runtimes = RuntimeTable(discover(Path(settings.runtimes_file) if settings.runtimes_file else None))
+    extra_runtimes = Path(settings.runtimes_file) if settings.runtimes_file else None
+    runtimes = RuntimeTable(discover(extra_runtimes))
     writer = ActivationWriter(store, batch=settings.writer_batch, interval=settings.writer_interval)
     sandbox = LocalSandbox(settings, runtimes)
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtimes.conftest import make_zip
-from wisp.builds import BuildFailed, Builder
+from wisp.builds import Builder, BuildFailed
 from wisp.errors import PayloadTooLarge
 from wisp.models import Exec
 from wisp.runtimes import Runtime, RuntimeTable, discover
@@ -70,17 +70,27 @@ def test_requirements_are_installed_once_and_cached(builder: Builder) -> None:
     first = zipped(python.kind, {"__main__.py": "import six", "requirements.txt": PYPI_PACKAGE})
     result = builder.build(first, python)
     assert result is not None and not result.cached
-    site = builder.path(result.name) / "virtualenv" / "lib" / f"python{python.kind[7:]}" / "site-packages"
+    site = (
+        builder.path(result.name)
+        / "virtualenv"
+        / "lib"
+        / f"python{python.kind[7:]}"
+        / "site-packages"
+    )
     assert (site / "six.py").is_file()
     assert "pip install" in result.log and "Successfully installed six" in result.log
     # The same code again: the build itself is reused.
     assert builder.build(first, python).cached  # type: ignore[union-attr]
     # New code, same requirements: no pip run (no network), the cached install is copied.
-    second = zipped(python.kind, {"__main__.py": "import six  # v2", "requirements.txt": PYPI_PACKAGE})
+    second = zipped(
+        python.kind, {"__main__.py": "import six  # v2", "requirements.txt": PYPI_PACKAGE}
+    )
     again = builder.build(second, python)
     assert again is not None and not again.cached
     assert "pip install" not in again.log and "using the cached install" in again.log
-    assert (builder.path(again.name) / site.relative_to(builder.path(result.name)) / "six.py").is_file()
+    assert (
+        builder.path(again.name) / site.relative_to(builder.path(result.name)) / "six.py"
+    ).is_file()
 
 
 def test_package_json_dependencies_are_installed(builder: Builder) -> None:
@@ -89,7 +99,9 @@ def test_package_json_dependencies_are_installed(builder: Builder) -> None:
     result = builder.build(code, node)
     assert result is not None
     assert (builder.path(result.name) / "node_modules" / "is-number" / "package.json").is_file()
-    shipped = zipped(node.kind, {"package.json": NPM_PACKAGE, "node_modules/is-number/index.js": ""})
+    shipped = zipped(
+        node.kind, {"package.json": NPM_PACKAGE, "node_modules/is-number/index.js": ""}
+    )
     assert builder.build(shipped, node) is None  # dependencies already bundled
 
 
@@ -107,7 +119,9 @@ def test_build_script_runs_in_the_bundle(builder: Builder) -> None:
 
 def test_failing_build_raises_with_its_log_and_leaves_nothing(builder: Builder) -> None:
     python = runtime("python")
-    code = zipped(python.kind, {"__main__.py": "", "build.sh": "echo step one; echo broken >&2; exit 3\n"})
+    code = zipped(
+        python.kind, {"__main__.py": "", "build.sh": "echo step one; echo broken >&2; exit 3\n"}
+    )
     with pytest.raises(BuildFailed) as caught:
         builder.build(code, python)
     assert "exited with status 3" in caught.value.message
@@ -126,7 +140,9 @@ def test_oversize_build_is_refused_with_its_size(builder: Builder) -> None:
 
 def test_bad_requirement_fails_the_build(builder: Builder) -> None:
     python = runtime("python")
-    code = zipped(python.kind, {"__main__.py": "", "requirements.txt": "no_such_package_wisp_xyz==0.0.0\n"})
+    code = zipped(
+        python.kind, {"__main__.py": "", "requirements.txt": "no_such_package_wisp_xyz==0.0.0\n"}
+    )
     with pytest.raises(BuildFailed) as caught:
         builder.build(code, python)
     assert "pip install" in caught.value.message

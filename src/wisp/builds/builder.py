@@ -139,9 +139,12 @@ class Builder:
             pass  # the function's own script replaces the automatic steps
         elif runtime.family == "python" and (bundle / "requirements.txt").is_file():
             steps.pip_install(runner, bundle, runtime.interpreter, _python_version(runtime))
-        elif runtime.family == "nodejs" and (bundle / "package.json").is_file():
-            if not (bundle / "node_modules").exists():
-                steps.npm_install(runner, bundle)
+        elif (
+            runtime.family == "nodejs"
+            and (bundle / "package.json").is_file()
+            and not (bundle / "node_modules").exists()
+        ):
+            steps.npm_install(runner, bundle)
         if runtime.build == "go":
             steps.go_build(runner, bundle, runtime.interpreter, runtime.kind.partition(":")[2])
 

@@ -49,7 +49,12 @@ class Runner:
         self.log.append(line)
 
     def run(
-        self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, *, trusted: bool = False
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        *,
+        trusted: bool = False,
     ) -> None:
         """``trusted``: run as the server's own user (only for commands that execute no
         code from the function or its dependencies)."""
