@@ -57,6 +57,7 @@ class Settings:
     writer_batch: int = 512  # activation records per group commit
     writer_interval: float = 0.005  # seconds between flushes when records are waiting
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For the gateway believes, comma-separated
+    console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
 
@@ -87,6 +88,7 @@ _ENV: dict[str, str] = {
     "build_timeout": "WISP_BUILD_TIMEOUT",
     "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
+    "console_secret": "WISP_CONSOLE_SECRET",
     "isolation": "WISP_ISOLATION",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",

@@ -25,11 +25,13 @@ from wisp.api.errors import http_exception
 from wisp.api.invoke import InvokeApi
 from wisp.api.namespaces import NamespacesApi, platform_limits
 from wisp.api.observability import observability_routes
+from wisp.console import console_routes
 from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
 from wisp.api.triggers import TriggersApi
 from wisp.entities import EntityService
+from wisp.gateway.api import gateway_routes
 from wisp.observability import Observability
 from wisp.triggers.system import Triggers
 from wisp.web.actions import WebActionsApi
@@ -72,6 +74,7 @@ def create_app(
         return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
 
     triggers = Triggers.build(platform, entities)
+    gateway, host_fallback = gateway_routes(ctx)
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
         *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
@@ -79,10 +82,12 @@ def create_app(
         route("/api/v1/", GET=info),
         route("/healthz", GET=healthz),
         *observability_routes(ctx, obs),  # before activations/{id}: it has .../stream
+        *console_routes(ctx, obs),
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *WebActionsApi(ctx).routes(),
+        *gateway,
         *TriggersApi(ctx, triggers).routes(),
         *RulesApi(ctx, triggers).routes(),
     ]
@@ -111,6 +116,8 @@ def create_app(
     # Redirecting "/x/" to "/x" would send clients to an absolute URL built from the
     # Host header; the trailing-slash forms that clients use are routed explicitly.
     app.router.redirect_slashes = False
+    # Routes served on their own host names see only what no other route matched.
+    app.router.default = host_fallback(app.router.default)
     app.state.wisp = ctx
     app.state.observability = obs
     app.state.triggers = triggers
