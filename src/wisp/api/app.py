@@ -32,6 +32,7 @@ from wisp.api.rules import RulesApi
 from wisp.api.triggers import TriggersApi
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
+from wisp.gateway.api import gateway_routes
 from wisp.observability import Observability
 from wisp.triggers.system import Triggers
 from wisp.web.actions import WebActionsApi
@@ -75,6 +76,7 @@ def create_app(
 
     triggers = Triggers.build(platform, entities)
     gateway, host_fallback = gateway_routes(ctx)
+    gateway, host_fallback = gateway_routes(ctx)
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
         *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
@@ -87,6 +89,7 @@ def create_app(
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *WebActionsApi(ctx).routes(),
+        *gateway,
         *gateway,
         *TriggersApi(ctx, triggers).routes(),
         *RulesApi(ctx, triggers).routes(),
@@ -116,6 +119,8 @@ def create_app(
     # Redirecting "/x/" to "/x" would send clients to an absolute URL built from the
     # Host header; the trailing-slash forms that clients use are routed explicitly.
     app.router.redirect_slashes = False
+    # Routes served on their own host names see only what no other route matched.
+    app.router.default = host_fallback(app.router.default)
     # Routes served on their own host names see only what no other route matched.
     app.router.default = host_fallback(app.router.default)
     app.state.wisp = ctx

@@ -1,0 +1,1 @@
+"""The API gateway: public routes to functions, each behind an access policy."""
