@@ -229,7 +229,7 @@ def test_errors_name_the_key_path(make_project: MakeProject, yml: str, expected:
     assert error_of(make_project(yml, HELLO)).startswith(expected)
 
 
-def test_triggers_and_target_namespace_are_tolerated(make_project: MakeProject) -> None:
+def test_triggers_are_read_and_target_namespace_is_tolerated(make_project: MakeProject) -> None:
     root = make_project(
         """
         targetNamespace: fn-123
@@ -246,7 +246,8 @@ def test_triggers_and_target_namespace_are_tolerated(make_project: MakeProject) 
     )
     project = load_project(root, environ={})
     assert len(project.functions) == 1
-    assert any("triggers" in w for w in project.warnings)
+    assert [t.name for t in project.functions[0].triggers] == ["nightly"]
+    assert not any("triggers" in w for w in project.warnings)
     assert any("targetNamespace" in w for w in project.warnings)
 
 

@@ -66,6 +66,9 @@ def apply_plan(
         else:
             functions.append(change)
     run(functions, lambda c: _put(remote, c))
+    # A rule names its trigger and function, so both must exist first.
+    run([c for c in puts if c.entity == "trigger"], lambda c: _put(remote, c))
+    run([c for c in puts if c.entity == "rule"], lambda c: _put(remote, c))
     # An OpenWhisk package can only be deleted once it is empty.
     deletes = plan.of("delete")
     run([c for c in deletes if c.entity == "function"], lambda c: _delete(remote, c))

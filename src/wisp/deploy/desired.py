@@ -6,13 +6,14 @@ what is compared can never drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from wisp.deploy.build import infer_family, read_code
 from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE, FunctionSpec, PackageSpec, Project
+from wisp.deploy.triggers import DesiredRule, DesiredTrigger, desired_rule, desired_trigger
 
 Body = dict[str, Any]
 
@@ -93,6 +94,8 @@ class DesiredFunction:
 class DesiredState:
     packages: list[DesiredPackage]
     functions: list[DesiredFunction]
+    triggers: list[DesiredTrigger] = field(default_factory=list)
+    rules: list[DesiredRule] = field(default_factory=list)
 
 
 def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -114,7 +117,10 @@ def desired_state(project: Project, runtimes: Runtimes) -> DesiredState:
             packages.append(DesiredPackage(pkg.name, package_body(pkg)))
         for fn in pkg.functions:
             functions.append(DesiredFunction(fn.package, fn.name, function_body(fn, pkg, runtimes)))
-    return DesiredState(packages, functions)
+    specs = [spec for fn in project.functions for spec in fn.triggers]
+    triggers = [desired_trigger(spec) for spec in specs]
+    rules = [desired_rule(spec) for spec in specs]
+    return DesiredState(packages, functions, triggers, rules)
 
 
 def package_body(pkg: PackageSpec) -> Body:

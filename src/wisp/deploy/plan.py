@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from wisp.deploy.desired import Body, DesiredFunction, DesiredPackage, DesiredState
 from wisp.deploy.remote import Remote
+from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_trigger
 
 Verb = Literal["create", "update", "unchanged", "delete"]
-Entity = Literal["package", "function"]
+Entity = Literal["package", "function", "trigger", "rule"]
 SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
 LIST_PAGE = 200  # the API's largest page
@@ -77,17 +78,22 @@ def make_plan(
     workers: int = MAX_WORKERS,
 ) -> Plan:
     """Fetch the current state of everything the project names, and compare."""
-    wanted: list[DesiredPackage | DesiredFunction] = [*desired.packages, *desired.functions]
+    wanted: list[DesiredPackage | DesiredFunction | DesiredTrigger | DesiredRule] = [
+        *desired.packages,
+        *desired.functions,
+        *desired.triggers,
+        *desired.rules,
+    ]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         current = list(pool.map(lambda item: remote.find(item.api_path), wanted))
     changes: list[Change] = []
     for item, have in zip(wanted, current, strict=True):
-        entity: Entity = "package" if isinstance(item, DesiredPackage) else "function"
+        entity = _ENTITIES[type(item)]
         name = item.label.split(" ", 1)[1]
         if have is None:
             changes.append(Change(entity, name, "create", item.api_path, item.body))
             continue
-        diff = diff_package if entity == "package" else diff_function
+        diff = _DIFFS[entity]
         reasons = diff(item.body, have)
         verb: Verb = "update" if reasons else "unchanged"
         changes.append(Change(entity, name, verb, item.api_path, item.body, reasons))
@@ -212,3 +218,17 @@ def _diff_mapping(label: str, want: dict[str, Any], have: dict[str, Any], show: 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_ENTITIES: dict[type, Entity] = {
+    DesiredPackage: "package",
+    DesiredFunction: "function",
+    DesiredTrigger: "trigger",
+    DesiredRule: "rule",
+}
+_DIFFS: dict[Entity, Callable[[Body, dict[str, Any]], list[str]]] = {
+    "package": diff_package,
+    "function": diff_function,
+    "trigger": diff_trigger,
+    "rule": diff_rule,
+}

@@ -18,6 +18,7 @@ import yaml
 
 from wisp.deploy.build import Source, scan_packages
 from wisp.deploy.errors import ProjectError
+from wisp.deploy.triggers import TriggerSpec, read_triggers
 from wisp.deploy.variables import read_dotenv, substitute
 
 PROJECT_FILE = "project.yml"
@@ -72,6 +73,7 @@ class FunctionSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
+    triggers: list[TriggerSpec] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -182,6 +184,16 @@ class _Reader:
                 if name not in listed:
                     where = source.path.relative_to(self.root).as_posix()
                     pkg.functions.append(FunctionSpec(pkg_name, name, source, where))
+        seen: dict[str, str] = {}
+        for pkg in packages.values():
+            for fn in pkg.functions:
+                for trigger in fn.triggers:
+                    if trigger.name in seen:
+                        raise self.fail(
+                            f"{trigger.where}.name",
+                            f"trigger {trigger.name!r} is also declared at {seen[trigger.name]}",
+                        )
+                    seen[trigger.name] = trigger.where
         return Project(self.root, list(packages.values()), self.warnings)
 
     def package(
@@ -225,7 +237,7 @@ class _Reader:
                 f"no code for {package}/{name}: expected packages/{package}/{name}.<ext> "
                 f"or the folder packages/{package}/{name}/",
             )
-        for key in ("triggers", "remoteBuild", "localBuild"):
+        for key in ("remoteBuild", "localBuild"):
             if key in raw:
                 self.warnings.append(f"{PROJECT_FILE}: {where}.{key} is not supported yet; ignored")
         annotations = self.mapping(raw.get("annotations"), f"{where}.annotations")
@@ -255,6 +267,12 @@ class _Reader:
             parameters=self.mapping(raw.get("parameters"), f"{where}.parameters"),
             environment=self.environment(raw.get("environment"), f"{where}.environment"),
             limits=self.limits(raw.get("limits"), f"{where}.limits"),
+            triggers=read_triggers(
+                raw.get("triggers"),
+                f"{where}.triggers",
+                name if package == DEFAULT_PACKAGE else f"{package}/{name}",
+                self.fail,
+            ),
         )
 
     # -- typed field readers -------------------------------------------------------------
