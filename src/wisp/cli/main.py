@@ -22,6 +22,7 @@ from wisp.cli.deploy import deploy, plan
 from wisp.cli.errors import CliError
 from wisp.cli.fn import fn
 from wisp.cli.output import error_line
+from wisp.cli.route import route
 from wisp.cli.server import server
 from wisp.cli.triggers import triggers
 
@@ -50,6 +51,7 @@ cli.add_command(plan)
 cli.add_command(fn)
 cli.add_command(activations)
 cli.add_command(admin)
+cli.add_command(route)
 cli.add_command(triggers)
 
 
