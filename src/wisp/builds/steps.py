@@ -243,7 +243,7 @@ def npm_install(runner: Runner, bundle: Path) -> None:
 
 def go_build(runner: Runner, bundle: Path, go: str, version: str) -> None:
     """Compile the function with Wisp's main loop into ``bundle/exec``."""
-    shutil.copy(RUNTIMES / "go" / "wisp_main.go.txt", bundle / "wisp_main.go")
+    shutil.copy(RUNTIMES / "go" / "main_loop.go", bundle / "wisp_main.go")
     if not (bundle / "go.mod").is_file():
         (bundle / "go.mod").write_text(f"module function\n\ngo {version}\n")
     cache = runner.reachable(runner.cache / "go")

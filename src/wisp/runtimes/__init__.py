@@ -89,7 +89,25 @@ def python_runtime() -> Runtime:
 
 
 def _python_stem(launcher: Path) -> tuple[str, ...]:
-    return (sys.executable, "-I", "-S", str(launcher))
+    """A Python adapter's argv: exec'd after the uid change, so it needs an interpreter
+    any uid may run (the server's own may sit in a private home, e.g. a pyenv)."""
+    return (_world_python(), "-I", "-S", "-c", _source(launcher))
+
+
+@functools.cache
+def _world_python() -> str:
+    for candidate in (shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin"), sys.executable):
+        if candidate and _world_executable(Path(candidate)):
+            return candidate
+    return sys.executable
+
+
+def _world_executable(program: Path) -> bool:
+    try:
+        real = program.resolve()
+        return all(p.stat().st_mode & 0o001 for p in (real, *real.parents))
+    except OSError:
+        return False
 
 
 def node_runtime() -> Runtime | None:
