@@ -1,4 +1,5 @@
-"""Operational endpoints of the observability work: ``/metrics`` and the live stream."""
+"""Operational endpoints of the observability work: ``/metrics``, the live stream, and
+the OpenAPI document with its interactive docs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from wisp.api.context import ApiContext, route
+from wisp.api.openapi import openapi_routes
 from wisp.api.stream import StreamApi
 from wisp.observability import Observability
 
@@ -18,4 +20,8 @@ def observability_routes(ctx: ApiContext, obs: Observability) -> list[BaseRoute]
         # carry namespace and function names, never data; keep it off public networks.
         return Response(obs.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return [route("/metrics", GET=metrics), *StreamApi(ctx, obs.events).routes()]
+    return [
+        route("/metrics", GET=metrics),
+        *StreamApi(ctx, obs.events).routes(),
+        *openapi_routes(),
+    ]
