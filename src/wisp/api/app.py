@@ -25,11 +25,11 @@ from wisp.api.errors import http_exception
 from wisp.api.invoke import InvokeApi
 from wisp.api.namespaces import NamespacesApi, platform_limits
 from wisp.api.observability import observability_routes
-from wisp.console import console_routes
 from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
 from wisp.api.triggers import TriggersApi
+from wisp.console import console_routes
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
 from wisp.gateway.api import gateway_routes
