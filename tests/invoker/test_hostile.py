@@ -170,7 +170,7 @@ except OSError as exc:
     result = record.result
     assert result[str(secret)] == 13  # EACCES
     assert result["/etc/shadow"] == 13
-    assert result[f"/proc/{os.getpid()}/environ"] == 13  # the server's environment
+    assert result[f"/proc/{os.getpid()}/environ"] in (2, 13)  # the server's: unseen or denied
     assert result["/proc/1/environ"] == 13
     assert result["listing"] == 13
 
@@ -214,7 +214,25 @@ for pid in [1, {os.getpid()}]:
 """
     )
     record = await invoke(make_target(code, name="signaller"))
-    assert record.result == {"1": 1, str(os.getpid()): 1}  # EPERM
+    # pid 1 is the instance itself (its own pid namespace); the server is not even
+    # visible there (ESRCH) — or, without the namespace, not allowed (EPERM).
+    assert record.result[str(os.getpid())] in (1, 3)
+
+
+@needs_root
+async def test_process_list_shows_only_the_instance(invoke):
+    code = probe(
+        """
+out['pids'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+out['me'] = os.getpid()
+with open('/proc/1/cmdline', 'rb') as f:
+    out['init'] = f.read().decode('latin-1')
+"""
+    )
+    record = await invoke(make_target(code, name="lister"))
+    assert record.result["me"] == 1
+    assert record.result["pids"] == [1]
+    assert "launcher.py" in record.result["init"]
 
 
 @needs_root
@@ -342,3 +360,36 @@ async def test_attacks_leave_well_behaved_tenant_latency_within_bounds(invoke):
     print(f"well-behaved p99: quiet {quiet_p99:.2f} ms, under attack {loud_p99:.2f} ms")
     # Target 2x (issue 6); asserted loosely here because CI machines are shared.
     assert loud_p99 < max(10 * quiet_p99, 100)
+
+
+async def test_stdlib_beyond_the_zygote_is_importable(invoke):
+    """The interpreter may live under a private home (/root/.pyenv): instances must
+    still import any standard module, not only what the zygote preloaded."""
+    code = "def main(args):\n    import uuid, decimal, sqlite3, email.parser\n    return {'ok': str(decimal.Decimal('1.5'))}\n"
+    record = await invoke(make_target(code, name="stdlib"))
+    assert record.result == {"ok": "1.5"}, record.result
+
+
+@needs_root
+async def test_private_home_is_hidden_except_the_runtime(invoke):
+    code = probe(
+        """
+import sys
+home = '/root'
+try:
+    out['home'] = sorted(os.listdir(home))
+except OSError as exc:
+    out['home'] = exc.errno
+out['prefix_readable'] = os.access(sys.base_prefix, os.R_OK)
+try:
+    open(os.path.join(sys.base_prefix, 'wisp-owned'), 'w')
+    out['prefix_writable'] = True
+except OSError:
+    out['prefix_writable'] = False
+"""
+    )
+    record = await invoke(make_target(code, name="home"))
+    result = record.result
+    assert result["prefix_readable"] is True and result["prefix_writable"] is False
+    home = result["home"]
+    assert home == 13 or ".bash_history" not in home and ".ssh" not in home, home

@@ -224,9 +224,8 @@ async def test_bad_zip_is_developer_error(invoke):
 
 
 async def test_concurrent_invocations_use_separate_instances(invoke):
-    code = (
-        "import os, time\ndef main(args):\n    time.sleep(0.2)\n    return {'pid': os.getpid()}\n"
-    )
+    # A token per process: pids are all 1, each instance having its own pid namespace.
+    code = "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef main(args):\n    time.sleep(0.2)\n    return {'pid': TOKEN}\n"
     target = make_target(code)
     records = await asyncio.gather(*(invoke(target) for _ in range(4)))
     assert len({r.result["pid"] for r in records}) == 4
@@ -246,11 +245,10 @@ async def test_record_is_readable_right_after(invoke, platform):
 
 
 async def test_max_instances_annotation_caps_instances(invoke, platform):
-    code = (
-        "import os, time\ndef main(args):\n    time.sleep(0.1)\n    return {'pid': os.getpid()}\n"
-    )
+    code = "import time, uuid\nTOKEN = uuid.uuid4().hex\ndef main(args):\n    time.sleep(0.1)\n    return {'pid': TOKEN}\n"
     target = make_target(code)
     target.action.annotations.append({"key": "max-instances", "value": 1})
     records = await asyncio.gather(*(invoke(target) for _ in range(3)))
+    assert all(r.status_code == 0 for r in records), [r.result for r in records]
     assert len({r.result["pid"] for r in records}) == 1
     assert max(annotation(r, "waitTime") for r in records) >= 100

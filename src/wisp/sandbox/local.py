@@ -14,8 +14,11 @@ import contextlib
 import logging
 import os
 import platform
+import signal
 import socket
+import sys
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from wisp.config import Settings
@@ -39,6 +42,18 @@ LEVELS = ("minimal", "standard", "strict")
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 
 
+def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
+    """Runtime paths under directories sandbox uids cannot traverse (a pyenv Python
+    under /root): {hidden ancestor: [paths to expose inside it]}."""
+    needed = {Path(sys.base_prefix), *(r.launcher.parent for r in runtimes.runtimes.values())}
+    found: dict[str, list[str]] = {}
+    for path in sorted(needed):
+        blocked = [p for p in reversed(path.resolve().parents) if not p.stat().st_mode & 0o001]
+        if blocked and str(blocked[0]) not in ("/tmp", "/var/tmp", "/dev/shm"):
+            found.setdefault(str(blocked[0]), []).append(str(path.resolve()))
+    return found
+
+
 class LocalSandbox(Sandbox):
     def __init__(self, settings: Settings, runtimes: RuntimeTable) -> None:
         self.settings = settings
@@ -52,6 +67,7 @@ class LocalSandbox(Sandbox):
         self._refill: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self.seccomp = platform.machine() == "x86_64"
+        self.expose = hidden_runtime_paths(runtimes)
         self.egress = EgressFilter(settings.uid_base, settings.uid_base + settings.uid_count - 1)
         self.isolation = self._describe()
 
@@ -60,7 +76,7 @@ class LocalSandbox(Sandbox):
         if self.cgroups.available:
             layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
         if self.as_root:
-            layers.append("namespaces(mount,ipc,uts)+private-tmp+uid+no-caps")
+            layers.append("namespaces(pid,mount,ipc,uts)+private-tmp+private-proc+uid+no-caps")
         layers.append("no-new-privs+rlimits")
         if self.seccomp:
             layers.append("seccomp")
@@ -175,8 +191,9 @@ class LocalSandbox(Sandbox):
         if uid is not None:
             spec["uid"] = uid
             spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
-            spec["namespaces"] = ["mount", "ipc", "uts"]
+            spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
             spec["tmp_mb"] = TMP_MB
+            spec["expose"] = self.expose
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -194,14 +211,27 @@ class LocalSandbox(Sandbox):
             os.close(err_w)
         loop = asyncio.get_running_loop()
         logs = LogCollector()
-        transports = []
-        for stream, fd in (("stdout", out_r), ("stderr", err_r)):
-            transport, _ = await loop.connect_read_pipe(
-                lambda stream=stream: LogPipe(stream, logs),  # type: ignore[misc]
-                os.fdopen(fd, "rb", buffering=0),
-            )
-            transports.append(transport)
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        pipes = [os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)]
+        transports: list[asyncio.ReadTransport] = []
+        try:
+            for stream, pipe in zip(("stdout", "stderr"), pipes, strict=True):
+                transport, _ = await loop.connect_read_pipe(
+                    lambda stream=stream: LogPipe(stream, logs),  # type: ignore[misc]
+                    pipe,
+                )
+                transports.append(transport)
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            # Cancelled (the sandbox is stopping) or failed half-way: leak nothing.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            for transport in transports:
+                transport.close()
+            for pipe in pipes[len(transports) :]:
+                pipe.close()
+            ours.close()
+            self._release(slot, uid)
+            raise
         instance = LocalInstance(kind, pid, reader, writer, logs, transports, slot, self._dead)
         instance.uid = uid
         self.live[pid] = instance

@@ -43,6 +43,7 @@ ANY_NEW_NAMESPACE = (
 
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -69,15 +70,23 @@ def confine(spec):
     os.setsid()
     for path in spec.get("cgroups", ()):
         with open(os.path.join(path, "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
+            procs.write("0")  # "0" is the writer: our pid may be 1 in a pid namespace
     namespaces = spec.get("namespaces") or ()
+    own_pid_namespace = "pid" in namespaces  # the zygote already placed us there
     if namespaces:
         flags = 0
         for name in namespaces:
-            flags |= NAMESPACE_FLAGS[name]
+            flags |= NAMESPACE_FLAGS.get(name, 0)
         check(_libc.unshare(flags), "unshare")
         if "mount" in namespaces:
             private_mounts(spec.get("tmp_mb") or 512)
+            for hidden, exposed in (spec.get("expose") or {}).items():
+                expose_within(hidden, exposed)
+            if own_pid_namespace:
+                check(
+                    _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+                    "mount /proc",
+                )
         if "uts" in namespaces:
             socket.sethostname("wisp")
         if "net" in namespaces:
@@ -93,9 +102,11 @@ def confine(spec):
         os.setgid(uid)
         os.setuid(uid)  # leaving uid 0 clears the permitted and effective sets
     check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    # Changing uid clears the parent-death signal: arm it afterwards.
+    # Changing uid clears the parent-death signal: arm it afterwards, then make sure
+    # the zygote did not die before it was armed (in a pid namespace the parent, being
+    # outside it, shows as 0).
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != spec["zygote"]:
+    if os.getppid() != (0 if own_pid_namespace else spec["zygote"]):
         os._exit(1)
     os.umask(0o077)
     os.chdir(spec.get("cwd") or "/tmp")
@@ -114,6 +125,48 @@ def private_mounts(tmp_mb):
             _libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options),
             f"tmpfs on {path}",
         )
+
+
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_RDONLY = 1
+MS_REMOUNT = 32
+
+
+def expose_within(hidden, exposed):
+    """Replace ``hidden`` (a private directory, e.g. /root) with an empty one in which
+    only ``exposed`` paths (e.g. the interpreter under /root/.pyenv) appear, read-only.
+
+    The runtime may live under a directory the sandbox uid cannot traverse; this
+    makes it reachable while hiding everything else there.
+    """
+    staged = []
+    for index, path in enumerate(exposed):
+        stage = f"/tmp/.wisp-expose-{index}"
+        os.mkdir(stage, 0o755)
+        check(
+            _libc.mount(path.encode(), stage.encode(), None, MS_BIND | MS_REC, None), f"bind {path}"
+        )
+        staged.append((stage, path))
+    check(
+        _libc.mount(
+            b"tmpfs", hidden.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=1m"
+        ),
+        f"tmpfs on {hidden}",
+    )
+    for stage, path in staged:
+        os.makedirs(path, 0o755, exist_ok=True)
+        check(_libc.mount(stage.encode(), path.encode(), None, MS_MOVE, None), f"move {path}")
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+        check(_libc.mount(None, path.encode(), None, flags, None), f"read-only {path}")
+        os.rmdir(stage)
+    # The tmpfs itself is left read-only too: nothing new appears beside the exposed paths.
+    check(
+        _libc.mount(
+            None, hidden.encode(), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None
+        ),
+        f"read-only {hidden}",
+    )
 
 
 def loopback_up():

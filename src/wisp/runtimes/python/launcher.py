@@ -27,13 +27,14 @@ import zipfile
 
 # -I keeps the script's folder off sys.path: borrow it to import the module beside us.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from confinement import confine  # noqa: E402
+from confinement import confine
 
 del sys.path[0]
 
 HEADER = struct.Struct(">I")
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 PR_SET_PDEATHSIG = 1
+CLONE_NEWPID = 0x20000000
 _libc = ctypes.CDLL(None, use_errno=True)
 del io, zipfile  # imported so user code finds them warm in the zygote
 
@@ -303,7 +304,7 @@ def zygote(fd):
                 spec = json.loads(buffer[HEADER.size : HEADER.size + size])
                 buffer = buffer[HEADER.size + size :]
                 spec["zygote"] = me
-                pid = os.fork()
+                pid = fork_into(spec)
                 if pid == 0:
                     os.close(wake_r)
                     os.close(wake_w)
@@ -313,6 +314,29 @@ def zygote(fd):
                     os.close(fd)
                 fds = []
                 send_message(server, {"op": "forked", "id": spec["id"], "pid": pid})
+
+
+def fork_into(spec):
+    """fork(), into a new pid namespace when the spec asks for one.
+
+    unshare(CLONE_NEWPID) only moves the *next* child; setns back afterwards so the
+    following fork can get a namespace of its own. The child is pid 1 there: it sees
+    only its own processes, and when it dies, everything it started dies with it.
+    """
+    if "pid" not in (spec.get("namespaces") or ()):
+        return os.fork()
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.unshare(CLONE_NEWPID) != 0:
+            spec["namespaces"] = [n for n in spec["namespaces"] if n != "pid"]
+            return os.fork()
+        try:
+            return os.fork()
+        finally:
+            if os.getpid() != 1:  # only the zygote goes back
+                _libc.setns(own, CLONE_NEWPID)
+    finally:
+        os.close(own)
 
 
 def reap(server):
