@@ -392,4 +392,4 @@ except OSError:
     result = record.result
     assert result["prefix_readable"] is True and result["prefix_writable"] is False
     home = result["home"]
-    assert home == 13 or ".bash_history" not in home and ".ssh" not in home, home
+    assert home == 13 or (".bash_history" not in home and ".ssh" not in home), home
