@@ -130,7 +130,10 @@ class Gateway:
         self, request: Request, compiled: CompiledRoute, params: dict[str, str]
     ) -> Response:
         route = compiled.route
-        address = client_ip(request, self.trusted)
+        # Parsed only when a rule needs it: most routes never look at the address.
+        address = None
+        if compiled.ip is not None or compiled.limiter is not None:
+            address = client_ip(request, self.trusted)
         if compiled.ip is not None and not compiled.ip.permits(address):
             raise Forbidden(f"requests from {address} are not allowed on this route")
         identity = await compiled.policy.check(request)
@@ -166,7 +169,8 @@ class Gateway:
 
 
 def path_of(request: Request) -> str:
-    return request.url.path
+    path: str = request.scope["path"]  # not request.url: building a URL costs per request
+    return path
 
 
 def trusted_networks(setting: str) -> list[Network]:
