@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.invoker.conftest import make_target
 from wisp.sandbox.usage import _vm_hwm
 
@@ -51,8 +53,6 @@ async def test_peak_memory_is_per_activation(invoke):
 
 async def test_oom_is_annotated(invoke, platform):
     if not platform.invoker.sandbox.cgroups.available:
-        import pytest
-
         pytest.skip("memory limits need cgroups (root)")
     record = await invoke(make_target(HUNGRY, name="oom", memory=128), {"mb": 400})
     assert record.status_code == 2
