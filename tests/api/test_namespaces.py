@@ -67,7 +67,9 @@ async def test_api_info_needs_no_auth(anonymous: httpx.AsyncClient) -> None:
 
 async def test_healthz(anonymous: httpx.AsyncClient) -> None:
     r = await anonymous.get("/healthz")
-    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    # The fake invoker confines nothing, and says so.
+    expected = {"status": "ok", "isolation": {"level": "none", "layers": "none"}}
+    assert (r.status_code, r.json()) == (200, expected)
 
 
 async def test_namespaces_lists_the_caller(guest: Tenant, other: Tenant) -> None:

@@ -22,6 +22,7 @@ from wisp.api.activations import ActivationsApi
 from wisp.api.auth import Authenticator
 from wisp.api.context import ApiContext, route
 from wisp.api.errors import http_exception
+from wisp.api.fastpath import InvokeFastPath
 from wisp.api.invoke import InvokeApi
 from wisp.api.namespaces import NamespacesApi, platform_limits
 from wisp.api.observability import observability_routes
@@ -31,7 +32,6 @@ from wisp.api.rules import RulesApi
 from wisp.api.triggers import TriggersApi
 from wisp.console import console_routes
 from wisp.entities import EntityService
-from wisp.gateway.api import gateway_routes
 from wisp.gateway.api import gateway_routes
 from wisp.observability import Observability
 from wisp.triggers.system import Triggers
@@ -76,10 +76,10 @@ def create_app(
 
     triggers = Triggers.build(platform, entities)
     gateway, host_fallback = gateway_routes(ctx)
-    gateway, host_fallback = gateway_routes(ctx)
+    invoke = InvokeApi(ctx).invoke
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
-        *ActionsApi(ctx, InvokeApi(ctx).invoke).routes(),
+        *ActionsApi(ctx, invoke).routes(),
         route("/api/v1", GET=info),
         route("/api/v1/", GET=info),
         route("/healthz", GET=healthz),
@@ -89,7 +89,6 @@ def create_app(
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *WebActionsApi(ctx).routes(),
-        *gateway,
         *gateway,
         *TriggersApi(ctx, triggers).routes(),
         *RulesApi(ctx, triggers).routes(),
@@ -121,8 +120,7 @@ def create_app(
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
     app.router.default = host_fallback(app.router.default)
-    # Routes served on their own host names see only what no other route matched.
-    app.router.default = host_fallback(app.router.default)
+    app.middleware_stack = InvokeFastPath(app.build_middleware_stack(), invoke)
     app.state.wisp = ctx
     app.state.observability = obs
     app.state.triggers = triggers

@@ -353,4 +353,9 @@ def reap(server):
 
 
 if __name__ == "__main__":
-    zygote(int(sys.argv[1]))
+    try:
+        zygote(int(sys.argv[1]))
+    except (ConnectionError, EOFError):
+        os._exit(0)  # the server went away: nothing to report to
+    except KeyboardInterrupt:
+        os._exit(0)
