@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import hashlib
 import io
 import zipfile
@@ -50,7 +51,15 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 
 @pytest.fixture
-async def platform(tmp_path):
+def server_umask():
+    """`wisp server` runs with umask 077 (its files are private): sandboxes must cope."""
+    previous = os.umask(0o077)
+    yield
+    os.umask(previous)
+
+
+@pytest.fixture
+async def platform(tmp_path, server_umask):
     settings = Settings(data_dir=tmp_path, pool_memory_mb=2048, stem_cells=1, keepalive=60)
     platform = build_platform(settings, MemoryStore())
     await platform.start()

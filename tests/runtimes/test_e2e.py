@@ -136,12 +136,10 @@ def test_python_requirements_are_installed_on_deploy(
     root = tmp_path_factory.mktemp("py-deps")
     fn = root / "packages" / "deps" / "uses_six"
     fn.mkdir(parents=True)
-    # The function finds the installed package on its path. (It does not import it: a
-    # confined Python instance cannot yet import stdlib modules the zygote did not
-    # preload, such as six's __future__ — a sandbox limitation reported separately.)
+    # The installed package imports, with the standard modules it needs (__future__).
     (fn / "__main__.py").write_text(
-        "import os, sys\n\ndef main(args):\n"
-        "    return {'six': any(os.path.isfile(os.path.join(p, 'six.py')) for p in sys.path)}\n"
+        "import six\n\ndef main(args):\n"
+        "    return {'six': six.__version__ == '1.16.0' and six.PY3}\n"
     )
     (fn / "requirements.txt").write_text("six==1.16.0\n")
     result = server.ok("deploy", str(root))

@@ -154,12 +154,14 @@ def expose_within(hidden, exposed):
         ),
         f"tmpfs on {hidden}",
     )
+    previous = os.umask(0o022)  # the server runs with 077: these must be traversable
     for stage, path in staged:
         os.makedirs(path, 0o755, exist_ok=True)
         check(_libc.mount(stage.encode(), path.encode(), None, MS_MOVE, None), f"move {path}")
         flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
         check(_libc.mount(None, path.encode(), None, flags, None), f"read-only {path}")
         os.rmdir(stage)
+    os.umask(previous)
     # The tmpfs itself is left read-only too: nothing new appears beside the exposed paths.
     check(
         _libc.mount(
