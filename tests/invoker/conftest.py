@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
 import io
+import os
 import zipfile
 
 import pytest
