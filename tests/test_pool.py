@@ -139,3 +139,8 @@ async def test_capped_waiter_does_not_block_later_waiters(pool):
     assert lease.cold and not capped.done()
     pool.release(held)
     assert (await asyncio.wait_for(capped, 1)).instance is held.instance
+
+
+async def test_network_mode_reaches_the_sandbox(pool):
+    lease = await pool.acquire("f", "python:3.11", 128, network="none")
+    assert lease.instance is not None and lease.instance.network == "none"

@@ -52,6 +52,7 @@ class Settings:
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
     isolation: str = "minimal"  # the least the sandbox must achieve: minimal|standard|strict
+    network: str = "egress"  # functions' network unless annotated: egress | none
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
@@ -90,6 +91,7 @@ _ENV: dict[str, str] = {
     "cgroups": "WISP_CGROUPS",
     "console_secret": "WISP_CONSOLE_SECRET",
     "isolation": "WISP_ISOLATION",
+    "network": "WISP_NETWORK",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",

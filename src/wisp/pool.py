@@ -34,6 +34,7 @@ class Lease:
     kind: str
     memory_mb: int
     instance: Instance | None = None
+    network: str = "egress"
     cold: bool = False
     last_used: float = field(default_factory=time.monotonic)
 
@@ -96,7 +97,12 @@ class Pool:
         return {key: (live, len(self._idle.get(key, ()))) for key, live in self._live.items()}
 
     async def acquire(
-        self, key: Hashable, kind: str, memory_mb: int, max_instances: int | None = None
+        self,
+        key: Hashable,
+        kind: str,
+        memory_mb: int,
+        max_instances: int | None = None,
+        network: str = "egress",
     ) -> Lease:
         """A warm lease when an idle instance of ``key`` exists, else a cold one."""
         lease = self._take_idle(key)
@@ -120,7 +126,7 @@ class Pool:
                 raise
             if granted is not None:
                 return granted
-        return await self._cold(key, kind, memory_mb)
+        return await self._cold(key, kind, memory_mb, network)
 
     def _below_cap(self, key: Hashable, max_instances: int | None) -> bool:
         return max_instances is None or self._live.get(key, 0) < max_instances
@@ -145,11 +151,11 @@ class Pool:
             if not queue:
                 del self._queues[tenant(waiter.key)]
 
-    async def _cold(self, key: Hashable, kind: str, memory_mb: int) -> Lease:
+    async def _cold(self, key: Hashable, kind: str, memory_mb: int, network: str) -> Lease:
         """Capacity is reserved: take a fresh instance from the sandbox."""
-        lease = Lease(key, kind, memory_mb, cold=True)
+        lease = Lease(key, kind, memory_mb, cold=True, network=network)
         try:
-            lease.instance = await self.sandbox.spawn(kind)
+            lease.instance = await self.sandbox.spawn(kind, network)
         except BaseException:
             self._unreserve(key, memory_mb)
             self._wake()

@@ -393,3 +393,46 @@ except OSError:
     assert result["prefix_readable"] is True and result["prefix_writable"] is False
     home = result["home"]
     assert home == 13 or (".bash_history" not in home and ".ssh" not in home), home
+
+
+@needs_root
+async def test_network_none_has_only_its_own_loopback(invoke):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        code = probe(
+            f"""
+out['interfaces'] = sorted(name for _, name in socket.if_nameindex())
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(('127.0.0.1', {port}))
+    out['host_port'] = 'connected'
+except OSError as exc:
+    out['host_port'] = exc.errno
+finally:
+    s.close()
+own = socket.socket()
+own.bind(('127.0.0.1', 0))
+own.listen()
+peer = socket.create_connection(own.getsockname(), timeout=2)
+out['own_loopback'] = True
+peer.close()
+own.close()
+"""
+        )
+        target = make_target(code, name="offline")
+        target.action.annotations.append({"key": "network", "value": "none"})
+        record = await invoke(target)
+    assert record.status_code == SUCCESS, record.result
+    assert record.result["interfaces"] == ["lo"]
+    assert record.result["host_port"] == 111  # nothing listens on *its* loopback
+    assert record.result["own_loopback"] is True
+
+
+@needs_root
+async def test_default_network_sees_the_host_interfaces(invoke):
+    code = probe("out['interfaces'] = sorted(name for _, name in socket.if_nameindex())")
+    record = await invoke(make_target(code, name="online"))
+    assert len(record.result["interfaces"]) > 1

@@ -16,6 +16,7 @@ class FakeInstance(Instance):
         self.killed = False
         self.runs = 0
         self.code: Code | None = None
+        self.network = "egress"
 
     @property
     def alive(self) -> bool:
@@ -44,7 +45,8 @@ class FakeSandbox(Sandbox):
     def __init__(self) -> None:
         self.spawned: list[FakeInstance] = []
 
-    async def spawn(self, kind: str) -> Instance:
+    async def spawn(self, kind: str, network: str = "egress") -> Instance:
         instance = FakeInstance(kind, len(self.spawned) + 1)
+        instance.network = network
         self.spawned.append(instance)
         return instance

@@ -160,6 +160,7 @@ class LocalInvoker(Invoker):
             action.exec.kind,
             limits.memory,
             max_instances(action),
+            network_mode(action, self.settings.network),
         )
         wait_time = now_ms() - start
         assert lease.instance is not None
@@ -327,6 +328,16 @@ def max_instances(action: Action) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
     return None
+
+
+NETWORK = "network"  # annotation: "egress" (default) or "none" (loopback only)
+
+
+def network_mode(action: Action, default: str) -> str:
+    for annotation in action.annotations:
+        if annotation.get("key") == NETWORK and annotation.get("value") in ("egress", "none"):
+            return str(annotation["value"])
+    return default
 
 
 def remaining(deadline: int) -> float:

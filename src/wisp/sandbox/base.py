@@ -74,5 +74,8 @@ class Sandbox(ABC):
         """Kill every instance and zygote."""
 
     @abstractmethod
-    async def spawn(self, kind: str) -> Instance:
-        """A fresh, confined, code-less instance (from a ready stem cell when there is one)."""
+    async def spawn(self, kind: str, network: str = "egress") -> Instance:
+        """A fresh, confined, code-less instance (from a ready stem cell when there is one).
+
+        ``network``: "egress" (the host's network, filtered) or "none" (loopback only).
+        """

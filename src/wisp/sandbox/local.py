@@ -39,6 +39,8 @@ RLIMITS = {
 }
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
 LEVELS = ("minimal", "standard", "strict")
+EGRESS, NO_NETWORK = "egress", "none"
+NETWORKS = (EGRESS, NO_NETWORK)
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 
 
@@ -61,10 +63,11 @@ class LocalSandbox(Sandbox):
         self.cgroups = CgroupPool(enabled=settings.cgroups != "off")
         self.as_root = os.geteuid() == 0
         self.zygotes: dict[str, Zygote] = {}
-        self.stem_cells: dict[str, deque[LocalInstance]] = {}
+        # Ready, confined instances per (kind, network mode).
+        self.stem_cells: dict[tuple[str, str], deque[LocalInstance]] = {}
         self.live: dict[int, LocalInstance] = {}
         self._free_uids: list[int] = []
-        self._refill: dict[str, asyncio.Task[None]] = {}
+        self._refill: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stopping = False
         self.seccomp = platform.machine() == "x86_64"
         self.expose = hidden_runtime_paths(runtimes)
@@ -114,8 +117,8 @@ class LocalSandbox(Sandbox):
                 zygote = Zygote(runtime, self._on_exit)
                 await zygote.start()
             self.zygotes[kind] = zygote
-            self.stem_cells[kind] = deque()
-            self._schedule_refill(kind)
+            self.stem_cells[(kind, EGRESS)] = deque()
+            self._schedule_refill((kind, EGRESS))
 
     def prepare_isolation(self) -> None:
         """Set up host-wide layers and check the operator's minimum level (idempotent)."""
@@ -141,37 +144,43 @@ class LocalSandbox(Sandbox):
         await asyncio.to_thread(self.cgroups.close)
         await asyncio.to_thread(self.egress.remove)
 
-    async def spawn(self, kind: str) -> Instance:
-        cells = self.stem_cells.get(kind)
-        if cells is None:
+    async def spawn(self, kind: str, network: str = EGRESS) -> Instance:
+        if kind not in self.zygotes:
             raise PlatformError(f"no zygote for the kind {kind!r}")
+        if network not in NETWORKS:
+            raise PlatformError(f"unknown network mode {network!r}; use one of {NETWORKS}")
+        if network == NO_NETWORK and not self.as_root:
+            raise PlatformError("network 'none' needs a server running as root")
+        pool = (kind, network)
+        # A mode's stem cells are kept from its first use on.
+        cells = self.stem_cells.setdefault(pool, deque())
         instance = None
         while cells:
             candidate = cells.popleft()
             if candidate.alive:
                 instance = candidate
                 break
-        self._schedule_refill(kind)
+        self._schedule_refill(pool)
         if instance is None:
-            instance = await self._fork(kind)
+            instance = await self._fork(kind, network)
         return instance
 
-    def _schedule_refill(self, kind: str) -> None:
-        task = self._refill.get(kind)
+    def _schedule_refill(self, pool: tuple[str, str]) -> None:
+        task = self._refill.get(pool)
         if self._stopping or (task is not None and not task.done()):
             return
-        self._refill[kind] = asyncio.create_task(self._fill(kind))
+        self._refill[pool] = asyncio.create_task(self._fill(pool))
 
-    async def _fill(self, kind: str) -> None:
-        cells = self.stem_cells[kind]
+    async def _fill(self, pool: tuple[str, str]) -> None:
+        cells = self.stem_cells[pool]
         while len(cells) < self.settings.stem_cells and not self._stopping:
             try:
-                cells.append(await self._fork(kind))
+                cells.append(await self._fork(*pool))
             except Exception:
-                log.exception("could not prepare a %s stem cell", kind)
+                log.exception("could not prepare a %s stem cell (network %s)", *pool)
                 await asyncio.sleep(1)
 
-    async def _fork(self, kind: str) -> LocalInstance:
+    async def _fork(self, kind: str, network: str = EGRESS) -> LocalInstance:
         zygote = self.zygotes[kind]
         if not zygote.alive:
             log.error("the %s zygote died; restarting it", kind)
@@ -192,6 +201,8 @@ class LocalSandbox(Sandbox):
             spec["uid"] = uid
             spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
             spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
+            if network == NO_NETWORK:
+                spec["namespaces"].append("net")  # only a loopback of its own
             spec["tmp_mb"] = TMP_MB
             spec["expose"] = self.expose
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

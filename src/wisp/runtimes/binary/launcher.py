@@ -53,7 +53,8 @@ class Adapter:
         bundle = message.get("bundle") or ""
         program = os.path.join(bundle, "exec")
         if not bundle or not os.path.isfile(program):
-            return {"ok": False, "error": "the code must be a zip with an executable file named exec"}
+            error = "the code must be a zip with an executable file named exec"
+            return {"ok": False, "error": error}
         read_end, write_end = os.pipe()
         env = {str(k): str(v) for k, v in (message.get("env") or {}).items()}
 
