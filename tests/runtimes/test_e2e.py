@@ -164,3 +164,35 @@ def test_failing_build_fails_only_that_function(
     assert "exited with status 7" in failed.err and "compiling" in failed.err
     out = json.loads(server.ok("fn", "invoke", "builds/broken").out)
     assert out == {"v": 1}  # the running version is untouched
+
+
+def test_php_project_deploys_and_runs(
+    server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    php = kind_of("php")
+    root = tmp_path_factory.mktemp("php-project")
+    pkg = root / "packages" / "php"
+    (pkg / "site").mkdir(parents=True)
+    (pkg / "hello.php").write_text(
+        "<?php\nfunction main(array $args): array {\n"
+        "    echo 'greeting ', $args['name'] ?? 'stranger', \"\\n\";\n"
+        "    return ['body' => 'Hello ' . ($args['name'] ?? 'stranger') . '!'];\n}\n"
+    )
+    (pkg / "site" / "index.php").write_text(
+        "<?php\nrequire __DIR__ . '/lib.php';\n"
+        "function main(array $event, object $context): array {\n"
+        "    return ['text' => shout($event['text'] ?? 'hi'), 'fn' => $context->functionName];\n}\n"
+    )
+    (pkg / "site" / "lib.php").write_text(
+        "<?php\nfunction shout(string $s): string { return strtoupper($s) . '!'; }\n"
+    )
+    result = server.ok("deploy", str(root))
+    assert "3 created" in result.out  # the package and two functions
+    fn = json.loads(server.ok("fn", "get", "php/site", "--json").out)
+    assert fn["exec"]["kind"] == php
+    out = json.loads(server.ok("fn", "invoke", "php/hello", "-p", "name", "Ada").out)
+    assert out == {"body": "Hello Ada!"}
+    out = json.loads(server.ok("fn", "invoke", "php/site", "-p", "text", "wisp").out)
+    assert out == {"text": "WISP!", "fn": "php/site"}
+    record = json.loads(server.ok("fn", "invoke", "php/hello", "-p", "name", "Bo", "--full").out)
+    assert "greeting Bo" in server.ok("activations", "logs", record["activationId"]).out

@@ -167,7 +167,14 @@ def php_runtime() -> Runtime | None:
         launcher=launcher,
         interpreter=php,
         # display_errors to stderr: parse errors of user code belong in its logs.
-        stem=(php, "-d", "display_errors=stderr", "-d", "log_errors=0", str(launcher)),
+        # memory_limit=-1: the function's limit is its cgroup's, as for every kind.
+        # -r takes code without the opening tag.
+        stem=(
+            php,
+            *("-d", "display_errors=stderr", "-d", "log_errors=0", "-d", "memory_limit=-1"),
+            "-r",
+            _source(launcher).removeprefix("<?php\n"),
+        ),
     )
 
 
