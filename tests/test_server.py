@@ -308,7 +308,7 @@ def test_healthz_reports_isolation(server):
     assert body["isolation"]["level"] in ("minimal", "standard", "strict")
     if os.geteuid() == 0:
         assert "seccomp" in body["isolation"]["layers"]
-        assert "namespaces(mount,ipc,uts)" in body["isolation"]["layers"]
+        assert "namespaces(pid,mount,ipc,uts)" in body["isolation"]["layers"]
 
 
 def test_isolation_requirement_refuses_to_start_below_it(tmp_path):
