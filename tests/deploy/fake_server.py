@@ -26,6 +26,7 @@ class FakeServer:
         self.actions: dict[str, dict[str, Any]] = {}  # "pkg/fn" or "fn"
         self.requests: list[tuple[str, str]] = []
         self.fail_puts: set[str] = set()  # paths whose PUT answers 400
+        self.routes: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def client(self) -> WispClient:
         return WispClient("http://wisp.test", "u:k", transport=httpx.MockTransport(self.handle))
@@ -41,6 +42,8 @@ class FakeServer:
         if path == "/api/v1/namespaces":
             return httpx.Response(200, json=["guest"])
         rest = path.removeprefix(PREFIX)
+        if rest == "routes":
+            return self.route_call(request)
         collection, _, name = rest.partition("/")
         store = self.packages if collection == "packages" else self.actions
         if not name:
@@ -78,3 +81,29 @@ class FakeServer:
         skip = int(request.url.params.get("skip", 0))
         names = sorted(store)[skip : skip + limit]
         return httpx.Response(200, json=[self.shape(collection, n, store[n]) for n in names])
+
+    def route_call(self, request: httpx.Request) -> httpx.Response:
+        """Wisp's routes API in miniature: a route is its body, changed if the body is."""
+        query = request.url.params
+        if request.method == "GET":
+            return httpx.Response(200, json=list(self.routes.values()))
+        if request.method == "DELETE":
+            key = (query["basePath"], query["path"], query["method"])
+            return httpx.Response(200, json={"deleted": int(bool(self.routes.pop(key, None)))})
+        body = json.loads(request.content)
+        if body.get("policy", {}).get("type") == "bogus":
+            return httpx.Response(400, json={"error": "policy.type must be one of none, basic"})
+        function = body["function"]
+        if function not in self.actions:
+            return httpx.Response(404, json={"error": f"function {function} does not exist"})
+        key = (body["basePath"], body["path"], body["method"])
+        old = self.routes.get(key)
+        changes = [] if old == body else ["new route"] if old is None else ["policy changed"]
+        if query.get("dryRun") == "true":
+            return httpx.Response(200, json={"exists": old is not None, "changes": changes})
+        assert query.get("overwrite") == "true"
+        self.routes[key] = body
+        answer = dict(body)
+        if old is None and body.get("policy", {}).get("type") == "api-key":
+            answer["apiKeys"] = ["generated-key-0123456789"]
+        return httpx.Response(200, json=answer)

@@ -118,8 +118,8 @@ class WispClient:
     def put(self, path: str, body: Any, params: Params | None = None) -> Any:
         return _json(self.request("PUT", path, params=params, json=body))
 
-    def delete(self, path: str) -> Any:
-        return _json(self.request("DELETE", path))
+    def delete(self, path: str, params: Params | None = None) -> Any:
+        return _json(self.request("DELETE", path, params=params))
 
     # -- invoking ------------------------------------------------------------------------
 

@@ -70,9 +70,11 @@ def _change_line(change: Change) -> str:
 def _counts(plan: Plan) -> str:
     packages = sum(1 for c in plan.changes if c.entity == "package" and c.verb != "delete")
     functions = sum(1 for c in plan.changes if c.entity == "function" and c.verb != "delete")
-    return (
+    routes = sum(1 for c in plan.changes if c.entity == "route" and c.verb != "delete")
+    counts = (
         f"{packages} package{'s' * (packages != 1)}, {functions} function{'s' * (functions != 1)}"
     )
+    return counts + (f", {routes} route{'s' * (routes != 1)}" if routes else "")
 
 
 def show_plan(plan: Plan) -> None:
@@ -122,6 +124,8 @@ def deploy(directory: Path, env_file: Path | None, prune: bool, as_json: bool) -
                     stderr.print(f"  [{done}/{total}] {PAST[change.verb]} {change.label}{version}")
                     for line in outcome.build_log.rstrip().splitlines():
                         stderr.print(f"      {line}", markup=False, highlight=False, style="dim")
+                    for key in outcome.api_keys:
+                        stderr.print(f"      API key (shown once): {key}", highlight=False)
                 else:
                     stderr.print(
                         f"  [{done}/{total}] [red]failed[/] {change.label}: {outcome.error}"

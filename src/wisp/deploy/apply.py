@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wisp.deploy.plan import MAX_WORKERS, Change, Plan
@@ -23,6 +23,7 @@ class Outcome:
     error: str = ""
     version: str = ""
     build_log: str = ""  # output of the server-side build of a function, if it had one
+    api_keys: list[str] = field(default_factory=list)  # made by the server for a route
 
     def to_json(self) -> dict[str, Any]:
         doc = self.change.to_json()
@@ -33,6 +34,8 @@ class Outcome:
             doc["error"] = self.error
         if self.build_log:
             doc["build_log"] = self.build_log
+        if self.api_keys:
+            doc["apiKeys"] = self.api_keys
         return doc
 
 
@@ -69,8 +72,11 @@ def apply_plan(
     # A rule names its trigger and function, so both must exist first.
     run([c for c in puts if c.entity == "trigger"], lambda c: _put(remote, c))
     run([c for c in puts if c.entity == "rule"], lambda c: _put(remote, c))
+    # A route names its function, so it is put after functions and deleted before.
+    run([c for c in puts if c.entity == "route"], lambda c: _put(remote, c))
     # An OpenWhisk package can only be deleted once it is empty.
     deletes = plan.of("delete")
+    run([c for c in deletes if c.entity == "route"], lambda c: _delete(remote, c))
     run([c for c in deletes if c.entity == "function"], lambda c: _delete(remote, c))
     run([c for c in deletes if c.entity == "package"], lambda c: _delete(remote, c))
     return outcomes
@@ -89,9 +95,13 @@ def _put(remote: Remote, change: Change) -> Outcome:
         return Outcome(change, True)
     build = answer.get("build")
     log = str(build.get("log", "")) if isinstance(build, dict) else ""
-    return Outcome(change, True, version=str(answer.get("version", "")), build_log=log)
+    # A generated API key is shown only in this answer: the deploy must pass it on.
+    keys = [str(k) for k in answer.get("apiKeys") or []]
+    return Outcome(
+        change, True, version=str(answer.get("version", "")), build_log=log, api_keys=keys
+    )
 
 
 def _delete(remote: Remote, change: Change) -> Outcome:
-    remote.delete(change.api_path)
+    remote.delete(change.api_path, change.params)
     return Outcome(change, True)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from wisp.deploy.build import infer_family, read_code
 from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE, FunctionSpec, PackageSpec, Project
+from wisp.deploy.routes import DesiredRoute
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, desired_rule, desired_trigger
 
 Body = dict[str, Any]
@@ -96,6 +97,7 @@ class DesiredState:
     functions: list[DesiredFunction]
     triggers: list[DesiredTrigger] = field(default_factory=list)
     rules: list[DesiredRule] = field(default_factory=list)
+    routes: list[DesiredRoute] = field(default_factory=list)
 
 
 def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -120,7 +122,7 @@ def desired_state(project: Project, runtimes: Runtimes) -> DesiredState:
     specs = [spec for fn in project.functions for spec in fn.triggers]
     triggers = [desired_trigger(spec) for spec in specs]
     rules = [desired_rule(spec) for spec in specs]
-    return DesiredState(packages, functions, triggers, rules)
+    return DesiredState(packages, functions, triggers, rules, list(project.routes))
 
 
 def package_body(pkg: PackageSpec) -> Body:

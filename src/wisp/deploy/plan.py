@@ -14,11 +14,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from wisp.deploy.desired import Body, DesiredFunction, DesiredPackage, DesiredState
+from wisp.deploy.errors import ProjectError
+from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE
 from wisp.deploy.remote import Remote
+from wisp.deploy.routes import ROUTES_PATH, DesiredRoute, delete_params, route_name
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_trigger
 
 Verb = Literal["create", "update", "unchanged", "delete"]
-Entity = Literal["package", "function", "trigger", "rule"]
+Entity = Literal["package", "function", "trigger", "rule", "route"]
 SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
 LIST_PAGE = 200  # the API's largest page
@@ -33,6 +36,7 @@ class Change:
     api_path: str  # relative to /api/v1/namespaces/_/
     body: Body | None = None  # what to PUT (creates and updates)
     reasons: list[str] = field(default_factory=list)
+    params: dict[str, str] | None = None  # query of a delete (routes are named by it)
 
     @property
     def label(self) -> str:
@@ -97,9 +101,56 @@ def make_plan(
         reasons = diff(item.body, have)
         verb: Verb = "update" if reasons else "unchanged"
         changes.append(Change(entity, name, verb, item.api_path, item.body, reasons))
+    created = {c.name for c in changes if c.entity == "function" and c.verb == "create"}
+    changes.extend(_route_changes(desired.routes, remote, created, prune, workers))
     if prune:
         changes.extend(_deletions(desired, remote))
     return Plan(changes, prune)
+
+
+def _route_changes(
+    routes: list[DesiredRoute], remote: Remote, created: set[str], prune: bool, workers: int
+) -> list[Change]:
+    """Routes are compared by the server (``dryRun``): only it can check a password
+    against its hash, so only it can tell whether a route would change."""
+    if not routes and not prune:
+        return []
+    listed = remote.get(ROUTES_PATH)
+    have = {
+        (str(r.get("basePath")), str(r.get("path")), str(r.get("method"))): r
+        for r in (listed if isinstance(listed, list) else [])
+        if isinstance(r, dict)
+    }
+
+    def one(route: DesiredRoute) -> Change:
+        function = route.function.removeprefix(f"{DEFAULT_PACKAGE}/")
+        if function in created:
+            # The dry run would refuse a function that does not exist yet; this
+            # deploy creates it, so the route is put without asking.
+            if route.key not in have:
+                return Change("route", route.name, "create", ROUTES_PATH, route.body)
+            reasons = [f"function → {function} (new)"]
+            return Change("route", route.name, "update", ROUTES_PATH, route.body, reasons)
+        try:
+            answer = remote.put(ROUTES_PATH, route.body, {"dryRun": "true"})
+        except Exception as exc:  # the server's 4xx names the field; add where it is
+            raise ProjectError(f"{PROJECT_FILE}: {route.where}: {exc}") from exc
+        answer = answer if isinstance(answer, dict) else {}
+        if not answer.get("exists"):
+            return Change("route", route.name, "create", ROUTES_PATH, route.body)
+        reasons = [str(r) for r in answer.get("changes") or []]
+        verb: Verb = "update" if reasons else "unchanged"
+        return Change("route", route.name, verb, ROUTES_PATH, route.body, reasons)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        changes = list(pool.map(one, routes))
+    if prune:
+        keep = {route.key for route in routes}
+        for key in sorted(set(have) - keep):
+            change = Change("route", route_name(*key), "delete", ROUTES_PATH)
+            change.reasons, change.params = ["not in the project"], delete_params(*key)
+            changes.append(change)
+    return changes
 
 
 def _deletions(desired: DesiredState, remote: Remote) -> list[Change]:

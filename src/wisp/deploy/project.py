@@ -18,6 +18,7 @@ import yaml
 
 from wisp.deploy.build import Source, scan_packages
 from wisp.deploy.errors import ProjectError
+from wisp.deploy.routes import DesiredRoute, read_routes
 from wisp.deploy.triggers import TriggerSpec, read_triggers
 from wisp.deploy.variables import read_dotenv, substitute
 
@@ -27,7 +28,7 @@ RESERVED_ANNOTATIONS = ("web-export", "raw-http", "require-whisk-auth")
 LIMIT_KEYS = ("timeout", "memory", "logs")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_@.-]*")
 
-_TOP_KEYS = {"packages", "parameters", "environment", "targetNamespace"}
+_TOP_KEYS = {"packages", "parameters", "environment", "targetNamespace", "routes"}
 _PACKAGE_KEYS = {
     "name",
     "functions",
@@ -96,6 +97,7 @@ class Project:
     root: Path
     packages: list[PackageSpec]
     warnings: list[str] = field(default_factory=list)
+    routes: list[DesiredRoute] = field(default_factory=list)
 
     @property
     def functions(self) -> list[FunctionSpec]:
@@ -194,7 +196,8 @@ class _Reader:
                             f"trigger {trigger.name!r} is also declared at {seen[trigger.name]}",
                         )
                     seen[trigger.name] = trigger.where
-        return Project(self.root, list(packages.values()), self.warnings)
+        routes = read_routes(doc.get("routes"), self.fail)
+        return Project(self.root, list(packages.values()), self.warnings, routes)
 
     def package(
         self, raw: Any, where: str, params: dict[str, Any], env: dict[str, str]
