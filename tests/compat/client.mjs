@@ -292,6 +292,52 @@ async function main () {
     return { statusCode: err.statusCode, message: err.message }
   })
 
+  // API-gateway routes through OpenWhisk's apimgmt web actions (ow.routes).
+  const BASE = `/compat-${suffix}`
+  let gwApiUrl
+  await step('routes.create', async () => {
+    const api = await ow.routes.create({ basepath: BASE, relpath: '/items/{id}', operation: 'GET', action: TOP })
+    const value = api && api.value
+    expect(value && typeof value.gwApiUrl === 'string', 'gwApiUrl', api)
+    const op = value.apidoc.paths['/items/{id}'].get
+    expect(op['x-openwhisk'].action === TOP, 'x-openwhisk names the action', op)
+    expect(value.apidoc.basePath === BASE, 'basePath', value.apidoc)
+    gwApiUrl = value.gwApiUrl
+    return { gwApiUrl, id: api.id }
+  })
+
+  await step('routes.list', async () => {
+    const listed = await ow.routes.list({ basepath: BASE })
+    expect(Array.isArray(listed.apis) && listed.apis.length === 1, 'one API', listed)
+    const paths = Object.keys(listed.apis[0].value.apidoc.paths)
+    expect(paths.length === 1 && paths[0] === '/items/{id}', 'its path', paths)
+    const got = await ow.routes.get({ basepath: BASE })
+    expect(got.apis.length === 1 && got.apis[0].value.gwApiUrl === gwApiUrl, 'routes.get', got)
+    const all = await ow.routes.list()
+    expect(all.apis.some(a => a.value.apidoc.basePath === BASE), 'listed without a filter', all)
+    return { paths }
+  })
+
+  await step('routes call through gwApiUrl', async () => {
+    expect(gwApiUrl, 'needs the created route')
+    const response = await fetch(`${gwApiUrl}/items/42?x=1`)
+    const body = await response.json()
+    expect(response.status === 200, 'status', [response.status, body])
+    expect(body.args && body.args.id === '42' && body.args.bound === 'yes', 'function ran', body)
+    return { status: response.status, body }
+  })
+
+  await step('routes.delete', async () => {
+    await ow.routes.delete({ basepath: BASE, relpath: '/items/{id}', operation: 'GET' })
+    const listed = await ow.routes.list({ basepath: BASE })
+    expect(listed.apis.length === 0, 'gone from the list', listed)
+    const response = await fetch(`${gwApiUrl}/items/42`)
+    expect(response.status === 404, 'route no longer served', response.status)
+    const err = await rejection(ow.routes.delete({ basepath: BASE }), 'delete a deleted route')
+    expect(err.statusCode === 404, 'status', err.statusCode)
+    return { status: response.status }
+  })
+
   await step('actions.delete', async () => {
     for (const name of [IN_PKG, TOP, FAILING]) {
       const deleted = await ow.actions.delete(name)

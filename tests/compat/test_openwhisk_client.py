@@ -144,6 +144,10 @@ def test_openwhisk_npm_client_against_a_real_server(server: Server) -> None:
         "actions.invoke error result (502)",
         "actions.invoke error with result:true (502)",
         "actions.invoke missing (404)",
+        "routes.create",
+        "routes.list",
+        "routes call through gwApiUrl",
+        "routes.delete",
         "actions.delete",
         "packages.delete",
         "wrong api_key (401)",
@@ -162,3 +166,5 @@ def test_openwhisk_npm_client_against_a_real_server(server: Server) -> None:
     assert failed["statusCode"] == 502 and failed["status"] == "application error"
     assert failed["message"].endswith('--> "boom"')
     assert results["wrong api_key (401)"]["statusCode"] == 401
+    assert results["routes.create"]["gwApiUrl"].startswith(f"{server.url}/gw/guest/compat-")
+    assert results["routes call through gwApiUrl"]["body"]["args"]["id"] == "42"

@@ -88,8 +88,8 @@ def create_app(
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
+        *gateway,  # before web actions: it has OpenWhisk's /api/v1/web/whisk.system/apimgmt
         *WebActionsApi(ctx).routes(),
-        *gateway,
         *TriggersApi(ctx, triggers).routes(),
         *RulesApi(ctx, triggers).routes(),
     ]

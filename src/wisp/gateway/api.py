@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from wisp.api.context import ApiContext, route
 from wisp.api.inputs import json_object, query_bool
 from wisp.errors import BadRequest
+from wisp.gateway.apimgmt import ApiManagement
 from wisp.gateway.routes import RouteService, route_json
 from wisp.gateway.serve import Gateway, trusted_networks
 
@@ -72,11 +73,18 @@ class RoutesApi:
 
 
 def gateway_routes(ctx: ApiContext) -> tuple[list[BaseRoute], Callable[[ASGIApp], ASGIApp]]:
-    """The management API and the public gateway, plus the fallback serving host names
-    (wrap the router's default with it so it only sees requests nothing else matched)."""
+    """The management APIs (Wisp's and OpenWhisk's apimgmt, which must come before the
+    web actions' ``/api/v1/web/{ns}/...``) and the public gateway, plus the fallback
+    serving host names (wrap the router's default with it so it only sees requests
+    nothing else matched)."""
     settings = ctx.platform.settings
     gateway = Gateway(ctx, trusted_networks(settings.trusted_proxies))
     service = RouteService(
         ctx.platform.store, ctx.entities, settings.limits.payload_max, gateway.invalidate
     )
-    return [*RoutesApi(ctx, service).routes(), *gateway.routes()], gateway.host_fallback
+    routes = [
+        *ApiManagement(ctx, service).routes(),
+        *RoutesApi(ctx, service).routes(),
+        *gateway.routes(),
+    ]
+    return routes, gateway.host_fallback
