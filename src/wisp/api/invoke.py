@@ -49,7 +49,7 @@ class InvokeApi:
         wait = ctx.platform.settings.sync_limit
         if timeout_ms is not None:
             wait = min(wait, timeout_ms / 1000)
-        if not await _wait(invocation.done, wait):
+        if not await wait_done(invocation.done, wait):
             return _accepted(invocation.activation_id, headers)
         try:
             record = invocation.done.result()
@@ -60,7 +60,7 @@ class InvokeApi:
         return _finished(record, result_only, headers)
 
 
-async def _wait(future: asyncio.Future[Activation], seconds: float) -> bool:
+async def wait_done(future: asyncio.Future[Activation], seconds: float) -> bool:
     """Wait for ``future`` up to ``seconds`` without cancelling it; True when done.
 
     Cheaper than ``wait_for(shield(...))``, which makes two extra futures and a task

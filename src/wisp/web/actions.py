@@ -21,8 +21,7 @@ from starlette.routing import Route
 
 from wisp.api.context import ApiContext
 from wisp.api.errors import guarded
-from wisp.api.invoke import ACTIVATION_HEADER
-from wisp.api.invoke import _wait as wait_done
+from wisp.api.invoke import ACTIVATION_HEADER, wait_done
 from wisp.errors import NotFound, Unauthorized
 from wisp.invoker.base import Target
 from wisp.models import Action
