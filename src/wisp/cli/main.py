@@ -23,8 +23,10 @@ from wisp.cli.errors import CliError
 from wisp.cli.fn import fn
 from wisp.cli.output import error_line
 from wisp.cli.route import route
+from wisp.cli.scaffold import init
 from wisp.cli.server import server
 from wisp.cli.triggers import triggers
+from wisp.cli.watch import watch
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -53,6 +55,8 @@ cli.add_command(activations)
 cli.add_command(admin)
 cli.add_command(route)
 cli.add_command(triggers)
+cli.add_command(init)
+cli.add_command(watch)
 
 
 def _fail(message: str, code: int) -> int:
