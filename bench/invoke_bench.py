@@ -226,9 +226,12 @@ def idle_instance_memory(server_pid: int) -> dict[str, float]:
     rows = [line.split(None, 2) for line in out.strip().splitlines()[1:]]
     zygotes = {r[0] for r in rows if r[1] == str(server_pid) and "launcher.py" in r[2]}
     private = []
-    for pid, ppid, _ in rows:
-        if ppid in zygotes:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    for pid, ppid, args in rows:
+        if ppid in zygotes and "launcher.py" in args:  # Python instances, not exec'd runtimes
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue  # gone since ps listed it
             kb = sum(int(m) for m in re.findall(r"Private_(?:Clean|Dirty):\s+(\d+)", text))
             private.append(kb / 1024)
     if not private:
