@@ -31,7 +31,7 @@ let current = null; // {fail(err)} while an activation runs
 
 const control = new net.Socket({ fd: 3, readable: true, writable: true });
 let pending = Buffer.alloc(0);
-let queue = Promise.resolve();
+let queue = warmUp(); // messages wait for it: they are served in order after it
 
 control.on('data', (chunk) => {
   pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -71,6 +71,22 @@ process.on('unhandledRejection', (err) => {
   logError(err);
   if (current) current.fail(err);
 });
+
+// A stem cell waits for code anyway: take the first-use costs of a cold start now
+// (V8 compiling this file's init and run paths, the vm and module machinery, the ES
+// module loader) so that `init` only loads the user's code. Best effort: a failure
+// here only costs speed.
+async function warmUp() {
+  try {
+    const exported = await loadSource('function main(a) { return {a}; }\n', 'main');
+    result(await Promise.resolve(pick(exported, 'main')({ x: 1 })));
+    new Context({}).getRemainingTimeInMillis();
+    const esm = Buffer.from('export function main() { return {}; }\n').toString('base64');
+    pick(await import(`data:text/javascript;base64,${esm}`), 'main');
+  } catch (err) {
+    // nothing to report: the instance works without it
+  }
+}
 
 // -- init ---------------------------------------------------------------------------
 
