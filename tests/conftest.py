@@ -38,3 +38,11 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def server_umask() -> Iterator[None]:
+    """`wisp server` runs with umask 077 (its files are private): sandboxes must cope."""
+    previous = os.umask(0o077)
+    yield
+    os.umask(previous)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import zipfile
 
 import pytest
@@ -48,14 +47,6 @@ def make_zip(files: dict[str, str]) -> bytes:
         for path, text in files.items():
             archive.writestr(path, text)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def server_umask():
-    """`wisp server` runs with umask 077 (its files are private): sandboxes must cope."""
-    previous = os.umask(0o077)
-    yield
-    os.umask(previous)
 
 
 @pytest.fixture

@@ -219,10 +219,12 @@ class _Collector(Collector):
         cells = getattr(getattr(invoker, "sandbox", None), "stem_cells", None)
         if isinstance(cells, dict):
             ready = GaugeMetricFamily(
-                "wisp_stem_cells_ready", "Confined, code-less instances ready.", labels=["kind"]
+                "wisp_stem_cells_ready",
+                "Confined, code-less instances ready.",
+                labels=["kind", "network"],
             )
-            for kind, queue in cells.items():
-                ready.add_metric([kind], len(queue))
+            for (kind, network), queue in cells.items():  # kept per kind and network mode
+                ready.add_metric([kind, network], len(queue))
             yield ready
         quotas = getattr(invoker, "quotas", None)
         if quotas is not None:
