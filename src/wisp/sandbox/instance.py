@@ -168,6 +168,10 @@ class LocalInstance(Instance):
         except TimeoutError:
             await self.kill()
             return Outcome(False, kind="timeout", logs=self.logs.take())
+        except asyncio.CancelledError:
+            # Abandoned mid-exchange (shutdown): its state is unknown, so it must go.
+            await self.kill()
+            raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return await self._died()
         if not self.logs.both_marked.is_set():
@@ -176,10 +180,14 @@ class LocalInstance(Instance):
         return decode_reply(raw, message["op"], self.logs.take())
 
     async def _died(self) -> Outcome:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.exited), 1.0)
-        # Let the pipes drain what the process wrote before it died.
-        await asyncio.sleep(0.01)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited), 1.0)
+            # Let the pipes drain what the process wrote before it died.
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            await self.kill()
+            raise
         oom = self.slot.oom_killed() if self.slot is not None else False
         signum = self.exit_signal or 0
         await self.kill()

@@ -246,6 +246,9 @@ class LocalSandbox(Sandbox):
         instance = LocalInstance(kind, pid, reader, writer, logs, transports, slot, self._dead)
         instance.uid = uid
         self.live[pid] = instance
+        if self._stopping:  # forked while stop() was killing the others
+            await instance.kill()
+            raise PlatformError("the sandbox is stopping")
         return instance
 
     def _take_uid(self) -> int | None:
