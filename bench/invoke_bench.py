@@ -98,6 +98,9 @@ def summary(values_ms: list[float]) -> dict[str, float]:
     }
 
 
+SERVER_CMD = ["wisp"]  # --server-src runs another checkout's code instead (A/B runs)
+
+
 def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
     port = free_port()
     env = {
@@ -108,7 +111,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
         "WISP_NAMESPACE_PER_MINUTE": "100000000",
     }
     proc = subprocess.Popen(
-        ["wisp", "server", "--port", str(port), "--data-dir", str(tmp / "data")],
+        [*SERVER_CMD, "server", "--port", str(port), "--data-dir", str(tmp / "data")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -278,7 +281,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--cold", type=int, default=100)
     parser.add_argument("--warm", type=int, default=2000)
+    parser.add_argument("--server-src", help="run the server from this src/ folder (A/B runs)")
     args = parser.parse_args()
+    if args.server_src:
+        SERVER_CMD[:] = [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "from wisp.cli.main import main; main()",
+            args.server_src,
+        ]
     tmp = Path(tempfile.mkdtemp(prefix="wisp-bench-"))
     proc, port, auth = start_server(tmp)
     results: dict[str, object] = {
