@@ -53,6 +53,7 @@ class Settings:
     cgroups: str = "auto"  # auto | off
     isolation: str = "minimal"  # the least the sandbox must achieve: minimal|standard|strict
     network: str = "egress"  # functions' network unless annotated: egress | none
+    sandbox_paths: tuple[str, ...] = ()  # more host paths visible (read-only) in sandboxes
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit

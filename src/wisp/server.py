@@ -41,9 +41,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     extra_runtimes = Path(settings.runtimes_file) if settings.runtimes_file else None
     runtimes = RuntimeTable(discover(extra_runtimes))
     writer = ActivationWriter(store, batch=settings.writer_batch, interval=settings.writer_interval)
-    sandbox = LocalSandbox(settings, runtimes)
+    code_root = bundle_root(settings.data_dir)
+    sandbox = LocalSandbox(settings, runtimes, code_roots=[code_root])
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)
-    bundles = BundleCache(bundle_root(settings.data_dir), settings.limits.code_max * 4)
+    bundles = BundleCache(code_root, settings.limits.code_max * 4)
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
     invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas, journal)

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
 
 
 class LocalSandbox(Sandbox):
-    def __init__(self, settings: Settings, runtimes: RuntimeTable) -> None:
+    def __init__(
+        self, settings: Settings, runtimes: RuntimeTable, code_roots: Sequence[Path] = ()
+    ) -> None:
         self.settings = settings
         self.runtimes = runtimes
         self.cgroups = CgroupPool(enabled=settings.cgroups != "off")
@@ -71,6 +74,8 @@ class LocalSandbox(Sandbox):
         self._stopping = False
         self.seccomp = platform.machine() == "x86_64"
         self.expose = hidden_runtime_paths(runtimes)
+        self.root: list[str] = []  # set in start(): paths bound into a private root
+        self.code_roots = list(code_roots)  # unpacked bundles and builds
         self.egress = EgressFilter(settings.uid_base, settings.uid_base + settings.uid_count - 1)
         self.isolation = self._describe()
 
@@ -79,7 +84,10 @@ class LocalSandbox(Sandbox):
         if self.cgroups.available:
             layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
         if self.as_root:
-            layers.append("namespaces(pid,mount,ipc,uts)+private-tmp+private-proc+uid+no-caps")
+            layers.append(
+                "namespaces(pid,mount,ipc,uts)+private-read-only-root+private-tmp+private-proc"
+                "+uid+no-caps"
+            )
         layers.append("no-new-privs+rlimits")
         if self.seccomp:
             layers.append("seccomp")
@@ -99,10 +107,28 @@ class LocalSandbox(Sandbox):
             return "strict"
         return "standard"
 
+    def root_binds(self) -> list[str]:
+        """What a private root holds: the system's programs and libraries, /etc, the
+        runtimes (interpreters, launchers) and the code bundles. Nothing else."""
+        system = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+        runtimes = {str(Path(sys.base_prefix).resolve())}
+        for runtime in self.runtimes.runtimes.values():
+            runtimes.add(str(runtime.launcher.parent.resolve()))
+            exe = Path(runtime.interpreter).resolve()
+            if not str(exe).startswith("/usr/"):
+                runtimes.add(str(exe.parent.parent))  # e.g. a pyenv or /opt prefix
+        wanted: list[str | Path] = [*self.settings.sandbox_paths, *self.code_roots]
+        extra = [str(Path(p).resolve()) for p in wanted]
+        binds = [p for p in system if os.path.lexists(p)]
+        binds += sorted(p for p in runtimes | set(extra) if not p.startswith("/usr/"))
+        return binds
+
     async def start(self) -> None:
         slots = self.settings.pool_memory_mb // self.settings.limits.memory_min
         slots += self.settings.stem_cells * len(self.runtimes.runtimes) + 8
         await asyncio.to_thread(self.cgroups.prepare, slots)
+        if self.as_root and self.seccomp:  # pivot_root's number is x86_64's
+            self.root = self.root_binds()
         await asyncio.to_thread(self.prepare_isolation)
         log.info("isolation: %s: %s", self.level, self.isolation)
         if self.as_root:
@@ -205,6 +231,8 @@ class LocalSandbox(Sandbox):
                 spec["namespaces"].append("net")  # only a loopback of its own
             spec["tmp_mb"] = TMP_MB
             spec["expose"] = self.expose
+            if self.root:
+                spec["root"] = self.root
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
