@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     URL,
@@ -48,6 +48,8 @@ from wisp.models import (
 )
 from wisp.store import schema
 from wisp.store.base import Claim, Store
+
+T = TypeVar("T")
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_MAX_OVERFLOW = 16
@@ -223,24 +225,35 @@ class SqlStore(Store):
             conn.execute(self._upsert(schema.packages, row, ["namespace", "name"]))
 
     def get_package(self, namespace: str, name: str) -> Package | None:
-        t = schema.packages
+        return self._get_named(schema.packages, namespace, name, _package)
+
+    def delete_package(self, namespace: str, name: str) -> bool:
+        return self._delete_named(schema.packages, namespace, name)
+
+    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
+        return self._list_named(schema.packages, namespace, limit, skip, _package)
+
+    # Packages, triggers and rules are all keyed (namespace, name) and listed by name.
+    def _get_named(
+        self, t: Table, namespace: str, name: str, convert: Callable[[Row[Any]], T]
+    ) -> T | None:
         with self._begin() as conn:
             query = select(t).where(t.c.namespace == namespace, t.c.name == name)
             row = conn.execute(query).first()
-        return _package(row) if row else None
+        return convert(row) if row else None
 
-    def delete_package(self, namespace: str, name: str) -> bool:
-        t = schema.packages
+    def _delete_named(self, t: Table, namespace: str, name: str) -> bool:
         with self._begin() as conn:
             result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
         return result.rowcount > 0
 
-    def list_packages(self, namespace: str, limit: int, skip: int) -> list[Package]:
-        t = schema.packages
+    def _list_named(
+        self, t: Table, namespace: str, limit: int, skip: int, convert: Callable[[Row[Any]], T]
+    ) -> list[T]:
         query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
         with self._begin() as conn:
             rows = conn.execute(query.limit(limit).offset(skip)).all()
-        return [_package(r) for r in rows]
+        return [convert(r) for r in rows]
 
     # -- actions -----------------------------------------------------------
     def put_action(self, action: Action) -> None:
@@ -484,25 +497,13 @@ class SqlStore(Store):
             conn.execute(stmt.on_conflict_do_update(index_elements=_KEY, set_=changes))
 
     def get_trigger(self, namespace: str, name: str) -> Trigger | None:
-        t = schema.triggers
-        with self._begin() as conn:
-            row = conn.execute(
-                select(t).where(t.c.namespace == namespace, t.c.name == name)
-            ).first()
-        return _trigger(row) if row else None
+        return self._get_named(schema.triggers, namespace, name, _trigger)
 
     def list_triggers(self, namespace: str, limit: int, skip: int) -> list[Trigger]:
-        t = schema.triggers
-        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
-        with self._begin() as conn:
-            rows = conn.execute(query.limit(limit).offset(skip)).all()
-        return [_trigger(r) for r in rows]
+        return self._list_named(schema.triggers, namespace, limit, skip, _trigger)
 
     def delete_trigger(self, namespace: str, name: str) -> bool:
-        t = schema.triggers
-        with self._begin() as conn:
-            result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
-        return result.rowcount > 0
+        return self._delete_named(schema.triggers, namespace, name)
 
     def due_triggers(self, until: int, limit: int) -> list[Trigger]:
         t = schema.triggers
@@ -571,25 +572,13 @@ class SqlStore(Store):
             conn.execute(self._upsert(schema.rules, row, _KEY))
 
     def get_rule(self, namespace: str, name: str) -> Rule | None:
-        t = schema.rules
-        with self._begin() as conn:
-            row = conn.execute(
-                select(t).where(t.c.namespace == namespace, t.c.name == name)
-            ).first()
-        return _rule(row) if row else None
+        return self._get_named(schema.rules, namespace, name, _rule)
 
     def list_rules(self, namespace: str, limit: int, skip: int) -> list[Rule]:
-        t = schema.rules
-        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
-        with self._begin() as conn:
-            rows = conn.execute(query.limit(limit).offset(skip)).all()
-        return [_rule(r) for r in rows]
+        return self._list_named(schema.rules, namespace, limit, skip, _rule)
 
     def delete_rule(self, namespace: str, name: str) -> bool:
-        t = schema.rules
-        with self._begin() as conn:
-            result = conn.execute(delete(t).where(t.c.namespace == namespace, t.c.name == name))
-        return result.rowcount > 0
+        return self._delete_named(schema.rules, namespace, name)
 
     def rules_for_trigger(self, namespace: str, trigger: str) -> list[Rule]:
         t = schema.rules
