@@ -2,7 +2,7 @@ import pytest
 
 from wisp.config import Settings
 from wisp.errors import TooManyRequests
-from wisp.invoker.quotas import Quotas
+from wisp.invoker.quotas import OTHER, THROTTLED_MAX, Quotas
 
 
 class Clock:
@@ -29,7 +29,7 @@ def test_concurrency_limit_with_openwhisk_text():
     assert caught.value.retry_after == 1
     quotas.done("guest")
     quotas.admit("guest")  # room again
-    assert quotas.throttled == 1
+    assert quotas.throttled == {"guest": 1}
 
 
 def test_per_minute_limit_and_retry_after():
@@ -68,3 +68,22 @@ def test_bad_override_values_fall_back_to_defaults():
     quotas.admit("x")
     with pytest.raises(TooManyRequests):
         quotas.admit("x")
+
+
+def test_throttles_are_counted_per_namespace_and_bounded():
+    quotas, _ = make(concurrent=1)
+    quotas.admit("a")
+    quotas.admit("b")
+    for _ in range(2):
+        with pytest.raises(TooManyRequests):
+            quotas.admit("a")
+    with pytest.raises(TooManyRequests):
+        quotas.admit("b")
+    assert quotas.throttled == {"a": 2, "b": 1}
+    for i in range(THROTTLED_MAX):
+        quotas.admit(f"ns{i}")
+        with pytest.raises(TooManyRequests):
+            quotas.admit(f"ns{i}")
+    assert len(quotas.throttled) == THROTTLED_MAX + 1
+    assert quotas.throttled[OTHER] == 2  # the two past the bound
+    assert quotas.throttled["a"] == 2

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.invoker.conftest import make_target
 from wisp.api import create_app
+from wisp.errors import TooManyRequests
 from wisp.models import Activation
 from wisp.observability.metrics import MAX_SERIES, OTHER, Metrics
 
@@ -76,7 +77,7 @@ async def test_metrics_after_known_invocations(platform, invoke, client) -> None
     assert value(found, "wisp_pool_memory_budget_bytes") == 2048 * 1024 * 1024
     assert value(found, "wisp_stem_cells_ready", kind="python:3.11", network="egress") >= 0
     assert "wisp_writer_pending" in {name for name, _ in found}
-    assert value(found, "wisp_throttled_total") == 0
+    assert not [name for name, _ in found if name == "wisp_throttled_total"]
     for name, labels in found:
         assert "activation_id" not in dict(labels), name
 
@@ -98,6 +99,20 @@ async def test_writer_batches_and_store_latency(platform, invoke, client) -> Non
     assert value(found, "wisp_writer_batch_size_sum") >= 1
     assert value(found, "wisp_store_write_seconds_count") >= 1
     assert value(found, "wisp_writer_records_total") >= 1
+
+
+async def test_throttles_are_counted_per_namespace(platform, invoke, client) -> None:
+    platform.invoker.quotas.default_per_minute = 1  # read at the namespace's first call
+    target = make_target(CODE, name="t")
+    await invoke(target)
+    for _ in range(2):
+        with pytest.raises(TooManyRequests):
+            await invoke(target)
+    found = samples((await client.get("/metrics")).text)
+    assert value(found, "wisp_throttled_total", namespace="guest") == 2
+    assert [labels for name, labels in found if name == "wisp_throttled_total"] == [
+        (("namespace", "guest"),)
+    ]
 
 
 def _record(name: str) -> Activation:

@@ -18,6 +18,8 @@ from wisp.config import Settings
 from wisp.errors import TooManyRequests
 
 REFRESH = 30.0  # seconds an operator's override may take to apply
+THROTTLED_MAX = 1000  # namespaces counted apart; the rest are folded into OTHER
+OTHER = "_other"
 CONCURRENT_KEY = "concurrentActions"
 PER_MINUTE_KEY = "invocationsPerMinute"
 
@@ -40,7 +42,7 @@ class Quotas:
         self.default_per_minute = settings.namespace_per_minute
         self.lookup = lookup
         self.clock = clock
-        self.throttled = 0
+        self.throttled: dict[str, int] = {}  # refusals per namespace (bounded)
         self._usage: dict[str, _Usage] = {}
 
     def admit(self, namespace: str) -> None:
@@ -55,14 +57,14 @@ class Quotas:
         if minute != usage.minute:
             usage.minute, usage.started = minute, 0
         if usage.in_flight >= usage.concurrent:
-            self.throttled += 1
+            self._throttle(namespace)
             raise TooManyRequests(
                 f"Too many concurrent requests in flight (count: {usage.in_flight + 1}, "
                 f"allowed: {usage.concurrent}).",
                 retry_after=1,
             )
         if usage.started >= usage.per_minute:
-            self.throttled += 1
+            self._throttle(namespace)
             raise TooManyRequests(
                 f"Too many requests in the last minute (count: {usage.started + 1}, "
                 f"allowed: {usage.per_minute}).",
@@ -76,6 +78,12 @@ class Quotas:
         usage = self._usage.get(namespace)
         if usage is not None and usage.in_flight > 0:
             usage.in_flight -= 1
+
+    def _throttle(self, namespace: str) -> None:
+        throttled = self.throttled
+        if namespace not in throttled and len(throttled) >= THROTTLED_MAX:
+            namespace = OTHER
+        throttled[namespace] = throttled.get(namespace, 0) + 1
 
     def in_flight(self, namespace: str) -> int:
         usage = self._usage.get(namespace)

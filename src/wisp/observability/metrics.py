@@ -228,7 +228,12 @@ class _Collector(Collector):
             yield ready
         quotas = getattr(invoker, "quotas", None)
         if quotas is not None:
-            yield _counter("wisp_throttled", "Invocations refused (429).", quotas.throttled)
+            throttled = CounterMetricFamily(
+                "wisp_throttled", "Invocations refused (429).", labels=["namespace"]
+            )
+            for namespace, count in list(quotas.throttled.items()):
+                throttled.add_metric([namespace], count)
+            yield throttled
         writer = platform.writer
         yield _gauge("wisp_writer_pending", "Activation records not yet written.", writer.pending)
         yield _counter("wisp_writer_records", "Activation records written.", writer.written)
