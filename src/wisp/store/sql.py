@@ -7,7 +7,9 @@ becomes ``PlatformError`` and a uniqueness violation becomes ``Conflict``.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
@@ -76,6 +78,24 @@ def database_url(url: str) -> URL:
     )
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch a SQLite database to WAL, waiting out other connections doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database
+    is locked" at once instead of calling the busy handler when several processes
+    open a new database together, so retry until the busy timeout runs out.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SqlStore(Store):
     """``Store`` over SQLAlchemy Core. Thread-safe; every call is one transaction."""
 
@@ -123,7 +143,7 @@ class SqlStore(Store):
             if not in_memory:
                 # WAL: readers never block the writer; NORMAL sync is safe in WAL
                 # (a power cut may lose the last commits, never corrupt the file).
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
