@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.cli.conftest import closed_port
 from wisp.cli.client import WispClient, entity_path
 from wisp.cli.errors import ApiError, CliError
+from wisp.cli.transport import MockTransport, Request, Response
 
 
 def client_answering(status: int, body: object = None, text: str = "") -> WispClient:
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: Request) -> Response:
         assert request.headers["authorization"].startswith("Basic ")
         if body is not None:
-            return httpx.Response(status, json=body)
-        return httpx.Response(status, text=text)
+            return Response.of(status, json=body)
+        return Response.of(status, text=text)
 
-    return WispClient("http://wisp.test", "u:k", transport=httpx.MockTransport(handle))
+    return WispClient("http://wisp.test", "u:k", transport=MockTransport(handle))
 
 
 def test_error_envelope_becomes_the_message() -> None:

@@ -1,4 +1,4 @@
-"""A tiny in-memory OpenWhisk server behind ``httpx.MockTransport`` for plan/apply tests.
+"""A tiny in-memory OpenWhisk server behind ``MockTransport`` for plan/apply tests.
 
 It keeps what is PUT, echoes it back like Wisp does (plus the server-owned
 ``exec`` annotation and default limits), bumps ``version`` only on a real change,
@@ -11,9 +11,8 @@ import copy
 import json
 from typing import Any
 
-import httpx
-
 from wisp.cli.client import WispClient
+from wisp.cli.transport import MockTransport, Request, Response
 
 PREFIX = "/api/v1/namespaces/_/"
 RUNTIMES = {"python": [{"kind": "python:3.11", "default": True}]}
@@ -29,18 +28,18 @@ class FakeServer:
         self.routes: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def client(self) -> WispClient:
-        return WispClient("http://wisp.test", "u:k", transport=httpx.MockTransport(self.handle))
+        return WispClient("http://wisp.test", "u:k", transport=MockTransport(self.handle))
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.requests if m in ("PUT", "DELETE")]
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
+    def handle(self, request: Request) -> Response:
+        path = request.path
         self.requests.append((request.method, path))
         if path == "/api/v1":
-            return httpx.Response(200, json={"runtimes": RUNTIMES})
+            return Response.of(200, json={"runtimes": RUNTIMES})
         if path == "/api/v1/namespaces":
-            return httpx.Response(200, json=["guest"])
+            return Response.of(200, json=["guest"])
         rest = path.removeprefix(PREFIX)
         if rest == "routes":
             return self.route_call(request)
@@ -50,20 +49,20 @@ class FakeServer:
             return self.list(collection, request)
         if request.method == "GET":
             if name not in store:
-                return httpx.Response(404, json={"error": "The requested resource does not exist."})
-            return httpx.Response(200, json=self.shape(collection, name, store[name]))
+                return Response.of(404, json={"error": "The requested resource does not exist."})
+            return Response.of(200, json=self.shape(collection, name, store[name]))
         if request.method == "DELETE":
             if store.pop(name, None) is None:
-                return httpx.Response(404, json={"error": "not found"})
-            return httpx.Response(200, json={})
-        assert request.method == "PUT" and request.url.params.get("overwrite") == "true"
+                return Response.of(404, json={"error": "not found"})
+            return Response.of(200, json={})
+        assert request.method == "PUT" and request.params.get("overwrite") == "true"
         if rest in self.fail_puts:
-            return httpx.Response(400, json={"error": "limits.memory out of range", "code": "x"})
+            return Response.of(400, json={"error": "limits.memory out of range", "code": "x"})
         body = json.loads(request.content)
         old = store.get(name)
         version = 1 if old is None else old["_version"] + (old["body"] != body)
         store[name] = {"body": body, "_version": version}
-        return httpx.Response(200, json=self.shape(collection, name, store[name]))
+        return Response.of(200, json=self.shape(collection, name, store[name]))
 
     def shape(self, collection: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = copy.deepcopy(entry["body"])
@@ -75,35 +74,35 @@ class FakeServer:
             doc["limits"] = {**DEFAULT_LIMITS, **doc.get("limits", {})}
         return doc
 
-    def list(self, collection: str, request: httpx.Request) -> httpx.Response:
+    def list(self, collection: str, request: Request) -> Response:
         store = self.packages if collection == "packages" else self.actions
-        limit = int(request.url.params.get("limit", 30))
-        skip = int(request.url.params.get("skip", 0))
+        limit = int(request.params.get("limit", 30))
+        skip = int(request.params.get("skip", 0))
         names = sorted(store)[skip : skip + limit]
-        return httpx.Response(200, json=[self.shape(collection, n, store[n]) for n in names])
+        return Response.of(200, json=[self.shape(collection, n, store[n]) for n in names])
 
-    def route_call(self, request: httpx.Request) -> httpx.Response:
+    def route_call(self, request: Request) -> Response:
         """Wisp's routes API in miniature: a route is its body, changed if the body is."""
-        query = request.url.params
+        query = request.params
         if request.method == "GET":
-            return httpx.Response(200, json=list(self.routes.values()))
+            return Response.of(200, json=list(self.routes.values()))
         if request.method == "DELETE":
             key = (query["basePath"], query["path"], query["method"])
-            return httpx.Response(200, json={"deleted": int(bool(self.routes.pop(key, None)))})
+            return Response.of(200, json={"deleted": int(bool(self.routes.pop(key, None)))})
         body = json.loads(request.content)
         if body.get("policy", {}).get("type") == "bogus":
-            return httpx.Response(400, json={"error": "policy.type must be one of none, basic"})
+            return Response.of(400, json={"error": "policy.type must be one of none, basic"})
         function = body["function"]
         if function not in self.actions:
-            return httpx.Response(404, json={"error": f"function {function} does not exist"})
+            return Response.of(404, json={"error": f"function {function} does not exist"})
         key = (body["basePath"], body["path"], body["method"])
         old = self.routes.get(key)
         changes = [] if old == body else ["new route"] if old is None else ["policy changed"]
         if query.get("dryRun") == "true":
-            return httpx.Response(200, json={"exists": old is not None, "changes": changes})
+            return Response.of(200, json={"exists": old is not None, "changes": changes})
         assert query.get("overwrite") == "true"
         self.routes[key] = body
         answer = dict(body)
         if old is None and body.get("policy", {}).get("type") == "api-key":
             answer["apiKeys"] = ["generated-key-0123456789"]
-        return httpx.Response(200, json=answer)
+        return Response.of(200, json=answer)

@@ -1,21 +1,30 @@
-"""A small typed wrapper over httpx for Wisp's OpenWhisk REST API.
+"""A small typed client for Wisp's OpenWhisk REST API.
 
 Transport failures and error statuses become :class:`CliError` /
 :class:`ApiError` carrying the server's ``error`` text, so commands never show
-an httpx traceback.
+a traceback. Requests go through :mod:`wisp.cli.transport`.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
-
-import httpx
+from urllib.parse import quote, urlencode
 
 from wisp.cli.credentials import Credentials, load_credentials
 from wisp.cli.errors import ApiError, CliError
+from wisp.cli.transport import (
+    ConnectError,
+    HTTPTransport,
+    Request,
+    Response,
+    Timeout,
+    Transport,
+    TransportError,
+    basic_auth,
+)
 
 NAMESPACE_ROOT = "/api/v1/namespaces/_/"
 DEFAULT_TIMEOUT = 60.0
@@ -38,21 +47,22 @@ class WispClient:
         auth: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.apihost = apihost.rstrip("/")
         uuid, _, key = auth.partition(":")
-        # Plain http needs no certificates: loading the CA bundle anyway costs ~150 ms
-        # on every command's start-up.
+        # Plain http needs no certificates: loading a CA bundle anyway costs start-up time.
         self.verify_tls = self.apihost.startswith("https://")
-        self._http = httpx.Client(
-            base_url=self.apihost,
-            auth=(uuid, key),
-            timeout=timeout,
-            transport=transport,
-            headers={"User-Agent": "wisp-cli"},
-            verify=self.verify_tls,
-        )
+        self.timeout = timeout
+        self._headers = {
+            "authorization": basic_auth(uuid, key),
+            "user-agent": "wisp-cli",
+            "accept": "application/json",
+        }
+        try:
+            self._transport = transport or HTTPTransport(self.apihost, verify=self.verify_tls)
+        except ValueError as exc:
+            raise CliError(f"the API host must be an http:// or https:// URL: {exc}") from exc
 
     @classmethod
     def from_credentials(cls, credentials: Credentials | None = None) -> WispClient:
@@ -71,7 +81,7 @@ class WispClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     # -- the transport -------------------------------------------------------------------
 
@@ -84,23 +94,27 @@ class WispClient:
         json: Any = None,
         expect: Collection[int] = (200,),
         timeout: float | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request; statuses outside ``expect`` raise :class:`ApiError`."""
         url = path if path.startswith("/") else NAMESPACE_ROOT + path
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        target = url + ("?" + urlencode(dict(params)) if params else "")
+        headers = dict(self._headers)
+        content = b""
+        if json is not None:
+            content = jsonlib.dumps(json, separators=(",", ":")).encode()
+            headers["content-type"] = "application/json"
+        request = Request(method, target, headers, content)
         try:
-            response = self._http.request(
-                method, url, params=dict(params or {}), json=json, **extra
-            )
-        except httpx.ConnectError as exc:
+            response = self._transport.handle(request, self.timeout if timeout is None else timeout)
+        except ConnectError as exc:
             raise CliError(
                 f"cannot reach Wisp at {self.apihost} — is `wisp server` running?"
             ) from exc
-        except httpx.TimeoutException as exc:
+        except Timeout as exc:
             raise CliError(
                 f"Wisp at {self.apihost} did not answer in time ({method} {url})"
             ) from exc
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             raise CliError(f"{method} {self.apihost}{url} failed: {exc}") from exc
         if response.status_code not in expect:
             raise _api_error(response)
@@ -147,19 +161,19 @@ class WispClient:
         return str(first.get("name", "")) if isinstance(first, dict) else str(first)
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: Response) -> Any:
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError as exc:
         raise CliError(
-            f"{response.request.method} {response.request.url.path}: the server answered "
+            f"{response.request.method} {response.request.path}: the server answered "
             f"{response.status_code} with a body that is not JSON"
         ) from exc
 
 
-def _api_error(response: httpx.Response) -> ApiError:
+def _api_error(response: Response) -> ApiError:
     message, code = "", ""
     try:
         body = response.json()

@@ -18,3 +18,8 @@ class ApiError(CliError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+def error_line(message: str) -> str:
+    """Collapse a message to the one line the CLI promises on failure."""
+    return " ".join(message.split()) or "unknown error"

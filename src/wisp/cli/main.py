@@ -8,32 +8,117 @@ the user sees one line on stderr and a non-zero exit status, never a traceback
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import click
 
-from wisp.cli.activations import activations
-from wisp.cli.admin import admin
-from wisp.cli.credentials import login
-from wisp.cli.deploy import deploy, plan
-from wisp.cli.errors import CliError
-from wisp.cli.fn import fn
-from wisp.cli.output import error_line
-from wisp.cli.route import route
-from wisp.cli.scaffold import init
-from wisp.cli.server import server
-from wisp.cli.triggers import triggers
-from wisp.cli.watch import watch
+from wisp import __version__
+from wisp.cli.errors import CliError, error_line
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="wisp", prog_name="wisp")
+class Subcommand(NamedTuple):
+    module: str
+    attribute: str
+    summary: str  # the first paragraph of the command's help, for `wisp --help`
+
+
+# Each subcommand's module is imported only when that command runs: importing them all
+# (with httpx, Rich, YAML and the deploy machinery behind them) took most of a one-shot
+# command's time. tests/cli/test_main.py checks the summaries against the commands.
+SUBCOMMANDS = {
+    "activations": Subcommand(
+        "wisp.cli.activations", "activations", "Activation records: list, get, result, logs."
+    ),
+    "admin": Subcommand(
+        "wisp.cli.admin",
+        "admin",
+        "Operator commands; they use the store of --data-dir (or WISP_DATABASE_URL).",
+    ),
+    "deploy": Subcommand(
+        "wisp.cli.deploy",
+        "deploy",
+        "Deploy a project: DIRECTORY/project.yml and DIRECTORY/packages/<pkg>/<fn>.",
+    ),
+    "fn": Subcommand("wisp.cli.fn", "fn", "Invoke and manage functions."),
+    "init": Subcommand(
+        "wisp.cli.scaffold",
+        "init",
+        "Create a new project in DIRECTORY (which must be empty or not exist yet).",
+    ),
+    "login": Subcommand(
+        "wisp.cli.credentials",
+        "login",
+        "Check a key against the server and save it for later commands.",
+    ),
+    "plan": Subcommand(
+        "wisp.cli.deploy",
+        "plan",
+        "Show what `wisp deploy DIRECTORY` would change, without changing anything.",
+    ),
+    "route": Subcommand(
+        "wisp.cli.route",
+        "route",
+        "Expose functions as public gateway routes with an access policy.",
+    ),
+    "server": Subcommand(
+        "wisp.cli.server",
+        "server",
+        "Run the platform (API, invoker, sandboxes) with embedded defaults.",
+    ),
+    "triggers": Subcommand(
+        "wisp.cli.triggers",
+        "triggers",
+        "Scheduled and fired triggers, and the rules that run functions.",
+    ),
+    "watch": Subcommand(
+        "wisp.cli.watch",
+        "watch",
+        "Deploy DIRECTORY, then redeploy the functions you change as you save them.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, listed from :data:`SUBCOMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*SUBCOMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in SUBCOMMANDS:
+            entry = SUBCOMMANDS[cmd_name]
+            command = getattr(importlib.import_module(entry.module), entry.attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            if name in SUBCOMMANDS:
+                summary = click.utils.make_default_short_help(SUBCOMMANDS[name].summary, limit)
+            else:
+                summary = self.commands[name].get_short_help_str(limit)
+            rows.append((name, summary))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+# The version is the package's own: reading the installed metadata costs start-up time.
+@click.version_option(__version__, prog_name="wisp")
 def cli() -> None:
     """Wisp: self-hosted serverless functions, OpenWhisk / DigitalOcean Functions compatible.
 
@@ -44,19 +129,6 @@ def cli() -> None:
       wisp fn invoke hello/hello -p name Ada
       wisp activations logs --last
     """
-
-
-cli.add_command(server)
-cli.add_command(login)
-cli.add_command(deploy)
-cli.add_command(plan)
-cli.add_command(fn)
-cli.add_command(activations)
-cli.add_command(admin)
-cli.add_command(route)
-cli.add_command(triggers)
-cli.add_command(init)
-cli.add_command(watch)
 
 
 def _fail(message: str, code: int) -> int:

@@ -19,11 +19,6 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def error_line(message: str) -> str:
-    """Collapse a message to the one line the CLI promises on failure."""
-    return " ".join(message.split()) or "unknown error"
-
-
 def format_time(epoch_ms: Any) -> str:
     if not isinstance(epoch_ms, int | float) or epoch_ms <= 0:
         return "-"

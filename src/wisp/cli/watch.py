@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from wisp.cli.client import WispClient
-from wisp.cli.errors import CliError
-from wisp.cli.output import error_line, stderr, stdout
+from wisp.cli.errors import CliError, error_line
+from wisp.cli.output import stderr, stdout
 from wisp.deploy.apply import Outcome, apply_plan
 from wisp.deploy.desired import Runtimes
 from wisp.deploy.errors import DeployError

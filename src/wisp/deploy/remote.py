@@ -1,7 +1,7 @@
 """What deploying needs from the server: a handful of OpenWhisk REST calls.
 
 Paths are relative to ``/api/v1/namespaces/_/``. The CLI's ``WispClient`` is the
-implementation; tests use it over ``httpx.MockTransport``.
+implementation; tests use it over ``wisp.cli.transport.MockTransport``.
 """
 
 from __future__ import annotations

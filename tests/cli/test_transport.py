@@ -1,0 +1,154 @@
+"""The CLI's HTTP transport against a real (standard library) HTTP server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.cli.conftest import closed_port
+from wisp.cli.client import WispClient
+from wisp.cli.errors import CliError
+from wisp.cli.transport import ConnectError, HTTPTransport, Request, Timeout
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn does
+    server: Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.record(self)
+        if self.path.startswith("/slow"):
+            time.sleep(0.5)
+        if self.path.startswith("/chunked"):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b'{"parts": ', b"[1, 2]}"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.reply({"path": self.path, "auth": self.headers.get("Authorization")})
+
+    def do_PUT(self) -> None:
+        self.server.record(self)
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length))
+        self.reply({"got": body, "type": self.headers.get("Content-Type")})
+
+    def reply(self, doc: object) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.peers: list[tuple[str, int]] = []  # client address per request
+        self.handlers: list[BaseHTTPRequestHandler] = []
+        self.lock = threading.Lock()
+
+    def record(self, handler: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.peers.append(handler.client_address)
+            self.handlers.append(handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    httpd = Server()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_requests_reuse_one_kept_alive_connection(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client:
+        first = client.get("/api/v1/a", params={"limit": 2, "name": "a b"})
+        client.get("/api/v1/b")
+        client.get("/api/v1/c")
+    assert first["path"] == "/api/v1/a?limit=2&name=a+b"
+    assert first["auth"] == "Basic dTpr"  # base64("u:k")
+    assert len(set(server.peers)) == 1
+
+
+def test_json_bodies_go_out_as_json(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client:
+        answer = client.put("/x", {"exec": {"code": "é"}})
+    assert answer == {"got": {"exec": {"code": "é"}}, "type": "application/json"}
+
+
+def test_chunked_responses_are_read_whole(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client:
+        assert client.get("/chunked") == {"parts": [1, 2]}
+
+
+def test_threads_share_the_client_safely(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client, ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda i: client.get(f"/n{i}")["path"], range(64)))
+    assert paths == [f"/n{i}" for i in range(64)]
+    assert 1 <= len(set(server.peers)) <= 8  # connections reused, at most one per thread
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client:
+        client.get("/one")
+        # The server drops the idle connection, as uvicorn does after its keep-alive time.
+        server.handlers[0].connection.shutdown(socket.SHUT_RDWR)
+        time.sleep(0.1)
+        assert client.get("/two")["path"] == "/two"
+    assert len(set(server.peers)) == 2
+
+
+def test_base_url_path_prefixes_every_request(server: Server) -> None:
+    transport = HTTPTransport(server.url + "/prefix/")
+    try:
+        answer = transport.handle(Request("GET", "/api/v1?x=1"), timeout=5).json()
+    finally:
+        transport.close()
+    assert answer["path"] == "/prefix/api/v1?x=1"
+
+
+def test_no_answer_in_time_is_a_timeout(server: Server) -> None:
+    transport = HTTPTransport(server.url)
+    with pytest.raises(Timeout):
+        transport.handle(Request("GET", "/slow"), timeout=0.1)
+    transport.close()
+    with (
+        pytest.raises(CliError, match="did not answer in time"),
+        WispClient(server.url, "u:k", timeout=0.1) as client,
+    ):
+        client.get("/slow")
+
+
+def test_nothing_listening_is_a_connect_error() -> None:
+    transport = HTTPTransport(f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(ConnectError):
+        transport.handle(Request("GET", "/"), timeout=5)
+
+
+def test_an_api_host_that_is_not_a_url_is_a_cli_error() -> None:
+    with pytest.raises(CliError, match="http:// or https://"):
+        WispClient("ftp://somewhere", "u:k")
