@@ -62,6 +62,9 @@ class Settings:
     console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
+    log_format: str = "text"  # platform logs on stderr: text | json (one object per line)
+    tracing: str = "on"  # on: an invocation without a traceparent starts a trace; off: none
+    otlp_endpoint: str = ""  # OTLP/HTTP base URL spans are exported to (/v1/traces); empty: none
 
     @property
     def sqlite_url(self) -> str:
@@ -98,7 +101,13 @@ _ENV: dict[str, str] = {
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
     "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
     "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
+    "log_format": "WISP_LOG_FORMAT",
+    "tracing": "WISP_TRACING",
+    "otlp_endpoint": "WISP_OTLP_ENDPOINT",
 }
+# Read when Wisp's own variable is unset: what every OpenTelemetry SDK reads.
+_ENV_FALLBACK: dict[str, str] = {"otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT"}
+CHOICES: dict[str, tuple[str, ...]] = {"log_format": ("text", "json"), "tracing": ("on", "off")}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -108,14 +117,22 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     values: dict[str, Any] = {}
     for name, var in _ENV.items():
         raw = env.get(var)
+        if (raw is None or raw == "") and name in _ENV_FALLBACK:
+            var = _ENV_FALLBACK[name]
+            raw = env.get(var)
         if raw is None or raw == "":
             continue
+        if name in CHOICES and raw not in CHOICES[name]:
+            raise ValueError(f"{var}={raw!r}: must be one of {', '.join(CHOICES[name])}")
         kind = types[name]
         try:
             values[name] = float(raw) if kind == "float" else int(raw) if kind == "int" else raw
         except ValueError as exc:
             raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
     values.update({k: v for k, v in flags.items() if v is not None})
+    endpoint = values.get("otlp_endpoint", "")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"OTLP endpoint {endpoint!r}: must be an http:// or https:// URL")
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
     return Settings(**values)

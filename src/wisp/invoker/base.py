@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wisp.models import Action, Activation
+from wisp.observability.tracing import Trace
 
 
 @dataclass
@@ -47,8 +48,12 @@ class Invoker(ABC):
         *,
         subject: str,
         cause: str | None = None,
+        trace: Trace | None = None,
     ) -> Invocation:
         """Start an invocation. ``params`` (the request body) overlay target.parameters.
+
+        ``trace`` is the caller's trace context (the activation's span in it); without
+        one, the invoker may start a trace.
 
         The finished record is handed to the activation writer before ``done`` resolves,
         so a GET of the activation id right after finds it.

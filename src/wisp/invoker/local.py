@@ -21,6 +21,8 @@ from wisp.models import (
     Action,
     Activation,
 )
+from wisp.observability.logs import REQUEST_ID
+from wisp.observability.tracing import SAMPLED, Trace, new_trace
 from wisp.pool import Lease, Pool
 from wisp.sandbox.base import Code, Outcome, Sandbox
 from wisp.sandbox.bundles import BundleCache, BundleError
@@ -61,6 +63,7 @@ class LocalInvoker(Invoker):
         # Called with each finished record (metrics, live stream, rollups); each must
         # be cheap and never block: they run on the invocation's own path.
         self.observers: list[Callable[[Activation], None]] = []
+        self.tracing = settings.tracing == "on"
 
     @property
     def isolation(self) -> dict[str, str]:
@@ -94,6 +97,7 @@ class LocalInvoker(Invoker):
         *,
         subject: str,
         cause: str | None = None,
+        trace: Trace | None = None,
     ) -> Invocation:
         if self.quotas is not None:
             self.quotas.admit(target.action.namespace)  # raises before anything starts
@@ -107,8 +111,11 @@ class LocalInvoker(Invoker):
             journaled = self.journal.accepted(
                 aid, action.path, action.namespace, action.version, action.exec.kind, start
             )
+        if trace is None and self.tracing:
+            trace = new_trace()
+        origin = Origin(REQUEST_ID.get(), trace)
         task = asyncio.create_task(
-            self._invoke(aid, target, args, subject, cause, done, start, journaled)
+            self._invoke(aid, target, args, subject, cause, done, start, journaled, origin)
         )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -124,10 +131,11 @@ class LocalInvoker(Invoker):
         done: asyncio.Future[Activation],
         start: int,
         journaled: int,
+        origin: Origin,
     ) -> None:
         action = target.action
         try:
-            record = await self._execute(aid, target, args, start)
+            record = await self._execute(aid, target, args, start, origin)
         except Exception as exc:
             log.exception("activation %s failed inside the platform", aid)
             record = self._record(aid, action, start, INTERNAL_ERROR, {"error": str(exc)}, [])
@@ -136,6 +144,7 @@ class LocalInvoker(Invoker):
                 self.quotas.done(action.namespace)
         record.subject = subject
         record.cause = cause
+        origin.annotate(record)
         self.invocations += 1
         self.writer.submit(record)
         if self.journal is not None:
@@ -149,7 +158,7 @@ class LocalInvoker(Invoker):
             done.set_result(record)
 
     async def _execute(
-        self, aid: str, target: Target, args: dict[str, Any], start: int
+        self, aid: str, target: Target, args: dict[str, Any], start: int, origin: Origin
     ) -> Activation:
         action = target.action
         limits = action.limits
@@ -182,13 +191,17 @@ class LocalInvoker(Invoker):
                 return self._from_outcome(aid, action, start, outcome, logs, wait_time, init_time)
         meta = {
             "activation_id": aid,
-            "transaction_id": aid,
+            "transaction_id": origin.request_id or aid,
             "namespace": action.namespace,
             "action_name": action.path,
             "action_version": action.version,
             "api_host": self.settings.public_api_host,
             "deadline": deadline,
         }
+        if origin.trace is not None:
+            meta["trace_parent"] = origin.trace.traceparent
+            if origin.trace.state:
+                meta["trace_state"] = origin.trace.state
         outcome = await lease.instance.run(args, meta, remaining(deadline), log_limit)
         logs.extend(outcome.logs)
         await self._give_back(lease, outcome)
@@ -316,6 +329,29 @@ class LocalInvoker(Invoker):
             ],
             publish=action.publish,
         )
+
+
+class Origin:
+    """Where an invocation came from: the HTTP request's id and the trace it is in."""
+
+    __slots__ = ("request_id", "trace")
+
+    def __init__(self, request_id: str | None, trace: Trace | None) -> None:
+        self.request_id = request_id
+        self.trace = trace
+
+    def annotate(self, record: Activation) -> None:
+        annotations = record.annotations
+        if self.request_id is not None:
+            annotations.append({"key": "requestId", "value": self.request_id})
+        trace = self.trace
+        if trace is not None:
+            annotations.append({"key": "traceId", "value": trace.trace_id})
+            annotations.append({"key": "spanId", "value": trace.span_id})
+            if trace.parent_id is not None:
+                annotations.append({"key": "parentSpanId", "value": trace.parent_id})
+            if trace.flags != SAMPLED:
+                annotations.append({"key": "sampled", "value": False})
 
 
 MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances

@@ -82,7 +82,8 @@ class Adapter:
         meta = message.get("meta") or {}
         request = {"value": message.get("args") or {}}
         for key in ("activation_id", "transaction_id", "namespace", "action_name",
-                    "action_version", "api_host", "api_key", "deadline"):
+                    "action_version", "api_host", "api_key", "deadline",
+                    "trace_parent", "trace_state"):
             if key in meta:
                 request[key] = meta[key]
         try:

@@ -26,8 +26,16 @@ func main() {
 			wispReply(replies, map[string]interface{}{"error": "bad request: " + err.Error()})
 			continue
 		}
+		os.Unsetenv("TRACEPARENT") // never the previous activation's trace
+		os.Unsetenv("TRACESTATE")
 		for key, value := range request {
-			if key != "value" {
+			switch key {
+			case "value":
+			case "trace_parent":
+				os.Setenv("TRACEPARENT", wispString(value))
+			case "trace_state":
+				os.Setenv("TRACESTATE", wispString(value))
+			default:
 				os.Setenv("__OW_"+strings.ToUpper(key), wispString(value))
 			}
 		}

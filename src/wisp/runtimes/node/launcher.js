@@ -192,6 +192,9 @@ class Context {
     this.apiHost = this.api_host = meta.api_host || '';
     this.apiKey = this.api_key = meta.api_key || '';
     this.deadline = Number(meta.deadline || 0);
+    // W3C trace context of this activation's span (empty when tracing is off).
+    this.traceParent = this.trace_parent = this.traceparent = meta.trace_parent || '';
+    this.traceState = this.trace_state = this.tracestate = meta.trace_state || '';
   }
 
   getRemainingTimeInMillis() {
@@ -215,6 +218,11 @@ async function run(message) {
   env.__OW_API_HOST = meta.api_host || '';
   env.__OW_DEADLINE = String(meta.deadline || '');
   if (meta.api_key) env.__OW_API_KEY = meta.api_key;
+  // Never the previous activation's trace.
+  if (meta.trace_parent) env.TRACEPARENT = meta.trace_parent;
+  else delete env.TRACEPARENT;
+  if (meta.trace_state) env.TRACESTATE = meta.trace_state;
+  else delete env.TRACESTATE;
   let value;
   try {
     value = await new Promise((resolve, reject) => {

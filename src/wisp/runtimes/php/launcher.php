@@ -35,6 +35,10 @@ final class Context
     public string $apiKey;
     public string $api_key;
     public int $deadline;
+    public string $traceParent;
+    public string $trace_parent;
+    public string $traceState;
+    public string $trace_state;
 
     public function __construct(array $meta)
     {
@@ -46,6 +50,9 @@ final class Context
         $this->apiHost = $this->api_host = (string) ($meta['api_host'] ?? '');
         $this->apiKey = $this->api_key = (string) ($meta['api_key'] ?? '');
         $this->deadline = (int) ($meta['deadline'] ?? 0);
+        // W3C trace context of this activation's span (empty when tracing is off).
+        $this->traceParent = $this->trace_parent = (string) ($meta['trace_parent'] ?? '');
+        $this->traceState = $this->trace_state = (string) ($meta['trace_state'] ?? '');
     }
 
     public function getRemainingTimeInMillis(): int
@@ -217,6 +224,15 @@ final class Launcher
         foreach ($vars as $key => $value) {
             putenv("$key=$value");
             $_ENV[$key] = (string) $value;
+        }
+        foreach (['TRACEPARENT' => 'trace_parent', 'TRACESTATE' => 'trace_state'] as $var => $key) {
+            if (isset($meta[$key])) {  // never the previous activation's
+                putenv("$var={$meta[$key]}");
+                $_ENV[$var] = (string) $meta[$key];
+            } else {
+                putenv($var);
+                unset($_ENV[$var]);
+            }
         }
         try {
             $value = $this->withContext

@@ -81,6 +81,9 @@ class Context:
         self.api_host = meta.get("api_host", "")
         self.api_key = meta.get("api_key", "")
         self.deadline = meta.get("deadline", 0)
+        # W3C trace context of this activation's span (empty when tracing is off).
+        self.trace_parent = self.traceparent = meta.get("trace_parent", "")
+        self.trace_state = self.tracestate = meta.get("trace_state", "")
 
     def get_remaining_time_in_millis(self):
         return max(0, int(self.deadline - time.time() * 1000))
@@ -188,6 +191,11 @@ class Instance:
         os.environ["__OW_DEADLINE"] = str(meta.get("deadline", ""))
         if meta.get("api_key"):
             os.environ["__OW_API_KEY"] = meta["api_key"]
+        for var, key in (("TRACEPARENT", "trace_parent"), ("TRACESTATE", "trace_state")):
+            if key in meta:
+                os.environ[var] = meta[key]
+            else:
+                os.environ.pop(var, None)  # never the previous activation's
         try:
             if self.with_context:
                 value = self.main(args, Context(meta))
