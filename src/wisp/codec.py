@@ -19,7 +19,7 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     """Parse strict JSON (no NaN/Infinity). Raises ValueError on bad input."""
     try:
         return orjson.loads(data)

@@ -10,6 +10,7 @@ from wisp.gateway.cors import Cors
 from wisp.gateway.ipfilter import IpRules, parse_networks
 from wisp.gateway.policies import Policy, make_policy
 from wisp.gateway.ratelimit import TokenBucket
+from wisp.gateway.routes import split_function
 from wisp.models import GatewayRoute
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -34,6 +35,11 @@ class CompiledRoute:
     cors: Cors | None
     rate_by: str = "client"
     methods: list[str] = field(default_factory=list)
+    # Read from the route's config once, not per request.
+    package: str = ""
+    name: str = ""
+    response_type: str = "http"
+    max_body: int = 0
 
     @property
     def specificity(self) -> tuple[int, int]:
@@ -53,6 +59,7 @@ def compile_route(route: GatewayRoute, limiter: TokenBucket | None, loader: Any)
         )
     cors = Cors(config["cors"], [route.method]) if config.get("cors") else None
     rate = config.get("rateLimit") or {}
+    package, name = split_function(route.action)
     return CompiledRoute(
         route=route,
         pattern=compile_template(route.base_path, route.path),
@@ -61,6 +68,10 @@ def compile_route(route: GatewayRoute, limiter: TokenBucket | None, loader: Any)
         limiter=limiter,
         cors=cors,
         rate_by=rate.get("by", "client"),
+        package=package,
+        name=name,
+        response_type=str(config.get("responseType", "http")),
+        max_body=int(config["maxBody"]),
     )
 
 

@@ -26,10 +26,10 @@ from wisp.gateway.ipfilter import Network, client_ip, parse_networks
 from wisp.gateway.jwt import JwksLoader
 from wisp.gateway.matching import CompiledRoute, RouteTable, compile_route
 from wisp.gateway.ratelimit import TokenBucket
-from wisp.gateway.routes import split_function
 from wisp.models import GatewayRoute
 from wisp.web.actions import run_and_respond
 from wisp.web.request import read_body, request_arguments
+from wisp.web.response import ExtraHeaders
 
 PREFIX = "/gw"
 ROUTE_CACHE_TTL = 5.0
@@ -44,10 +44,11 @@ class Gateway:
         self.loader = JwksLoader()
         self._tables: dict[str, tuple[float, RouteTable]] = {}
         self._limiters: dict[tuple[Any, ...], TokenBucket] = {}
+        # One endpoint for the router and for the fast path (wisp.web.fastpath).
+        self.endpoint = guarded(self.serve)
 
     def routes(self) -> list[Route]:
-        serve = guarded(self.serve)
-        return [Route(PREFIX + "/{ns}/{path:path}", serve, methods=ALL_METHODS)]
+        return [Route(PREFIX + "/{ns}/{path:path}", self.endpoint, methods=ALL_METHODS)]
 
     def invalidate(self, namespace: str) -> None:
         self._tables.pop(namespace, None)
@@ -121,13 +122,15 @@ class Gateway:
         cors = compiled.cors
         if cors is not None and cors.is_preflight(request):
             return cors.preflight(request)
-        response = await self._call(request, compiled, params)
-        if cors is not None:
-            response.headers.update(cors.response_headers(request))
-        return response
+        headers = ExtraHeaders(cors.response_headers(request) if cors is not None else None)
+        return await self._call(request, compiled, params, headers)
 
     async def _call(
-        self, request: Request, compiled: CompiledRoute, params: dict[str, str]
+        self,
+        request: Request,
+        compiled: CompiledRoute,
+        params: dict[str, str],
+        headers: ExtraHeaders,
     ) -> Response:
         route = compiled.route
         # Parsed only when a rule needs it: most routes never look at the address.
@@ -145,14 +148,13 @@ class Gateway:
                 raise TooManyRequests(
                     "Too many requests: this route's rate limit is exhausted", wait
                 )
-        body = await read_body(request, int(route.config["maxBody"]))
-        package, name = split_function(route.action)
+        body = await read_body(request, compiled.max_body)
         entities = self.ctx.entities
-        target = entities.cached_target(route.namespace, package, name)
+        target = entities.cached_target(route.namespace, compiled.package, compiled.name)
         if target is None:
             try:
                 target = await run_in_threadpool(
-                    entities.resolve_target, route.namespace, package, name
+                    entities.resolve_target, route.namespace, compiled.package, compiled.name
                 )
             except NotFound:
                 raise NotFound(f"the route's function {route.action} does not exist") from None
@@ -161,11 +163,20 @@ class Gateway:
             extra["__ow_user"] = identity.user
         if identity.claims is not None:
             extra["__ow_claims"] = identity.claims
-        args = request_arguments(
-            request, body, raw=False, path=path_of(request), final=target.parameters, extra=extra
+        path = path_of(request)
+        # The arguments are made in the call: once the invoker has them, this frame
+        # does not keep them (and a large body in them) alive as well.
+        return await run_and_respond(
+            self.ctx,
+            target,
+            request_arguments(
+                request, body, raw=False, path=path, final=target.parameters, extra=extra
+            ),
+            route.namespace,
+            compiled.response_type,
+            [],
+            headers,
         )
-        response_type = str(route.config.get("responseType", "http"))
-        return await run_and_respond(self.ctx, target, args, route.namespace, response_type, [])
 
 
 def path_of(request: Request) -> str:

@@ -26,7 +26,7 @@ from wisp.errors import NotFound, Unauthorized
 from wisp.invoker.base import Target
 from wisp.models import Action
 from wisp.web.request import read_body, request_arguments
-from wisp.web.response import EXTENSIONS, web_response
+from wisp.web.response import EXTENSIONS, ExtraHeaders, web_response
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 NOT_FOUND = "The requested resource does not exist."
@@ -100,20 +100,22 @@ async def run_and_respond(
     subject: str,
     extension: str,
     projection: list[str],
+    extra: ExtraHeaders | None = None,
 ) -> Response:
     """Invoke ``target`` through the platform's invoker and shape its result.
 
     Past the sync limit the caller gets 202 with the activation id, as for a
-    blocking invoke; the invocation keeps running and is recorded.
+    blocking invoke; the invocation keeps running and is recorded. ``extra`` holds
+    the headers the platform adds; the activation id is added to them here.
     """
     invocation = ctx.platform.invoker.submit(target, args, subject=subject)
-    headers = {ACTIVATION_HEADER: invocation.activation_id}
+    del args  # the invoker's now: a large body is freed when the run ends, not kept here
+    extra = extra or ExtraHeaders()
+    extra.fixed[ACTIVATION_HEADER] = invocation.activation_id
     if not await wait_done(invocation.done, ctx.platform.settings.sync_limit):
         body = {"activationId": invocation.activation_id}
-        return JSONResponse(body, status_code=202, headers=headers)
-    response = web_response(invocation.done.result(), extension, projection)
-    response.headers.update(headers)
-    return response
+        return JSONResponse(body, status_code=202, headers=extra.apply({}))
+    return web_response(invocation.done.result(), extension, projection, extra)
 
 
 class WebActionsApi:
@@ -121,9 +123,11 @@ class WebActionsApi:
         self.ctx = ctx
         # Annotations parsed once per cached target (targets are replaced on change).
         self._specs: dict[int, tuple[Target, WebSpec]] = {}
+        # One endpoint for the router and for the fast path (wisp.web.fastpath).
+        self.endpoint = guarded(self.serve)
 
     def routes(self) -> list[Route]:
-        return [Route("/api/v1/web/{ns}/{path:path}", guarded(self.serve), methods=METHODS)]
+        return [Route("/api/v1/web/{ns}/{path:path}", self.endpoint, methods=METHODS)]
 
     async def target(self, namespace: str, package: str, name: str) -> tuple[Target, WebSpec]:
         entities = self.ctx.entities
@@ -159,18 +163,22 @@ class WebActionsApi:
             caller = await self.ctx.auth.caller(request)
             extra["__ow_user"] = caller.name
         body = await read_body(request, self.ctx.platform.settings.limits.payload_max)
-        args = request_arguments(
-            request,
-            body,
-            raw=spec.raw,
-            path=where.ow_path,
-            final=target.parameters,
-            extra=extra,
+        cors = None if spec.custom_options else default_cors(request)
+        return await run_and_respond(
+            self.ctx,
+            target,
+            # Made in the call: only the invoker holds the arguments (and the body in
+            # them) once it has them, not this frame as well.
+            request_arguments(
+                request,
+                body,
+                raw=spec.raw,
+                path=where.ow_path,
+                final=target.parameters,
+                extra=extra,
+            ),
+            namespace,
+            where.extension,
+            where.rest,
+            ExtraHeaders(defaults=cors),
         )
-        response = await run_and_respond(
-            self.ctx, target, args, namespace, where.extension, where.rest
-        )
-        if not spec.custom_options:
-            for name, value in default_cors(request).items():
-                response.headers.setdefault(name, value)
-        return response

@@ -9,7 +9,7 @@ Bodies that are not text travel base64-encoded.
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,19 +50,31 @@ def is_text(content_type: str | None) -> bool:
     )
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, refusing more than ``max_bytes``; held once (no list of chunks to join)."""
+async def read_body(request: Request, max_bytes: int) -> bytearray:
+    """The body in one buffer, refusing more than ``max_bytes`` as soon as it is known.
+
+    A declared Content-Length over the limit is refused before a byte is read (a
+    client waiting on ``Expect: 100-continue`` never sends the body); a body without
+    one (chunked) is counted as it arrives and refused when a chunk crosses the
+    limit, without waiting for the rest. The server discards what still comes.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(
-            f"the request body is {int(declared)} bytes, over the limit of {max_bytes} bytes"
-        )
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(f"the Content-Length header must be a number (got {declared!r})")
+        if int(declared) > max_bytes:
+            raise PayloadTooLarge(
+                f"the request body is {int(declared)} bytes, over the limit of {max_bytes} bytes"
+            )
     body = bytearray()
     async for chunk in request.stream():
         if len(body) + len(chunk) > max_bytes:
-            raise PayloadTooLarge(f"the request body is over the limit of {max_bytes} bytes")
+            raise PayloadTooLarge(
+                f"the request body is over the limit of {max_bytes} bytes "
+                f"(refused after {len(body) + len(chunk)} bytes)"
+            )
         body += chunk
-    return bytes(body)
+    return body
 
 
 @dataclass
@@ -71,18 +83,28 @@ class EncodedBody:
     base64: bool
 
 
-def encode_body(body: bytes, content_type: str | None) -> EncodedBody:
+def encode_body(body: bytearray, content_type: str | None) -> EncodedBody:
+    """The body as text, or base64 when it is binary; empties ``body``.
+
+    The bytes are released as soon as their text exists, so a large body is never
+    held as bytes and text (let alone bytes, base64 bytes and text) at once.
+    """
     if is_text(content_type) or (not content_type and body.isascii()):
         try:
-            return EncodedBody(body.decode(), False)
+            text = body.decode()
         except UnicodeDecodeError:
             pass
-    return EncodedBody(base64.b64encode(body).decode(), True)
+        else:
+            body.clear()
+            return EncodedBody(text, False)
+    encoded = binascii.b2a_base64(body, newline=False)
+    body.clear()
+    return EncodedBody(encoded.decode("ascii"), True)
 
 
 def request_arguments(
     request: Request,
-    body: bytes,
+    body: bytearray,
     *,
     raw: bool,
     path: str,
@@ -91,18 +113,28 @@ def request_arguments(
 ) -> dict[str, Any]:
     """The arguments a web invocation passes (before the function's bound parameters).
 
-    ``path`` is what follows the function in the URL (``__ow_path``); ``final`` names
-    the function's bound parameters, which a caller may not set; ``extra`` holds
+    ``body`` is consumed: it is empty afterwards (see ``encode_body``). ``path`` is
+    what follows the function in the URL (``__ow_path``); ``final`` names the
+    function's bound parameters, which a caller may not set; ``extra`` holds
     arguments the platform adds (route path parameters, ``__ow_user``, claims).
     """
-    headers = {name: value for name, value in request.headers.items()}
-    content_type = request.headers.get("content-type")
+    scope = request.scope
+    # Straight from the ASGI scope: Starlette's Headers and URL objects cost more
+    # than the rest of this function (the last of a repeated header wins, as there).
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    content_type = headers.get("content-type")
+    kind = media_type(content_type)
+    query: str = scope["query_string"].decode("latin-1")
+    method: str = scope["method"]
+    # A JSON body is parsed from its bytes, before encode_body releases them.
+    doc = _parse_json(body) if body and not raw and _is_json(kind) else _NOT_JSON
     encoded = encode_body(body, content_type) if body else EncodedBody("", False)
-    query = request.url.query
     args: dict[str, Any] = {}
     if not raw:
-        args.update(_refuse_reserved(parse_qsl(query, keep_blank_values=True)))
-        args.update(_body_parameters(body, content_type, encoded))
+        if query:
+            args.update(_refuse_reserved(parse_qsl(query, keep_blank_values=True)))
+        if encoded.text:
+            args.update(_body_parameters(kind, doc, encoded))
         for key in args:
             if key in final:
                 raise BadRequest(
@@ -111,14 +143,14 @@ def request_arguments(
                 )
     if extra:
         args.update(extra)
-    args["__ow_method"] = request.method.lower()
+    args["__ow_method"] = method.lower()
     args["__ow_headers"] = headers
     args["__ow_path"] = path
     if raw:
         args["__ow_query"] = query
         args["__ow_body"] = encoded.text
     args["http"] = {
-        "method": request.method,
+        "method": method,
         "path": path,
         "headers": headers,
         "queryString": query,
@@ -128,22 +160,27 @@ def request_arguments(
     return args
 
 
-def _body_parameters(body: bytes, content_type: str | None, encoded: EncodedBody) -> dict[str, Any]:
-    if not body:
-        return {}
-    kind = media_type(content_type)
-    if kind == "application/json" or kind.endswith("+json"):
-        try:
-            doc = codec.loads(body)
-        except ValueError as exc:
-            raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-        if isinstance(doc, dict):
-            return _refuse_reserved(doc.items())
-        # Arrays and scalars cannot be merged into the arguments: OpenWhisk hands
-        # them over whole.
-        return {"__ow_body": encoded.text}
-    if kind == FORM:
+_NOT_JSON = object()
+
+
+def _is_json(kind: str) -> bool:
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def _parse_json(body: bytearray) -> Any:
+    try:
+        return codec.loads(body)
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _body_parameters(kind: str, doc: Any, encoded: EncodedBody) -> dict[str, Any]:
+    if isinstance(doc, dict):
+        return _refuse_reserved(doc.items())
+    if doc is _NOT_JSON and kind == FORM:
         return _refuse_reserved(parse_qsl(encoded.text, keep_blank_values=True))
+    # JSON arrays and scalars cannot be merged into the arguments: OpenWhisk hands
+    # them over whole, as it does any other body.
     return {"__ow_body": encoded.text}
 
 
