@@ -39,3 +39,13 @@ def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_payload_and_result_limits_from_the_environment() -> None:
+    settings = load_settings({"WISP_PAYLOAD_MAX": "8388608", "WISP_RESULT_MAX": "16777216"})
+    assert (settings.limits.payload_max, settings.limits.result_max) == (8388608, 16777216)
+    assert settings.limits.code_max == load_settings({}).limits.code_max  # the rest unchanged
+    for bad in ("0", "-5", "1MB"):
+        with pytest.raises(ValueError) as caught:
+            load_settings({"WISP_PAYLOAD_MAX": bad})
+        assert f"WISP_PAYLOAD_MAX={bad!r}: must be a positive number of bytes" in str(caught.value)

@@ -108,6 +108,8 @@ _ENV: dict[str, str] = {
 # Read when Wisp's own variable is unset: what every OpenTelemetry SDK reads.
 _ENV_FALLBACK: dict[str, str] = {"otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT"}
 CHOICES: dict[str, tuple[str, ...]] = {"log_format": ("text", "json"), "tracing": ("on", "off")}
+# Limits an operator may raise or lower, in bytes (the rest are per-function ranges).
+_LIMITS_ENV: dict[str, str] = {"payload_max": "WISP_PAYLOAD_MAX", "result_max": "WISP_RESULT_MAX"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -129,6 +131,15 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
             values[name] = float(raw) if kind == "float" else int(raw) if kind == "int" else raw
         except ValueError as exc:
             raise ValueError(f"{var}={raw!r} is not a valid {kind}") from exc
+    limits: dict[str, int] = {}
+    for name, var in _LIMITS_ENV.items():
+        raw = env.get(var)
+        if raw:
+            if not raw.isdigit() or int(raw) <= 0:
+                raise ValueError(f"{var}={raw!r}: must be a positive number of bytes")
+            limits[name] = int(raw)
+    if limits:
+        values["limits"] = replace(Limits(), **limits)
     values.update({k: v for k, v in flags.items() if v is not None})
     endpoint = values.get("otlp_endpoint", "")
     if endpoint and not endpoint.startswith(("http://", "https://")):
