@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import wisp_executable
+from wisp.sandbox.layers import landlock_abi
 
 
 @dataclass
@@ -305,7 +306,9 @@ def test_admin_namespace_limits(server, tmp_path):
 def test_healthz_reports_isolation(server):
     status, body = server.call("GET", "/healthz")
     assert status == 200 and body["status"] == "ok"
-    assert body["isolation"]["level"] in ("minimal", "standard", "strict")
+    assert body["isolation"]["level"] in ("minimal", "userns", "standard", "strict")
+    abi = landlock_abi()
+    assert (f"landlock(abi {abi})" if abi else "no-landlock") in body["isolation"]["layers"]
     if os.geteuid() == 0:
         assert "seccomp" in body["isolation"]["layers"]
         assert "namespaces(pid,mount,ipc,uts)" in body["isolation"]["layers"]

@@ -15,9 +15,12 @@ import pytest
 
 from tests.invoker.conftest import make_target
 from wisp.models import DEVELOPER_ERROR, SUCCESS
+from wisp.sandbox.layers import landlock_abi
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="this layer needs root (CI runs as root)")
+LANDLOCK = landlock_abi()
+needs_landlock = pytest.mark.skipif(not LANDLOCK, reason="this kernel has no Landlock")
 
 
 async def still_serving(invoke) -> None:
@@ -478,3 +481,42 @@ out['tmp_writable'] = open('/tmp/mine').read() == 'ok'
     assert result["/wisp-owned"] == 30  # EROFS: the root itself is read-only
     assert result["/usr/wisp-owned"] in (13, 30) and result["/etc/wisp-owned"] in (13, 30)
     assert result["tmp_writable"] is True
+
+
+@needs_landlock
+async def test_landlock_denies_what_the_modes_would_allow(invoke, platform):
+    """Files the instance's uid could read or list (world-readable, in its view) are
+    closed by Landlock: only the runtime, the code, a few system files and /tmp."""
+    assert f"landlock(abi {LANDLOCK})" in platform.invoker.sandbox.isolation
+    etc = next(
+        p
+        for p in ("/etc/fstab", "/etc/debian_version", "/etc/issue", "/etc/hostname")
+        if os.path.isfile(p) and not os.path.islink(p) and os.stat(p).st_mode & 0o004
+    )
+    code = probe(
+        f"""
+def attempt(name, action):
+    try:
+        action()
+        out[name] = 0
+    except OSError as exc:
+        out[name] = exc.errno
+attempt('read_etc', lambda: open({etc!r}).read())
+attempt('list_etc', lambda: os.listdir('/etc'))
+attempt('read_hosts', lambda: open('/etc/hosts').read())
+attempt('read_stdlib', lambda: open(os.__file__).read())
+attempt('write_tmp', lambda: open('/tmp/ok', 'w').write('x'))
+attempt('tmp_tool', lambda: (open('/tmp/t.sh', 'w').write('exit 0'), subprocess.run(['/bin/sh', '/tmp/t.sh'], check=True)))
+attempt('tty', lambda: open('/dev/tty', 'w'))
+attempt('signal_zygote', lambda: os.kill(os.getppid() or 1, 0))
+"""
+    )
+    record = await invoke(make_target(code, name="landlocked"))
+    result = record.result
+    assert result["read_etc"] == 13, result
+    if not platform.invoker.sandbox.root:  # in a private root every directory may be listed
+        assert result["list_etc"] == 13, result
+    assert result["tty"] == 13, result
+    for allowed in ("read_hosts", "read_stdlib", "write_tmp", "tmp_tool"):
+        assert result[allowed] == 0, (allowed, result)
+    await still_serving(invoke)

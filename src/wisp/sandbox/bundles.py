@@ -51,7 +51,7 @@ def all_traversable(path: Path) -> bool:
 
 class BundleCache:
     """``<data-dir>/bundles/<digest>/``: directories 0755 and files 0644 so sandbox uids
-    can read them, under a parent they can traverse but not list."""
+    can read them, under a parent (0311) they can traverse but not list."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
@@ -63,7 +63,9 @@ class BundleCache:
             self.root.mkdir(parents=True, exist_ok=True)
         finally:
             os.umask(old)
-        os.chmod(self.root, 0o711)
+        # Sandboxes traverse it but none may list it (no read bit even for the owner: without
+        # root, instances run as the server's own uid inside their user namespace).
+        os.chmod(self.root, 0o311)
 
     def unpack(self, digest: str, code_b64: str) -> str:
         """Path of the unpacked bundle (blocking: call from a thread)."""

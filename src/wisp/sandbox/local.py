@@ -1,10 +1,11 @@
 """Local sandboxes: instances forked from per-runtime zygotes on this host.
 
-Confinement applied in the child before it sees any code: its own session and
-process group, a pooled cgroup (memory, CPU, pids) when this host allows, rlimits,
-and a unique unprivileged uid when running as root. A few "stem cells" per runtime
-are kept forked and confined ahead of time, so a cold start only loads code.
-Namespaces, seccomp and Landlock join here later (the tenant-isolation work).
+Confinement applied in the child before it sees any code (docs/isolation.md has
+the layers in order): as root, a pooled cgroup, namespaces, a private read-only
+root, a unique unprivileged uid; without root, the same namespaces and private root
+inside a user namespace when the host allows one; everywhere rlimits, no_new_privs,
+Landlock where the kernel has it and seccomp. A few "stem cells" per runtime are
+kept forked and confined ahead of time, so a cold start only loads code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from wisp.sandbox.base import Instance, Sandbox
 from wisp.sandbox.cgroups import CgroupPool, Slot
 from wisp.sandbox.egress import EgressFilter
 from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
+from wisp.sandbox.layers import landlock_abi, landlock_paths, user_namespaces
 from wisp.sandbox.zygote import Zygote
 
 log = logging.getLogger("wisp.sandbox")
@@ -39,7 +41,9 @@ RLIMITS = {
     "RLIMIT_FSIZE": 512 * 1024 * 1024,
 }
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
-LEVELS = ("minimal", "standard", "strict")
+# In a user namespace every instance has the server's uid: the count is shared by all.
+RLIMIT_NPROC_USERNS = 1024
+LEVELS = ("minimal", "userns", "standard", "strict")
 EGRESS, NO_NETWORK = "egress", "none"
 NETWORKS = (EGRESS, NO_NETWORK)
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
@@ -73,6 +77,9 @@ class LocalSandbox(Sandbox):
         self._refill: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stopping = False
         self.seccomp = platform.machine() == "x86_64"
+        self.landlock = landlock_abi()
+        # Without root: the namespaces and private root inside a user namespace.
+        self.userns, self.userns_refused = (False, "") if self.as_root else user_namespaces()
         self.expose = hidden_runtime_paths(runtimes)
         self.root: list[str] = []  # set in start(): paths bound into a private root
         self.code_roots = list(code_roots)  # unpacked bundles and builds
@@ -83,26 +90,31 @@ class LocalSandbox(Sandbox):
         layers = ["session"]
         if self.cgroups.available:
             layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
+        namespaces = "namespaces(pid,mount,ipc,uts)+private-read-only-root+private-tmp+private-proc"
         if self.as_root:
-            layers.append(
-                "namespaces(pid,mount,ipc,uts)+private-read-only-root+private-tmp+private-proc"
-                "+uid+no-caps"
-            )
+            layers.append(namespaces + "+uid+no-caps")
+        elif self.userns:
+            layers.append("user-" + namespaces + "+no-caps")
+        else:
+            layers.append(f"no-namespaces({self.userns_refused or 'user namespaces refused'})")
         layers.append("no-new-privs+rlimits")
+        layers.append(f"landlock(abi {self.landlock})" if self.landlock else "no-landlock(kernel)")
         if self.seccomp:
             layers.append("seccomp")
         if self.egress.active:
             layers.append("egress-filter")
         elif self.as_root:
             layers.append("egress-unfiltered(no nft)")
+        else:
+            layers.append("egress-unfiltered(no root)")
         return "+".join(layers)
 
     @property
     def level(self) -> str:
-        """strict: every layer this design has; standard: root without some; minimal:
-        not root (rlimits and a session only)."""
+        """strict: every layer this design has; standard: root without some; userns:
+        not root, namespaces in a user namespace; minimal: not root, no namespaces."""
         if not self.as_root:
-            return "minimal"
+            return "userns" if self.userns else "minimal"
         if self.cgroups.available and self.seccomp and self.egress.active:
             return "strict"
         return "standard"
@@ -111,23 +123,15 @@ class LocalSandbox(Sandbox):
         """What a private root holds: the system's programs and libraries, /etc, the
         runtimes (interpreters, launchers) and the code bundles. Nothing else."""
         system = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
-        runtimes = {str(Path(sys.base_prefix).resolve())}
-        for runtime in self.runtimes.runtimes.values():
-            runtimes.add(str(runtime.launcher.parent.resolve()))
-            exe = Path(runtime.interpreter).resolve()
-            if not str(exe).startswith("/usr/"):
-                runtimes.add(str(exe.parent.parent))  # e.g. a pyenv or /opt prefix
-        wanted: list[str | Path] = [*self.settings.sandbox_paths, *self.code_roots]
-        extra = [str(Path(p).resolve()) for p in wanted]
         binds = [p for p in system if os.path.lexists(p)]
-        binds += sorted(p for p in runtimes | set(extra) if not p.startswith("/usr/"))
+        binds += [p for p in self.runtime_paths() if not p.startswith("/usr/")]
         return binds
 
     async def start(self) -> None:
         slots = self.settings.pool_memory_mb // self.settings.limits.memory_min
         slots += self.settings.stem_cells * len(self.runtimes.runtimes) + 8
         await asyncio.to_thread(self.cgroups.prepare, slots)
-        if self.as_root and self.seccomp:  # pivot_root's number is x86_64's
+        if (self.as_root or self.userns) and self.seccomp:  # pivot_root's number is x86_64's
             self.root = self.root_binds()
         await asyncio.to_thread(self.prepare_isolation)
         log.info("isolation: %s: %s", self.level, self.isolation)
@@ -140,7 +144,7 @@ class LocalSandbox(Sandbox):
             if runtime.stem:
                 zygote = self.zygotes[self.runtimes.spawner.kind]
             else:
-                zygote = Zygote(runtime, self._on_exit)
+                zygote = Zygote(runtime, self._on_exit, userns=self.userns)
                 await zygote.start()
             self.zygotes[kind] = zygote
             self.stem_cells[(kind, EGRESS)] = deque()
@@ -175,8 +179,8 @@ class LocalSandbox(Sandbox):
             raise PlatformError(f"no zygote for the kind {kind!r}")
         if network not in NETWORKS:
             raise PlatformError(f"unknown network mode {network!r}; use one of {NETWORKS}")
-        if network == NO_NETWORK and not self.as_root:
-            raise PlatformError("network 'none' needs a server running as root")
+        if network == NO_NETWORK and not (self.as_root or self.userns):
+            raise PlatformError("network 'none' needs a server running as root or user namespaces")
         pool = (kind, network)
         # A mode's stem cells are kept from its first use on.
         cells = self.stem_cells.setdefault(pool, deque())
@@ -213,26 +217,7 @@ class LocalSandbox(Sandbox):
             await zygote.start()
         slot = self.cgroups.acquire()
         uid = self._take_uid()
-        spec: dict[str, Any] = {
-            "op": "fork",
-            "cgroups": slot.paths if slot else [],
-            "rlimits": dict(RLIMITS),
-            "cwd": "/tmp",
-            "seccomp": self.seccomp,
-        }
-        stem = self.runtimes.runtimes[kind].stem
-        if stem:
-            spec["exec"] = list(stem)
-        if uid is not None:
-            spec["uid"] = uid
-            spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
-            spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
-            if network == NO_NETWORK:
-                spec["namespaces"].append("net")  # only a loopback of its own
-            spec["tmp_mb"] = TMP_MB
-            spec["expose"] = self.expose
-            if self.root:
-                spec["root"] = self.root
+        spec = self.fork_spec(kind, network, slot, uid)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -278,6 +263,53 @@ class LocalSandbox(Sandbox):
             await instance.kill()
             raise PlatformError("the sandbox is stopping")
         return instance
+
+    def fork_spec(
+        self, kind: str, network: str, slot: Slot | None, uid: int | None
+    ) -> dict[str, Any]:
+        """What the zygote's child applies to itself (runtimes/python/confinement.py)."""
+        spec: dict[str, Any] = {
+            "op": "fork",
+            "cgroups": slot.paths if slot else [],
+            "rlimits": dict(RLIMITS),
+            "cwd": "/tmp",
+            "seccomp": self.seccomp,
+        }
+        stem = self.runtimes.runtimes[kind].stem
+        if stem:
+            spec["exec"] = list(stem)
+        if uid is not None or self.userns:
+            if uid is not None:
+                spec["uid"] = uid
+                spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC
+                spec["expose"] = self.expose
+            else:
+                spec["userns"] = True
+                spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC_USERNS
+            spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
+            if network == NO_NETWORK:
+                spec["namespaces"].append("net")  # only a loopback of its own
+            spec["tmp_mb"] = TMP_MB
+            if self.root:
+                spec["root"] = self.root
+        if self.landlock:
+            private = "namespaces" in spec
+            spec["landlock"] = landlock_paths(self.runtime_paths(), private, bool(self.root))
+        return spec
+
+    def runtime_paths(self) -> list[str]:
+        """Interpreters, launchers, code bundles and the operator's extra paths."""
+        paths = {str(Path(sys.base_prefix).resolve())}
+        for runtime in self.runtimes.runtimes.values():
+            paths.add(str(runtime.launcher.parent.resolve()))
+            exe = Path(runtime.interpreter).resolve()
+            if not str(exe).startswith("/usr/"):
+                paths.add(str(exe.parent.parent))  # e.g. a pyenv or /opt prefix
+            if runtime.stem:
+                paths.add(str(Path(runtime.stem[0]).resolve().parent))
+        wanted: list[str | Path] = [*self.settings.sandbox_paths, *self.code_roots]
+        paths.update(str(Path(p).resolve()) for p in wanted)
+        return sorted(paths)
 
     def _take_uid(self) -> int | None:
         if not self.as_root:

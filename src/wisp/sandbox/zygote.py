@@ -28,9 +28,10 @@ ExitCallback = Callable[[int, int, int | None], None]  # pid, signal, exit code
 
 
 class Zygote:
-    def __init__(self, runtime: Runtime, on_exit: ExitCallback) -> None:
+    def __init__(self, runtime: Runtime, on_exit: ExitCallback, userns: bool = False) -> None:
         self.runtime = runtime
         self.on_exit = on_exit
+        self.userns = userns  # not root: the zygote enters a user namespace of its own
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -44,7 +45,7 @@ class Zygote:
         self._loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._proc = subprocess.Popen(
-            [*self.runtime.command, str(theirs.fileno())],
+            [*self.runtime.command, str(theirs.fileno()), *(["userns"] if self.userns else [])],
             pass_fds=(theirs.fileno(),),
             env={},
             cwd="/",

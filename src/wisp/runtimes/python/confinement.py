@@ -3,8 +3,13 @@
 Standard library only (ctypes for the system calls Python does not wrap); imported
 by the zygote once, so applying it costs no import on the fork path. The order
 matters: cgroup, namespaces and private mounts while still root; then rlimits,
-the capability bounding set, uid/gid, no_new_privs, the parent-death signal, and
-the seccomp filter last, once nothing privileged is left to do.
+the capability bounding set, uid/gid, no_new_privs, the parent-death signal,
+Landlock, and the seccomp filter last, once nothing privileged is left to do.
+
+Without root, the zygote enters a user namespace of its own first
+(``enter_user_namespace``): as root *in that namespace* its children can make the
+same pid, mount, ipc, uts and net namespaces and the private root, then drop every
+capability they hold there.
 """
 
 import ctypes
@@ -14,6 +19,8 @@ import resource
 import signal
 import socket
 import struct
+
+import landlock
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -103,6 +110,8 @@ def confine(spec):
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)  # leaving uid 0 clears the permitted and effective sets
+    elif spec.get("userns"):
+        drop_capabilities()  # no uid to leave: the namespace's caps go explicitly
     check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     # Changing uid clears the parent-death signal: arm it afterwards, then make sure
     # the zygote did not die before it was armed (in a pid namespace the parent, being
@@ -112,8 +121,65 @@ def confine(spec):
         os._exit(1)
     os.umask(0o077)
     os.chdir(spec.get("cwd") or "/tmp")
+    if spec.get("landlock"):
+        landlock.restrict(spec["landlock"])
     if spec.get("seccomp"):
         install_seccomp()
+
+
+# -- without root: a user namespace -------------------------------------------------
+
+CAPABILITY_VERSION_3 = 0x20080522
+SYS_CAPSET = 126  # x86_64 (the private root and seccomp are x86_64-only too)
+SYS_CLONE = 56
+
+
+def enter_user_namespace():
+    """Make this process (the zygote) root of a user namespace of its own, mapping only
+    its own uid and gid: it gains capabilities over namespaces it creates, none over
+    the host."""
+    uid, gid = os.getuid(), os.getgid()
+    check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    for name, text in (
+        ("uid_map", f"{uid} {uid} 1"),
+        ("setgroups", "deny"),
+        ("gid_map", f"{gid} {gid} 1"),
+    ):
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+
+
+def clone_into_pid_namespace():
+    """fork() into a new pid namespace with clone(CLONE_NEWPID).
+
+    Inside a user namespace the zygote cannot setns() back into its first pid
+    namespace (that one belongs to the host's user namespace), so the unshare-then-fork
+    of the root path does not work; clone makes the namespace for this child only.
+    Python's own before/after-fork hooks run as they do for os.fork().
+    """
+    api = ctypes.pythonapi
+    call = ctypes.PyDLL(None, use_errno=True).syscall  # keeps the GIL across the call
+    call.restype = ctypes.c_long
+    api.PyOS_BeforeFork()
+    flags = ctypes.c_ulong(CLONE_NEWPID | signal.SIGCHLD)
+    pid = call(ctypes.c_long(SYS_CLONE), flags, None, None, None, ctypes.c_ulong(0))
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    errno = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(errno, f"clone(CLONE_NEWPID): {os.strerror(errno)}")
+    return pid
+
+
+def drop_capabilities():
+    """Empty the bounding, effective, permitted and inheritable sets."""
+    for cap in range(LAST_CAP + 1):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
+    data = bytes(24)  # two __user_cap_data_struct, all zero
+    check(_libc.syscall(SYS_CAPSET, header, data), "capset")
 
 
 def private_mounts(tmp_mb):

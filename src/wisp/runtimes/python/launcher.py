@@ -27,7 +27,7 @@ import zipfile
 
 # -I keeps the script's folder off sys.path: borrow it to import the module beside us.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from confinement import confine
+from confinement import clone_into_pid_namespace, confine, enter_user_namespace
 
 del sys.path[0]
 
@@ -279,9 +279,11 @@ def become_instance(spec, fds):
 # -- the zygote ---------------------------------------------------------------------
 
 
-def zygote(fd):
+def zygote(fd, userns=False):
     server = socket.socket(fileno=fd)
     server.setblocking(True)
+    if userns:  # not root: a user namespace lets children make the other namespaces
+        enter_user_namespace()
     me = os.getpid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     wake_r, wake_w = os.pipe()
@@ -312,7 +314,7 @@ def zygote(fd):
                 spec = json.loads(buffer[HEADER.size : HEADER.size + size])
                 buffer = buffer[HEADER.size + size :]
                 spec["zygote"] = me
-                pid = fork_into(spec)
+                pid = fork_into(spec, userns)
                 if pid == 0:
                     os.close(wake_r)
                     os.close(wake_w)
@@ -324,15 +326,22 @@ def zygote(fd):
                 send_message(server, {"op": "forked", "id": spec["id"], "pid": pid})
 
 
-def fork_into(spec):
+def fork_into(spec, userns=False):
     """fork(), into a new pid namespace when the spec asks for one.
 
     unshare(CLONE_NEWPID) only moves the *next* child; setns back afterwards so the
     following fork can get a namespace of its own. The child is pid 1 there: it sees
     only its own processes, and when it dies, everything it started dies with it.
+    In a user namespace setns back is refused: clone makes the namespace instead.
     """
     if "pid" not in (spec.get("namespaces") or ()):
         return os.fork()
+    if userns:
+        try:
+            return clone_into_pid_namespace()
+        except OSError:
+            spec["namespaces"] = [n for n in spec["namespaces"] if n != "pid"]
+            return os.fork()
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _libc.unshare(CLONE_NEWPID) != 0:
@@ -362,7 +371,7 @@ def reap(server):
 
 if __name__ == "__main__":
     try:
-        zygote(int(sys.argv[1]))
+        zygote(int(sys.argv[1]), userns="userns" in sys.argv[2:])
     except (ConnectionError, EOFError):
         os._exit(0)  # the server went away: nothing to report to
     except KeyboardInterrupt:
