@@ -98,9 +98,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from wisp.api.app import create_app
+    from wisp.observability import logs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_format)
     prepare_data_dir(settings.data_dir)
     # Bind before anything else: a taken port must not leave CLI credentials that
     # point at whichever server holds it.
@@ -115,14 +115,23 @@ def serve(settings: Settings) -> None:
     if sandbox is not None:
         sandbox.prepare_isolation()  # refuse to start below --isolation, before serving
     level = f"{sandbox.level}: {sandbox.isolation}" if sandbox is not None else "unknown"
-    print(
-        f"Wisp listening on {settings.public_api_host}\n"
-        f"  store:     {redact(settings.store_url)}\n"
-        f"  isolation: {level}\n"
-        f"  guest key: {settings.data_dir / 'guest.key'}",
-        file=sys.stderr,
-        flush=True,
-    )
+    banner = {
+        "listening": settings.public_api_host,
+        "store": redact(settings.store_url),
+        "isolation": level,
+        "guest_key": str(settings.data_dir / "guest.key"),
+    }
+    if settings.otlp_endpoint:
+        banner["otlp"] = settings.otlp_endpoint
+    if settings.log_format == "json":  # stderr stays one JSON object per line
+        log.info("Wisp listening on %s", settings.public_api_host, extra=banner)
+    else:
+        print(
+            f"Wisp listening on {banner.pop('listening')}\n"
+            + "\n".join(f"  {k.replace('_', ' ') + ':':<10} {v}" for k, v in banner.items()),
+            file=sys.stderr,
+            flush=True,
+        )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -130,6 +139,7 @@ def serve(settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through ours (text or JSON)
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,

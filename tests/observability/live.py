@@ -57,7 +57,7 @@ class Live:
             return http.post(path, json=params or {})
 
 
-def start_live(tmp: Path) -> Iterator[Live]:
+def start_live(tmp: Path, args: tuple[str, ...] = ()) -> Iterator[Live]:
     data_dir = tmp / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
     env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
@@ -66,7 +66,15 @@ def start_live(tmp: Path) -> Iterator[Live]:
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
+            [
+                wisp_executable(),
+                "server",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

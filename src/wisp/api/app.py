@@ -29,6 +29,7 @@ from wisp.api.observability import observability_routes
 from wisp.api.packages import PackagesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
+from wisp.api.tracking import RequestTracking
 from wisp.api.triggers import TriggersApi
 from wisp.console import console_routes
 from wisp.entities import EntityService
@@ -120,7 +121,9 @@ def create_app(
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
     app.router.default = host_fallback(app.router.default)
-    app.middleware_stack = InvokeFastPath(app.build_middleware_stack(), invoke)
+    access = platform.settings.log_format == "json"  # an access line per request
+    stack = RequestTracking(app.build_middleware_stack(), access)
+    app.middleware_stack = InvokeFastPath(stack, invoke, access)
     app.state.wisp = ctx
     app.state.observability = obs
     app.state.triggers = triggers

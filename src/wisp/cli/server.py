@@ -33,7 +33,28 @@ from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_setti
     help="Refuse to start unless sandboxes achieve at least this level "
     "(strict: root, cgroups, namespaces, seccomp, egress filter).",
 )
-def server(host: str, port: int, data_dir: Path, isolation: str | None) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Platform logs on stderr: text (default) or JSON lines with request ids "
+    "[env WISP_LOG_FORMAT].",
+)
+@click.option(
+    "--otlp-endpoint",
+    default=None,
+    metavar="URL",
+    help="Export a span per invocation to this OTLP/HTTP collector (needs wisp[otel]) "
+    "[env WISP_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT].",
+)
+def server(
+    host: str,
+    port: int,
+    data_dir: Path,
+    isolation: str | None,
+    log_format: str | None,
+    otlp_endpoint: str | None,
+) -> None:
     """Run the platform (API, invoker, sandboxes) with embedded defaults.
 
     On first start it creates the namespace `guest`, writes its key to
@@ -41,7 +62,14 @@ def server(host: str, port: int, data_dir: Path, isolation: str | None) -> None:
     the store.
     """
     try:
-        settings = load_settings(host=host, port=port, data_dir=data_dir, isolation=isolation)
+        settings = load_settings(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            isolation=isolation,
+            log_format=log_format,
+            otlp_endpoint=otlp_endpoint,
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     # Imported here so that every other command starts without loading the server.

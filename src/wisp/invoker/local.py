@@ -22,7 +22,7 @@ from wisp.models import (
     Activation,
 )
 from wisp.observability.logs import REQUEST_ID
-from wisp.observability.tracing import SAMPLED, Trace, new_trace
+from wisp.observability.tracing import SAMPLED, Trace, incoming, new_trace
 from wisp.pool import Lease, Pool
 from wisp.sandbox.base import Code, Outcome, Sandbox
 from wisp.sandbox.bundles import BundleCache, BundleError
@@ -111,8 +111,10 @@ class LocalInvoker(Invoker):
             journaled = self.journal.accepted(
                 aid, action.path, action.namespace, action.version, action.exec.kind, start
             )
-        if trace is None and self.tracing:
-            trace = new_trace()
+        if trace is None:
+            trace = incoming()  # the HTTP request's traceparent, when it had one
+            if trace is None and self.tracing:
+                trace = new_trace()
         origin = Origin(REQUEST_ID.get(), trace)
         task = asyncio.create_task(
             self._invoke(aid, target, args, subject, cause, done, start, journaled, origin)

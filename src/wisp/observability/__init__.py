@@ -1,4 +1,5 @@
-"""Observability: Prometheus metrics, the live activation stream, time-bucketed rollups.
+"""Observability: Prometheus metrics, the live activation stream, time-bucketed rollups,
+and spans exported over OTLP when an endpoint is configured.
 
 One ``Observability`` per app, attached to the platform's invoker as an observer
 of finished activations and to the activation writer for its commit statistics.
@@ -6,11 +7,13 @@ of finished activations and to the activation writer for its commit statistics.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from wisp.models import Activation
 from wisp.observability.events import EventBus
 from wisp.observability.metrics import Metrics, registry, render
+from wisp.observability.otlp import SpanExport
 from wisp.observability.rollups import Rollups
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ class Observability:
         self.events = EventBus()
         self.registry = registry(self.metrics, platform, lambda: self.events.subscribers)
         self.rollups = Rollups(platform.store)
+        endpoint = platform.settings.otlp_endpoint
+        self.spans = SpanExport(endpoint) if endpoint else None
 
     @classmethod
     def attach(cls, platform: Platform) -> Observability:
@@ -39,6 +44,8 @@ class Observability:
         self.metrics.observe(record)
         self.events.publish(record)
         self.rollups.observe(record)
+        if self.spans is not None:
+            self.spans.observe(record)
 
     def exposition(self) -> bytes:
         return render(self.registry)
@@ -48,3 +55,5 @@ class Observability:
 
     async def stop(self) -> None:
         await self.rollups.stop()
+        if self.spans is not None:
+            await asyncio.to_thread(self.spans.shutdown)

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
+
+# The (traceparent, tracestate) headers of the HTTP request being handled, set by the
+# API's request tracking only when a traceparent came in; parsed when it invokes.
+INCOMING: ContextVar[tuple[str, str | None] | None] = ContextVar("wisp_trace", default=None)
 
 # version-traceid-parentid-flags; later versions may append "-..." fields.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
@@ -68,3 +73,9 @@ def parse(traceparent: str | None, tracestate: str | None = None) -> Trace | Non
 
 def from_headers(headers: Headers) -> Trace | None:
     return parse(headers.get("traceparent"), headers.get("tracestate"))
+
+
+def incoming() -> Trace | None:
+    """The activation's span under the current request's traceparent, if it has one."""
+    headers = INCOMING.get()
+    return parse(*headers) if headers is not None else None
