@@ -51,7 +51,7 @@ class Settings:
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
-    isolation: str = "minimal"  # the least the sandbox must achieve: minimal|standard|strict
+    isolation: str = "minimal"  # the least the sandbox must achieve: minimal|userns|standard|strict
     network: str = "egress"  # functions' network unless annotated: egress | none
     sandbox_paths: tuple[str, ...] = ()  # more host paths visible (read-only) in sandboxes
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)

@@ -28,10 +28,11 @@ from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_setti
 )
 @click.option(
     "--isolation",
-    type=click.Choice(["minimal", "standard", "strict"]),
+    type=click.Choice(["minimal", "userns", "standard", "strict"]),
     default=None,
     help="Refuse to start unless sandboxes achieve at least this level "
-    "(strict: root, cgroups, namespaces, seccomp, egress filter).",
+    "(strict: root, cgroups, namespaces, seccomp, egress filter; userns: "
+    "namespaces in a user namespace, without root).",
 )
 @click.option(
     "--log-format",

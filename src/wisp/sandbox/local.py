@@ -156,6 +156,8 @@ class LocalSandbox(Sandbox):
             self.egress.install()
             self.isolation = self._describe()
         required = self.settings.isolation
+        if required not in LEVELS:
+            raise PlatformError(f"unknown isolation level {required!r}; use one of {LEVELS}")
         if LEVELS.index(self.level) < LEVELS.index(required):
             self.egress.remove()
             raise PlatformError(

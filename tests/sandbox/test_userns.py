@@ -1,0 +1,246 @@
+"""A real `wisp server` run by an unprivileged user: the user-namespace fallback.
+
+As root (CI), the server is started as ``nobody`` with setpriv, in a mount namespace
+where the interpreter's private home (e.g. /root/.pyenv) is exposed read-only, as an
+operator's own Python would be. Run unprivileged, the test starts it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.test_server import free_port
+from wisp.sandbox.layers import landlock_abi, user_namespaces
+
+NOBODY = 65534
+ROOT = os.geteuid() == 0
+
+
+@dataclass
+class Unprivileged:
+    proc: subprocess.Popen[str]
+    port: int
+    auth: str
+    data_dir: Path
+
+    def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={
+                "Authorization": "Basic " + base64.b64encode(self.auth.encode()).decode(),
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def deploy(self, name: str, exec_: dict[str, object], annotations: list[object] = ()) -> None:
+        body = {"exec": exec_, "annotations": list(annotations)}
+        path = f"/api/v1/namespaces/_/actions/{name}?overwrite=true"
+        status, answer = self.call("PUT", path, body)
+        assert status == 200, answer
+
+    def invoke(self, name: str, params: object = None) -> object:
+        path = f"/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
+        status, body = self.call("POST", path, params or {})
+        assert status == 200, body
+        return body
+
+
+def hidden_ancestor(path: Path) -> Path | None:
+    """The first directory above ``path`` others cannot traverse (e.g. /root)."""
+    for part in reversed(path.parents):
+        if not part.stat().st_mode & 0o001:
+            return part
+    return None
+
+
+def command(port: int, data_dir: Path, stage: Path) -> list[str]:
+    server = [
+        sys.executable,
+        "-c",
+        "from wisp.cli.main import main; main()",
+        "server",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if not ROOT:
+        return server
+    prefix = Path(sys.base_prefix).resolve()
+    hidden = hidden_ancestor(prefix)
+    steps = ["set -e"]
+    if hidden is not None:
+        # As an operator would install Python for the service user: reachable.
+        steps += [
+            f"mount --bind {prefix} {stage}",
+            f"mount -t tmpfs -o mode=0755,size=1m tmpfs {hidden}",
+            f"mkdir -p {prefix}",
+            f"mount --move {stage} {prefix}",
+        ]
+    setpriv = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --inh-caps=-all"
+    steps.append(f"exec {setpriv} --bounding-set=-all {shlex.join(server)}")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(steps)]
+
+
+@pytest.fixture
+def unprivileged(tmp_path: Path) -> Iterator[Unprivileged]:
+    if ROOT and not shutil.which("setpriv"):
+        pytest.fail("setpriv (util-linux) is needed to start the server as nobody")
+    # A data dir where a sandbox could reach it if anything let it: not under /tmp.
+    data_dir = Path("/var/lib") / f"wisp-userns-test-{os.getpid()}"
+    home = tmp_path / "home"
+    stage = tmp_path / "stage"
+    for d in (home, stage):
+        d.mkdir()
+    if ROOT:
+        data_dir.mkdir(mode=0o700)
+        os.chown(data_dir, NOBODY, NOBODY)
+        os.chown(home, NOBODY, NOBODY)
+        os.chmod(tmp_path, 0o755)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
+    env.update(WISP_CONFIG=str(home / "credentials.json"), HOME=str(home))
+    proc = subprocess.Popen(
+        command(port, data_dir, stage),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"server did not start: {proc.communicate()[1]}")
+                time.sleep(0.1)
+        auth = (data_dir / "guest.key").read_text().strip()
+        yield Unprivileged(proc, port, auth, data_dir)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+PROBE = """
+import ctypes, os, socket
+def main(args):
+    out = {'pid': os.getpid(), 'uid': os.getuid()}
+    out['pids'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+    def attempt(name, action):
+        try:
+            action()
+            out[name] = 0
+        except OSError as exc:
+            out[name] = exc.errno
+    data = args['data_dir']
+    attempt('read_key', lambda: open(os.path.join(data, 'guest.key')).read())
+    attempt('read_db', lambda: open(os.path.join(data, 'wisp.db'), 'rb').read(16))
+    try:
+        out['data_listing'] = os.listdir(data)
+    except OSError as exc:
+        out['data_listing'] = exc.errno
+    attempt('list_bundles', lambda: os.listdir(os.path.join(data, 'bundles')))
+    attempt('signal_server', lambda: os.kill(args['server'], 0))
+    attempt('write_root', lambda: open('/wisp-owned', 'w').close())
+    libc = ctypes.CDLL(None, use_errno=True)
+    out['mount'] = 0 if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0 else ctypes.get_errno()
+    out['unshare'] = 0 if libc.unshare(0x10000000) == 0 else ctypes.get_errno()
+    with open('/proc/self/status') as status:
+        fields = dict(line.split(':', 1) for line in status)
+    out['caps'] = [fields[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd')]
+    out['seccomp'] = fields['Seccomp'].strip()
+    out['interfaces'] = sorted(name for _, name in socket.if_nameindex())
+    return out
+"""
+
+
+def zipped(files: dict[str, str]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.skipif(not user_namespaces()[0], reason="this host refuses user namespaces")
+def test_unprivileged_server_confines_instances_in_user_namespaces(unprivileged):
+    status, health = unprivileged.call("GET", "/healthz")
+    assert status == 200
+    isolation = health["isolation"]  # type: ignore[index]
+    assert isolation["level"] == "userns", isolation
+    assert "user-namespaces(pid,mount,ipc,uts)+private-read-only-root" in isolation["layers"]
+    abi = landlock_abi()
+    assert (f"landlock(abi {abi})" if abi else "no-landlock") in isolation["layers"]
+
+    # Another function's code on disk (a zip bundle), then the snoop.
+    unprivileged.deploy(
+        "other",
+        {
+            "kind": "python:default",
+            "code": zipped({"__main__.py": "def main(a):\n    return {}\n"}),
+            "binary": True,
+        },
+    )
+    unprivileged.invoke("other")
+    args = {"data_dir": str(unprivileged.data_dir), "server": unprivileged.proc.pid}
+    unprivileged.deploy("snoop", {"kind": "python:default", "code": PROBE})
+    result = unprivileged.invoke("snoop", args)
+    assert isinstance(result, dict)
+    assert result["uid"] == (NOBODY if ROOT else os.geteuid())  # the server's own uid
+    assert result["pid"] == 1 and result["pids"] == [1], result  # its own pid namespace
+    for denied in ("read_key", "read_db", "list_bundles"):
+        assert result[denied] in (2, 13), (denied, result)  # absent or EACCES
+    # In the private root the data dir holds only the bound bundles folder.
+    assert result["data_listing"] in (2, 13, ["bundles"]), result
+    assert result["signal_server"] == 3  # ESRCH: the server is not even visible
+    assert result["write_root"] in (13, 30)
+    assert result["mount"] != 0 and result["unshare"] != 0
+    assert result["caps"] == ["0000000000000000"] * 3, result
+    assert result["seccomp"] == "2"
+    assert len(result["interfaces"]) > 1  # egress: the host's network, unfiltered
+
+    unprivileged.deploy(
+        "offline",
+        {"kind": "python:default", "code": PROBE},
+        annotations=[{"key": "network", "value": "none"}],
+    )
+    assert unprivileged.invoke("offline", args)["interfaces"] == ["lo"]  # type: ignore[index]
+
+    if shutil.which("node"):  # other runtimes' stem cells are confined the same way
+        node = "function main(a) { return {pid: process.pid, uid: process.getuid()} }"
+        unprivileged.deploy("nodefn", {"kind": "nodejs:default", "code": node})
+        result = unprivileged.invoke("nodefn")
+        assert result == {"pid": 1, "uid": NOBODY if ROOT else os.geteuid()}
