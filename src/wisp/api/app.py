@@ -37,6 +37,7 @@ from wisp.gateway.api import gateway_routes
 from wisp.observability import Observability
 from wisp.triggers.system import Triggers
 from wisp.web.actions import WebActionsApi
+from wisp.web.fastpath import PublicFastPath
 
 if TYPE_CHECKING:
     from wisp.platform import Platform
@@ -76,7 +77,8 @@ def create_app(
         return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
 
     triggers = Triggers.build(platform, entities)
-    gateway, host_fallback = gateway_routes(ctx)
+    gateway_api, gateway = gateway_routes(ctx)
+    web = WebActionsApi(ctx)
     invoke = InvokeApi(ctx).invoke
     routes: list[BaseRoute] = [
         # Actions first: routes are matched in order, and invoke is the hot path.
@@ -89,8 +91,8 @@ def create_app(
         *NamespacesApi(ctx).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
-        *gateway,  # before web actions: it has OpenWhisk's /api/v1/web/whisk.system/apimgmt
-        *WebActionsApi(ctx).routes(),
+        *gateway_api,  # before web actions: it has OpenWhisk's /api/v1/web/whisk.system/apimgmt
+        *web.routes(),
         *TriggersApi(ctx, triggers).routes(),
         *RulesApi(ctx, triggers).routes(),
     ]
@@ -120,9 +122,10 @@ def create_app(
     # Host header; the trailing-slash forms that clients use are routed explicitly.
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
-    app.router.default = host_fallback(app.router.default)
+    app.router.default = gateway.host_fallback(app.router.default)
     access = platform.settings.log_format == "json"  # an access line per request
-    stack = RequestTracking(app.build_middleware_stack(), access)
+    public = PublicFastPath(app.build_middleware_stack(), web.endpoint, gateway.endpoint)
+    stack = RequestTracking(public, access)
     app.middleware_stack = InvokeFastPath(stack, invoke, access)
     app.state.wisp = ctx
     app.state.observability = obs

@@ -7,13 +7,10 @@ route, ``dryRun=true`` to learn what a put would change (deployers plan with it)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
 
 from wisp.api.context import ApiContext, route
 from wisp.api.inputs import json_object, query_bool
@@ -72,11 +69,11 @@ class RoutesApi:
         return JSONResponse({"deleted": count})
 
 
-def gateway_routes(ctx: ApiContext) -> tuple[list[BaseRoute], Callable[[ASGIApp], ASGIApp]]:
+def gateway_routes(ctx: ApiContext) -> tuple[list[BaseRoute], Gateway]:
     """The management APIs (Wisp's and OpenWhisk's apimgmt, which must come before the
-    web actions' ``/api/v1/web/{ns}/...``) and the public gateway, plus the fallback
-    serving host names (wrap the router's default with it so it only sees requests
-    nothing else matched)."""
+    web actions' ``/api/v1/web/{ns}/...``) and the public gateway's routes, plus the
+    Gateway: its ``host_fallback`` serves host names (wrap the router's default with
+    it so it only sees requests nothing else matched), its ``endpoint`` the fast path."""
     settings = ctx.platform.settings
     gateway = Gateway(ctx, trusted_networks(settings.trusted_proxies))
     service = RouteService(
@@ -87,4 +84,4 @@ def gateway_routes(ctx: ApiContext) -> tuple[list[BaseRoute], Callable[[ASGIApp]
         *RoutesApi(ctx, service).routes(),
         *gateway.routes(),
     ]
-    return routes, gateway.host_fallback
+    return routes, gateway
