@@ -71,7 +71,66 @@ PARAMS: dict[str, Json] = {
         "schema": {"type": "boolean"},
         "description": "Also send `log` events (default true).",
     },
+    "trigger": {"name": "trigger", "in": "path", "required": True, "schema": {"type": "string"}},
+    "rule": {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}},
+    "dryRun": {
+        "name": "dryRun",
+        "in": "query",
+        "schema": {"type": "boolean"},
+        "description": "Only say what the put would change.",
+    },
+    "basePath": {"name": "basePath", "in": "query", "required": True, "schema": {"type": "string"}},
+    "routePath": {"name": "path", "in": "query", "schema": {"type": "string"}},
+    "routeMethod": {"name": "method", "in": "query", "schema": {"type": "string"}},
+    "webPath": {
+        "name": "path",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "`pkg/fn` (`default/fn` outside a package), optionally with an extension "
+        "(`.json`, `.http`, `.text`, `.html`, `.svg`) and more path after it.",
+    },
+    "gwPath": {
+        "name": "path",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "A route's base path and path, e.g. `shop/items/42`.",
+    },
+    "basepath": {"name": "basepath", "in": "query", "schema": {"type": "string"}},
+    "relpath": {"name": "relpath", "in": "query", "schema": {"type": "string"}},
+    "operation": {"name": "operation", "in": "query", "schema": {"type": "string"}},
+    "traceparent": {
+        "name": "traceparent",
+        "in": "header",
+        "schema": {"type": "string"},
+        "description": "W3C trace context: the activation's span is its child, and the "
+        "function sees its own span as `TRACEPARENT` (a malformed one is ignored).",
+    },
+    "tracestate": {"name": "tracestate", "in": "header", "schema": {"type": "string"}},
+    "X-Request-Id": {
+        "name": "X-Request-Id",
+        "in": "header",
+        "schema": {"type": "string", "maxLength": 128},
+        "description": "Kept when it is at most 128 of `A-Za-z0-9._:@/+=-`, else replaced; "
+        "echoed in the response, in the server's log lines and the activation's `requestId`.",
+    },
 }
+TRACE = ["traceparent", "tracestate", "X-Request-Id"]
+INVOKED = {
+    "200": _json(_ref("Activation"), "Finished (blocking)"),
+    "202": _json(
+        {"type": "object", "properties": {"activationId": {"type": "string"}}},
+        "Accepted: still running, or not blocking",
+    ),
+    "502": _json(_ref("Activation"), "The function failed"),
+}
+WEB_ANSWER = {
+    "200": {"description": "What the function returned, shaped by the extension "
+            "(`.http`: its statusCode, headers and body)"},
+    "202": _json(ANY_OBJECT, "Still running after the blocking wait: the activation id"),
+}  # fmt: skip
+ROUTE_KEY = ["ns", "basePath", "routePath", "routeMethod"]
 
 # (method, path, tag, summary, parameter names, request body, 2xx responses)
 OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Json]]] = [
@@ -96,11 +155,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
     ("delete", NS + "/actions/{fn}", "actions", "Delete a function", ["ns", "fn"], None,
      {"200": _json(_ref("Action"))}),
     ("post", NS + "/actions/{fn}", "invoke", "Invoke a function",
-     ["ns", "fn", "blocking", "result", "timeout"], ANY_OBJECT,
-     {"200": _json(_ref("Activation"), "Finished (blocking)"),
-      "202": _json({"type": "object", "properties": {"activationId": {"type": "string"}}},
-                   "Accepted: still running, or not blocking"),
-      "502": _json(_ref("Activation"), "The function failed")}),
+     ["ns", "fn", "blocking", "result", "timeout", *TRACE], ANY_OBJECT, INVOKED),
     ("get", NS + "/actions/{pkg}/{fn}", "actions", "Get a function in a package",
      ["ns", "pkg", "fn"], None, {"200": _json(_ref("Action"))}),
     ("put", NS + "/actions/{pkg}/{fn}", "actions", "Create or update a function in a package",
@@ -108,9 +163,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
     ("delete", NS + "/actions/{pkg}/{fn}", "actions", "Delete a function in a package",
      ["ns", "pkg", "fn"], None, {"200": _json(_ref("Action"))}),
     ("post", NS + "/actions/{pkg}/{fn}", "invoke", "Invoke a function in a package",
-     ["ns", "pkg", "fn", "blocking", "result", "timeout"], ANY_OBJECT,
-     {"200": _json(_ref("Activation"), "Finished (blocking)"),
-      "202": _json(ANY_OBJECT, "Accepted"), "502": _json(_ref("Activation"), "Failed")}),
+     ["ns", "pkg", "fn", "blocking", "result", "timeout", *TRACE], ANY_OBJECT, INVOKED),
     ("get", NS + "/activations", "activations", "List activations, newest first",
      ["ns", "name", "since", "upto", "limit", "skip", "docs"], None,
      {"200": _json({"type": "array", "items": _ref("Activation")})}),
@@ -126,6 +179,73 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
     ("get", NS + "/activations/{id}/logs", "activations", "An activation's log lines",
      ["ns", "id"], None, {"200": _json({"type": "object", "properties": {
          "logs": {"type": "array", "items": {"type": "string"}}}})}),
+    ("get", NS + "/limits", "namespaces",
+     "The namespace's limits (the platform's, with an operator's overrides)", ["ns"], None,
+     {"200": _json(_ref("Limits"))}),
+    ("get", NS + "/triggers", "triggers", "List triggers", ["ns", "limit", "skip"], None,
+     {"200": _json({"type": "array", "items": _ref("Trigger")})}),
+    ("get", NS + "/triggers/{trigger}", "triggers", "Get a trigger, with its rules",
+     ["ns", "trigger"], None, {"200": _json(_ref("Trigger"))}),
+    ("put", NS + "/triggers/{trigger}", "triggers",
+     "Create or update a trigger (a `schedule` makes it a cron trigger)",
+     ["ns", "trigger", "overwrite"], _ref("Trigger"), {"200": _json(_ref("Trigger"))}),
+    ("delete", NS + "/triggers/{trigger}", "triggers", "Delete a trigger", ["ns", "trigger"],
+     None, {"200": _json(_ref("Trigger"))}),
+    ("post", NS + "/triggers/{trigger}", "triggers",
+     "Fire a trigger: its enabled rules invoke their functions with this event",
+     ["ns", "trigger", *TRACE], ANY_OBJECT,
+     {"202": _json({"type": "object", "properties": {"activationId": {"type": "string"}}},
+                   "Fired: the trigger's activation id"),
+      "204": {"description": "No enabled rule: nothing was invoked"}}),
+    ("get", NS + "/rules", "rules", "List rules", ["ns", "limit", "skip"], None,
+     {"200": _json({"type": "array", "items": _ref("Rule")})}),
+    ("get", NS + "/rules/{rule}", "rules", "Get a rule", ["ns", "rule"], None,
+     {"200": _json(_ref("Rule"))}),
+    ("put", NS + "/rules/{rule}", "rules", "Create or update a rule (trigger → function)",
+     ["ns", "rule", "overwrite"],
+     {"type": "object", "required": ["trigger", "action"], "properties": {
+         "trigger": {"type": "string"}, "action": {"type": "string"},
+         "status": {"enum": ["active", "inactive"]}}},
+     {"200": _json(_ref("Rule"))}),
+    ("post", NS + "/rules/{rule}", "rules", "Enable or disable a rule", ["ns", "rule"],
+     {"type": "object", "required": ["status"], "properties": {
+         "status": {"enum": ["active", "inactive"]}}},
+     {"200": _json(_ref("Rule"))}),
+    ("delete", NS + "/rules/{rule}", "rules", "Delete a rule", ["ns", "rule"], None,
+     {"200": _json(_ref("Rule"))}),
+    ("get", NS + "/routes", "routes", "List gateway routes", ["ns"], None,
+     {"200": _json({"type": "array", "items": _ref("Route")})}),
+    ("put", NS + "/routes", "routes",
+     "Create or update a gateway route (generated API keys are shown once)",
+     ["ns", "overwrite", "dryRun"], _ref("Route"), {"200": _json(_ref("Route"))}),
+    ("post", NS + "/routes", "routes", "Create or update a gateway route (as PUT)",
+     ["ns", "overwrite", "dryRun"], _ref("Route"), {"200": _json(_ref("Route"))}),
+    ("delete", NS + "/routes", "routes",
+     "Delete the routes under a base path (narrowed by path and method)", ROUTE_KEY, None,
+     {"200": _json({"type": "object", "properties": {"deleted": {"type": "integer"}}})}),
+    *[(method, "/api/v1/web/{ns}/{path}", "web", f"Call a web function ({method.upper()})",
+       ["ns", "webPath", *TRACE], ANY_OBJECT if method in ("post", "put", "patch") else None,
+       WEB_ANSWER)
+      for method in ("get", "post", "put", "patch", "delete", "options")],
+    *[(method, "/gw/{ns}/{path}", "routes", f"Call a gateway route ({method.upper()})",
+       ["ns", "gwPath", *TRACE], ANY_OBJECT if method in ("post", "put", "patch") else None,
+       WEB_ANSWER)
+      for method in ("get", "post", "put", "patch", "delete", "options")],
+    # OpenWhisk's API gateway calls, as the openwhisk npm client, wsk and nim make them
+    # (also under whisk-system, and with a .http extension).
+    ("post", "/api/v1/web/whisk.system/apimgmt/createApi", "routes",
+     "OpenWhisk apimgmt: create routes from a swagger `apidoc`", [], ANY_OBJECT,
+     {"200": _json(ANY_OBJECT)}),
+    ("put", "/api/v1/web/whisk.system/apimgmt/createApi", "routes",
+     "OpenWhisk apimgmt: create routes (as POST)", [], ANY_OBJECT, {"200": _json(ANY_OBJECT)}),
+    ("get", "/api/v1/web/whisk.system/apimgmt/getApi", "routes",
+     "OpenWhisk apimgmt: the APIs (routes by base path)", ["basepath", "relpath", "operation"],
+     None, {"200": _json(ANY_OBJECT)}),
+    ("delete", "/api/v1/web/whisk.system/apimgmt/deleteApi", "routes",
+     "OpenWhisk apimgmt: delete routes", ["basepath", "relpath", "operation"], None,
+     {"200": _json(ANY_OBJECT)}),
+    ("get", "/api/v1/openapi.json", "platform", "This document (no auth)", [], None,
+     {"200": _json(ANY_OBJECT)}),
     ("get", "/healthz", "platform", "Liveness (no auth)", [], None, {"200": _json(ANY_OBJECT)}),
     ("get", "/metrics", "platform", "Prometheus metrics (no auth)", [], None,
      {"200": {"description": "Prometheus text format",
@@ -165,10 +285,48 @@ SCHEMAS: Json = {
         "logs": {"type": "array", "items": {"type": "string"}},
         "annotations": {"type": "array", "items": _ref("KeyValue"), "description":
                         "path, kind, limits, waitTime, initTime (cold starts), timeout, "
-                        "cpuTime (ms), peakMemory (bytes), oom"}}},
+                        "cpuTime (ms), peakMemory (bytes), oom, requestId, traceId, "
+                        "spanId, parentSpanId"}}},
+    "Limits": {"type": "object", "additionalProperties": {"type": "integer"}, "description":
+               "concurrentActions, invocationsPerMinute, firesPerMinute, min/maxActionMemory "
+               "(bytes), min/maxActionTimeout (ms), min/maxActionLogs (bytes), "
+               "maxParameterSize, maxResultSize, maxCodeSize (bytes)"},
+    "Trigger": {"type": "object", "properties": {
+        "name": {"type": "string"}, "namespace": {"type": "string"},
+        "parameters": {"type": "array", "items": _ref("KeyValue")},
+        "annotations": {"type": "array", "items": _ref("KeyValue")},
+        "enabled": {"type": "boolean"},
+        "schedule": {"type": "object", "properties": {
+            "cron": {"type": "string"}, "timezone": {"type": "string"},
+            "concurrency": {"type": "string"}, "missed": {"type": "string"}}},
+        "last_run_at": {"type": ["string", "null"]}, "next_run_at": {"type": ["string", "null"]},
+        "rules": {"type": "object", "additionalProperties": ANY_OBJECT},
+        "publish": {"type": "boolean"}, "version": {"type": "string"}}},
+    "Rule": {"type": "object", "properties": {
+        "name": {"type": "string"}, "namespace": {"type": "string"},
+        "status": {"enum": ["active", "inactive"]},
+        "trigger": {"type": "object", "properties": {
+            "name": {"type": "string"}, "path": {"type": "string"}}},
+        "action": {"type": "object", "properties": {
+            "name": {"type": "string"}, "path": {"type": "string"}}},
+        "annotations": {"type": "array", "items": _ref("KeyValue")},
+        "publish": {"type": "boolean"}, "version": {"type": "string"}}},
+    "Route": {"type": "object", "required": ["basePath", "path", "method", "function"],
+              "properties": {
+        "basePath": {"type": "string"}, "path": {"type": "string"},
+        "method": {"type": "string"}, "function": {"type": "string"},
+        "host": {"type": ["string", "null"]},
+        "responseType": {"enum": ["http", "json", "text", "html", "svg"]},
+        "policy": {"type": "object", "description":
+                   "type: none | basic | api-key | jwt, with its settings"},
+        "ip": {"type": ["object", "null"]}, "rateLimit": {"type": ["object", "null"]},
+        "cors": {"type": ["object", "null"]}, "maxBody": {"type": ["integer", "null"]},
+        "apiKeys": {"type": "array", "items": ANY_OBJECT,
+                    "description": "generated keys, in the put's answer only"}}},
 }  # fmt: skip
 
-PUBLIC = {"/api/v1", "/healthz", "/metrics"}
+PUBLIC = {"/api/v1", "/healthz", "/metrics", "/api/v1/openapi.json"}
+PUBLIC_PREFIXES = ("/api/v1/web/{ns}", "/gw/")  # the function or route decides
 
 
 def document(version: str) -> Json:
@@ -183,7 +341,7 @@ def document(version: str) -> Json:
         }
         if body is not None:
             operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
-        if path in PUBLIC:
+        if path in PUBLIC or path.startswith(PUBLIC_PREFIXES):
             operation["security"] = []
         paths.setdefault(path, {})[method] = operation
     return {
