@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
 from contextvars import ContextVar
+from random import getrandbits
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("wisp_request_id", default=None)
 REQUEST_ID_HEADER = "x-request-id"
@@ -25,7 +25,7 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "reque
 
 
 def new_request_id() -> str:
-    return os.urandom(10).hex()
+    return f"{getrandbits(80):020x}"  # unique, not secret (see tracing.new_span_id)
 
 
 def request_id_from(value: str | None) -> str:
