@@ -29,6 +29,17 @@ class Handler(BaseHTTPRequestHandler):
         self.server.record(self)
         if self.path.startswith("/slow"):
             time.sleep(0.5)
+        if self.path.startswith("/until-close"):  # no length: the body ends at EOF
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b'{"whole": true}')
+            self.close_connection = True
+            return
+        if self.path.startswith("/empty"):
+            self.send_response(204)
+            self.end_headers()
+            return
         if self.path.startswith("/chunked"):
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -68,6 +79,9 @@ class Server(ThreadingHTTPServer):
             self.peers.append(handler.client_address)
             self.handlers.append(handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the timeout tests hang up before the answer: its write fails, as it should
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
@@ -103,6 +117,37 @@ def test_json_bodies_go_out_as_json(server: Server) -> None:
 def test_chunked_responses_are_read_whole(server: Server) -> None:
     with WispClient(server.url, "u:k") as client:
         assert client.get("/chunked") == {"parts": [1, 2]}
+
+
+def test_a_body_that_ends_when_the_server_closes(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client:
+        assert client.get("/until-close") == {"whole": True}
+        assert client.get("/after")["path"] == "/after"  # on a new connection
+        assert client.request("GET", "/empty", expect=(204,)).content == b""
+        assert client.get("/again")["path"] == "/again"
+    assert len(set(server.peers)) == 2
+
+
+def test_an_answer_that_is_not_http_is_a_transport_error() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer_nonsense() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(65536)
+                peer.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        thread = threading.Thread(target=answer_nonsense)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with (
+            pytest.raises(CliError, match=r"not an HTTP/1\.x status line"),
+            WispClient(url, "u:k") as client,
+        ):
+            client.get("/")
+        thread.join()
 
 
 def test_threads_share_the_client_safely(server: Server) -> None:

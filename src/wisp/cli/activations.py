@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from rich.table import Table
 
 from wisp.cli.client import WispClient
 from wisp.cli.errors import CliError
-from wisp.cli.output import annotation, format_time, print_json, stderr, stdout
-from wisp.deploy.plan import LIST_PAGE
+from wisp.cli.output import annotation, format_time, make_table, print_json, stderr, stdout
+from wisp.deploy.remote import LIST_PAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATUS = {0: "success", 1: "application error", 2: "developer error", 3: "internal error"}
@@ -76,7 +75,7 @@ def list_(function: str | None, limit: int, skip: int, watch: bool, as_json: boo
     if not items:
         stderr.print("No activations.")
         return
-    table = Table(box=None, header_style="bold")
+    table = make_table()
     for column in ("datetime", "status", "start", "duration", "id", "name"):
         table.add_column(column, no_wrap=True, justify="right" if column == "duration" else "left")
     for item in items:

@@ -11,12 +11,11 @@ from typing import Any
 from urllib.parse import quote
 
 import click
-from rich.table import Table
 
 from wisp.cli.client import WispClient, entity_path
 from wisp.cli.errors import CliError
-from wisp.cli.output import annotation, format_time, print_json, stderr, stdout
-from wisp.deploy.plan import LIST_PAGE, action_path
+from wisp.cli.output import annotation, format_time, make_table, print_json, stderr, stdout
+from wisp.deploy.remote import LIST_PAGE, action_path
 
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -133,7 +132,7 @@ def list_(package: str | None, limit: int, skip: int, as_json: bool) -> None:
     if not items:
         stderr.print("No functions.")
         return
-    table = Table(box=None, header_style="bold")
+    table = make_table()
     for column in ("name", "kind", "version", "web", "updated"):
         table.add_column(column, no_wrap=column == "name")
     for item in items:
@@ -186,7 +185,7 @@ def get(name: str, code: bool, url: bool, as_json: bool) -> None:
     for item in doc.get("parameters") or []:
         label = "env" if item.get("init") else "param"
         rows.append((label, f"{item.get('key')} = {json.dumps(item.get('value'))}"))
-    table = Table(box=None, show_header=False)
+    table = make_table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:

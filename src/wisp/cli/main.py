@@ -11,7 +11,6 @@ import errno
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -164,6 +163,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _unexpected(exc: BaseException) -> str:
     if os.environ.get("WISP_DEBUG"):
+        import traceback
+
         traceback.print_exception(exc)
     detail = str(exc)
     return f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else "")

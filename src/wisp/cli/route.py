@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from wisp.cli.client import WispClient
 from wisp.cli.errors import CliError
-from wisp.cli.output import print_json, stderr, stdout
+from wisp.cli.output import make_table, print_json, stderr, stdout
 
 ROUTES = "routes"
 
@@ -151,7 +150,7 @@ def list_(as_json: bool) -> None:
     if not items:
         stderr.print("No routes.")
         return
-    table = Table(box=None, header_style="bold")
+    table = make_table()
     for column in ("method", "path", "function", "policy", "limits"):
         table.add_column(column)
     for item in items:

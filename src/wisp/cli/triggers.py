@@ -11,13 +11,12 @@ from typing import Any
 from urllib.parse import quote
 
 import click
-from rich.table import Table
 
 from wisp.cli.client import WispClient
 from wisp.cli.errors import CliError
 from wisp.cli.fn import parse_value
-from wisp.cli.output import format_time, print_json, stderr, stdout
-from wisp.deploy.plan import LIST_PAGE
+from wisp.cli.output import format_time, make_table, print_json, stderr, stdout
+from wisp.deploy.remote import LIST_PAGE
 
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 PARAM = click.option(
@@ -58,7 +57,7 @@ def list_(limit: int, skip: int, as_json: bool) -> None:
     if not items:
         stderr.print("No triggers.")
         return
-    table = Table(box=None, header_style="bold")
+    table = make_table()
     for column in ("name", "schedule", "enabled", "last run", "next run"):
         table.add_column(column, no_wrap=column == "name")
     for item in items:
@@ -104,7 +103,7 @@ def get(name: str, as_json: bool) -> None:
         rows.append(
             ("rule", f"{rule} → {action.get('path')}/{action.get('name')} ({info.get('status')})")
         )
-    table = Table(box=None, show_header=False)
+    table = make_table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:

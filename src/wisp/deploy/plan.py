@@ -16,7 +16,7 @@ from urllib.parse import quote
 from wisp.deploy.desired import Body, DesiredFunction, DesiredPackage, DesiredState
 from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE
-from wisp.deploy.remote import Remote
+from wisp.deploy.remote import LIST_PAGE, Remote, action_path
 from wisp.deploy.routes import ROUTES_PATH, DesiredRoute, delete_params, route_name
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_trigger
 
@@ -24,7 +24,6 @@ Verb = Literal["create", "update", "unchanged", "delete"]
 Entity = Literal["package", "function", "trigger", "rule", "route"]
 SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
-LIST_PAGE = 200  # the API's largest page
 MAX_WORKERS = 25  # concurrent requests, as DigitalOcean's deployer does
 
 
@@ -181,13 +180,6 @@ def _list_all(remote: Remote, collection: str) -> list[dict[str, Any]]:
         if len(page) < LIST_PAGE:
             break
     return items
-
-
-def action_path(item: dict[str, Any]) -> str:
-    """'pkg/fn' (or 'fn') for an action list item, whose namespace is 'ns' or 'ns/pkg'."""
-    _, _, package = str(item.get("namespace", "")).partition("/")
-    name = str(item.get("name", ""))
-    return f"{package}/{name}" if package else name
 
 
 # -- comparing -------------------------------------------------------------------------

@@ -10,6 +10,14 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 Params = Mapping[str, str | int]
+LIST_PAGE = 200  # the API's largest page
+
+
+def action_path(item: dict[str, Any]) -> str:
+    """'pkg/fn' (or 'fn') for an action list item, whose namespace is 'ns' or 'ns/pkg'."""
+    _, _, package = str(item.get("namespace", "")).partition("/")
+    name = str(item.get("name", ""))
+    return f"{package}/{name}" if package else name
 
 
 class Remote(Protocol):

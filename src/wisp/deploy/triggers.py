@@ -17,9 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 from wisp.deploy.errors import ProjectError
-from wisp.errors import BadRequest
-from wisp.models import CONCURRENCY_MODES, MISSED_POLICIES
-from wisp.triggers.cron import DEFAULT_TIMEZONE, parse
 
 Fail = Callable[[str, str], ProjectError]
 _OLD_KEYS = {"name", "sourceType", "sourceDetails", "enabled"}
@@ -34,7 +31,7 @@ class TriggerSpec:
     function: str  # the function's path, 'pkg/fn' or 'fn'
     where: str
     cron: str
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str
     concurrency: str = "allow"
     missed: str = "latest"
     enabled: bool = True
@@ -51,6 +48,12 @@ def read_triggers(raw: Any, where: str, function: str, fail: Fail) -> list[Trigg
 
 
 def _read_one(raw: Any, where: str, function: str, fail: Fail) -> TriggerSpec:
+    # Imported here: the server's models and the cron parser cost `wisp deploy` ~20 ms of
+    # start-up, and only projects with triggers need them.
+    from wisp.errors import BadRequest
+    from wisp.models import CONCURRENCY_MODES, MISSED_POLICIES
+    from wisp.triggers.cron import DEFAULT_TIMEZONE, parse
+
     if not isinstance(raw, dict):
         raise fail(where, "must be a mapping")
     if "sourceType" in raw:
