@@ -10,7 +10,14 @@ Starts a real `wisp server` (as bench/invoke_bench.py does) and measures:
   dependency-cache hit): the whole `wisp deploy` command.
 The `wisp deploy` figures include the CLI's start-up; the in-process ones do not.
 The first deploy installs `is-number` from npm and `six` from PyPI.
-Prints JSON. Run: python bench/dev_loop_bench.py [--runs N]
+
+`cli_one_shot` is the issue's "dependency-cached redeploy of an unchanged function"
+as the user sees it: the whole `wisp deploy DIR` command, p50 of N runs, interleaved
+with `python3 -c pass` (the interpreter's own start-up on this machine) and, with
+`--cli-src DIR`, the same command from another checkout's src/ (A/B in one run).
+The CLI runs with its bytecode cached (in a temporary PYTHONPYCACHEPREFIX), as after
+`pip install`, even where PYTHONDONTWRITEBYTECODE is set.
+Prints JSON. Run: python bench/dev_loop_bench.py [--runs N] [--cli-only] [--cli-src DIR]
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -87,7 +96,51 @@ def timed_deploy(project: Path, env: dict[str, str], expect: str) -> float:
     return elapsed
 
 
-def main(runs: int) -> None:
+def cli_from(src: Path) -> list[str]:
+    """`wisp` run from the given src/ folder (the same way for every variant)."""
+    code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from wisp.cli.main import main; main()"
+    return [sys.executable, "-c", code, str(src)]
+
+
+def one_shot(project: Path, env: dict[str, str], runs: int, base_src: str | None) -> object:
+    """p50 of `wisp deploy` on the unchanged project, interleaved with its baselines."""
+    here = Path(__file__).resolve().parent.parent / "src"
+    variants = {
+        "python_c_pass": [sys.executable, "-c", "pass"],
+        "wisp_deploy": [*cli_from(here), "deploy", str(project)],
+        # The console script pip installed beside this interpreter: what the user types.
+        "wisp_script_deploy": [str(Path(sys.executable).with_name("wisp")), "deploy", str(project)],
+    }
+    if base_src:
+        variants["baseline_wisp_deploy"] = [*cli_from(Path(base_src)), "deploy", str(project)]
+    on_path = shutil.which("wisp")
+    if on_path and Path(on_path).resolve() != Path(variants["wisp_script_deploy"][0]).resolve():
+        variants["wisp_on_path_deploy"] = [on_path, "deploy", str(project)]  # e.g. a pyenv shim
+    cached = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="wisp-bench-pyc-")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for attempt in range(runs + 2):  # two warm-ups write the bytecode and fill the caches
+        for name, cmd in variants.items():
+            start = time.perf_counter()
+            done = subprocess.run(cmd, env=cached, capture_output=True, text=True)
+            elapsed = (time.perf_counter() - start) * 1000
+            if done.returncode != 0 or (name != "python_c_pass" and "Nothing" not in done.stdout):
+                raise SystemExit(f"{name}: {done.returncode} {done.stdout} {done.stderr}")
+            if attempt >= 2:
+                times[name].append(elapsed)
+    shutil.rmtree(cached["PYTHONPYCACHEPREFIX"], ignore_errors=True)
+    result: dict[str, object] = {name: summary(values) for name, values in times.items()}
+    p50 = {name: s["p50_ms"] for name, s in result.items() if isinstance(s, dict)}
+    result["over_python_start_up_p50_ms"] = round(p50["wisp_deploy"] - p50["python_c_pass"], 1)
+    if base_src:
+        result["baseline_over_change_p50"] = round(
+            p50["baseline_wisp_deploy"] / p50["wisp_deploy"], 2
+        )
+    result["load_average"] = os.getloadavg()
+    return result
+
+
+def main(runs: int, cli_only: bool, base_src: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         proc, port, auth = start_server(tmp)
@@ -95,12 +148,16 @@ def main(runs: int) -> None:
         try:
             client = RawClient(port, auth)
             results: dict[str, object] = {"runs": runs}
-            for family in ("nodejs", "php"):
-                results[f"{family}_cold_start_http"] = cold_starts(client, family, runs)
-
             project = tmp / "project"
             node = write_project(project)
             timed_deploy(project, env, "created")  # installs the dependencies once
+            results["cli_one_shot"] = one_shot(project, env, runs, base_src)
+            if cli_only:
+                print(json.dumps(results, indent=2))
+                return
+            for family in ("nodejs", "php"):
+                results[f"{family}_cold_start_http"] = cold_starts(client, family, runs)
+
             unchanged = [timed_deploy(project, env, "Nothing changed") for _ in range(runs)]
             results["redeploy_unchanged_cli"] = summary(unchanged)
 
@@ -145,4 +202,7 @@ def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
-    main(parser.parse_args().runs)
+    parser.add_argument("--cli-only", action="store_true", help="only the one-shot CLI figures")
+    parser.add_argument("--cli-src", help="also run `wisp deploy` from this src/ folder (A/B)")
+    args = parser.parse_args()
+    main(args.runs, args.cli_only, args.cli_src)
