@@ -374,6 +374,34 @@ async def test_attacks_leave_well_behaved_tenant_latency_within_bounds(invoke):
     assert loud_p99 < max(10 * quiet_p99, 100)
 
 
+@needs_root
+async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
+    """Past its first moments an exchange runs at a low CPU weight; answering restores it."""
+    sandbox = platform.invoker.sandbox
+    if not sandbox.cgroups.available:
+        pytest.fail("cgroups are required here (CI runs as root with cgroup v1)")
+    spin = make_target(
+        "import time\ndef main(args):\n    end = time.time() + args['s']\n"
+        "    while time.time() < end:\n        pass\n    return {}\n",
+        name="spinner",
+    )
+    running = asyncio.create_task(invoke(spin, {"s": 0.6}))
+    await asyncio.sleep(0.3)
+    low = [i for i in sandbox.live.values() if i.slot is not None and i.slot.cpu_low]
+    assert len(low) == 1
+    slot = low[0].slot
+    shares = slot.dirs.get("cpu", slot.dirs.get("unified"))
+    if not slot.v2:
+        assert (shares / "cpu.shares").read_text().strip() == "16"
+    assert (await running).status_code == SUCCESS
+    assert not slot.cpu_low
+    if not slot.v2:
+        assert (shares / "cpu.shares").read_text().strip() == "1024"
+    # A short request never is demoted.
+    await invoke(make_target("def main(args):\n    return {}\n", name="brief"))
+    assert not any(i.slot.cpu_low for i in sandbox.live.values() if i.slot is not None)
+
+
 async def test_stdlib_beyond_the_zygote_is_importable(invoke):
     """The interpreter may live under a private home (/root/.pyenv): instances must
     still import any standard module, not only what the zygote preloaded."""

@@ -20,6 +20,11 @@ log = logging.getLogger("wisp.sandbox")
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "cpu", "pids")
 PIDS_MAX = 256
+# CPU weight of an instance that has run past its first moments (see LocalInstance):
+# under contention a short request of another tenant preempts it. v1 cpu.shares and
+# v2 cpu.weight (whose defaults are 1024 and 100).
+CPU_DEFAULT = {1: 1024, 2: 100}
+CPU_LOW = {1: 16, 2: 2}
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Slot:
     dirs: dict[str, Path]  # controller -> directory; v2 has the one key "unified"
     v2: bool
     oom_baseline: int = field(default=0)
+    cpu_low: bool = field(default=False)
 
     @property
     def paths(self) -> list[str]:
@@ -45,6 +51,16 @@ class Slot:
         else:
             self._file("memory", "memory.limit_in_bytes").write_text(limit)
         self.oom_baseline = self.oom_kills()
+
+    def set_cpu_low(self, low: bool) -> None:
+        """Lower (or restore) this slot's CPU weight relative to the other instances'."""
+        if low == self.cpu_low:
+            return
+        self.cpu_low = low
+        version = 2 if self.v2 else 1
+        value = (CPU_LOW if low else CPU_DEFAULT)[version]
+        with contextlib.suppress(OSError):  # v2 without the cpu controller: no weights
+            self._file("cpu", "cpu.weight" if self.v2 else "cpu.shares").write_text(str(value))
 
     def oom_kills(self) -> int:
         name = "memory.events" if self.v2 else "memory.oom_control"
@@ -142,6 +158,7 @@ class CgroupPool:
 
     def release(self, slot: Slot) -> None:
         slot.kill_all()
+        slot.set_cpu_low(False)
         self._free.append(slot)
 
     def close(self) -> None:

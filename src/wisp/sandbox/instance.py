@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from wisp import codec
 from wisp.sandbox.base import Code, Instance, Outcome
@@ -19,6 +19,12 @@ from wisp.sandbox.usage import UsageMeter
 
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 MARKER_WAIT = 0.2  # seconds to wait for both streams' markers after a reply
+# Past its log limit a stream is read this often at most: a flooder then blocks on its
+# full pipe instead of waking the event loop for every 64 KB it writes.
+FLOOD_PAUSE = 0.02
+# An exchange still running after this long gets a low CPU weight until it answers:
+# other tenants' short requests preempt a spinner or a fork bomb (cgroups only).
+CPU_DEMOTE_AFTER = 0.05
 
 
 class LogCollector:
@@ -71,8 +77,16 @@ class LogPipe(asyncio.Protocol):
         self.stream = stream
         self.collector = collector
         self.partial = b""
+        self.transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's pipe transports are not asyncio.ReadTransport subclasses: no isinstance.
+        self.transport = cast(asyncio.ReadTransport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.collector.truncated:
+            self._skim(data)
+            return
         stamp = now_stamp()
         data = self.partial + data
         *lines, self.partial = data.split(b"\n")
@@ -81,6 +95,25 @@ class LogPipe(asyncio.Protocol):
         if len(self.partial) > 64 * 1024:  # a runaway line without newline
             self.collector.add(self.stream, stamp, self.partial)
             self.partial = b""
+
+    def _skim(self, data: bytes) -> None:
+        """Past the limit only the end-of-activation marker matters: search for it
+        instead of splitting lines, then pause reading for a moment."""
+        data = self.partial + data
+        end = data.rfind(MARKER + b"\n")
+        if end >= 0:
+            self.collector.add(self.stream, "", MARKER)
+            self.partial = data[end + len(MARKER) + 1 :]  # the next activation's
+            return
+        self.partial = data[-len(MARKER) :]  # a marker may straddle two reads
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(FLOOD_PAUSE, self._resume)
+
+    def _resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
 
 _second = -1
@@ -162,6 +195,10 @@ class LocalInstance(Instance):
         if not self.alive:
             return Outcome(False, error="the instance is gone", kind="crash")
         self.logs.reset(log_limit)
+        demote = None
+        if self.slot is not None:
+            loop = asyncio.get_running_loop()
+            demote = loop.call_later(CPU_DEMOTE_AFTER, self.slot.set_cpu_low, True)
         try:
             self.writer.write(encode(message))
             raw = await asyncio.wait_for(read_raw(self.reader), timeout)
@@ -174,6 +211,11 @@ class LocalInstance(Instance):
             raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return await self._died()
+        finally:
+            if demote is not None:
+                demote.cancel()
+        if self.slot is not None and self.slot.cpu_low and not self._killed:
+            self.slot.set_cpu_low(False)
         if not self.logs.both_marked.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.logs.both_marked.wait(), MARKER_WAIT)
