@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import statistics
 import subprocess
 import threading
 import time
@@ -17,7 +18,13 @@ from tests.observability.live import Live, wait_for_subscribers
 from wisp.cli.follow import parse
 
 pytestmark = pytest.mark.slow
-BOUND = 2.0  # seconds from the invoke's answer to the log line (pushed in ~ms; CI is loaded)
+# Seconds from an activation's end to its log line reaching a client. Pushed, it takes
+# ~1 ms here (p99 ~13 ms with 8 callers at a load average near 100: bench/sse_bench.py);
+# a poll every N seconds would make the median about N/2. The median of several must be
+# under the issue's 100 ms, each one under BOUND (a loaded CI machine can stall a few).
+MEDIAN_BOUND = 0.1
+BOUND = 2.0
+PUSHES = 7
 
 
 class Reader:
@@ -38,14 +45,14 @@ class Reader:
             with self.client.stream("GET", path, params=self.params, timeout=None) as response:
                 self.status = response.status_code
                 for event, data in parse(response.iter_lines()):
-                    self.events.put((time.monotonic(), event, data))
+                    self.events.put((time.time(), event, data))  # as activations' end
         except httpx.HTTPError:
             pass
 
     def next(self, event: str, timeout: float = 30.0) -> tuple[float, dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        deadline = time.time() + timeout
         while True:
-            left = deadline - time.monotonic()
+            left = deadline - time.time()
             if left <= 0:
                 pytest.fail(f"no {event!r} event within {timeout}s")
             at, kind, data = self.events.get(timeout=left)
@@ -56,23 +63,25 @@ class Reader:
         self.client.close()
 
 
-def test_a_log_line_arrives_within_the_bound(live: Live) -> None:
+def test_log_lines_are_pushed_within_the_bound(live: Live) -> None:
     live.deploy("stream/hello")
     live.invoke("stream/hello")  # cold start out of the way
     before = _subscribers(live)
     reader = Reader(live)
     try:
         wait_for_subscribers(live, before + 1)
-        answer = live.invoke("stream/hello", {"name": "Ada"})
-        answered = time.monotonic()
-        record = answer.json()
-        _, summary = reader.next("activation")
-        arrived, log = reader.next("log")
-        assert summary["activationId"] == record["activationId"]
-        assert summary["name"] == "stream/hello" and summary["statusCode"] == 0
-        assert log["activationId"] == record["activationId"]
-        assert log["line"].endswith("stdout: hello Ada")
-        assert arrived - answered < BOUND
+        lags = []
+        for n in range(PUSHES):
+            record = live.invoke("stream/hello", {"name": f"Ada{n}"}).json()
+            _, summary = reader.next("activation")
+            arrived, log = reader.next("log")
+            assert summary["activationId"] == record["activationId"]
+            assert summary["name"] == "stream/hello" and summary["statusCode"] == 0
+            assert log["activationId"] == record["activationId"]
+            assert log["line"].endswith(f"stdout: hello Ada{n}")
+            lags.append(arrived - record["end"] / 1000)
+        assert max(lags) < BOUND, lags
+        assert statistics.median(lags) < MEDIAN_BOUND, lags
     finally:
         reader.close()
 
