@@ -390,13 +390,19 @@ async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
     low = [i for i in sandbox.live.values() if i.slot is not None and i.slot.cpu_low]
     assert len(low) == 1
     slot = low[0].slot
-    shares = slot.dirs.get("cpu", slot.dirs.get("unified"))
-    if not slot.v2:
-        assert (shares / "cpu.shares").read_text().strip() == "16"
+    group = slot.dirs.get("cpu", slot.dirs.get("unified"))
+    idle = group / "cpu.idle"  # SCHED_IDLE groups where the kernel has them
+    weight = group / ("cpu.weight" if slot.v2 else "cpu.shares")
+    if idle.exists():
+        assert idle.read_text().strip() == "1"
+    elif not slot.v2:
+        assert weight.read_text().strip() == "16"
     assert (await running).status_code == SUCCESS
     assert not slot.cpu_low
-    if not slot.v2:
-        assert (shares / "cpu.shares").read_text().strip() == "1024"
+    if idle.exists():
+        assert idle.read_text().strip() == "0"
+    elif not slot.v2:
+        assert weight.read_text().strip() == "1024"
     # A short request never is demoted.
     await invoke(make_target("def main(args):\n    return {}\n", name="brief"))
     assert not any(i.slot.cpu_low for i in sandbox.live.values() if i.slot is not None)

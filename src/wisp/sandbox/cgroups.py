@@ -20,9 +20,10 @@ log = logging.getLogger("wisp.sandbox")
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "cpu", "pids")
 PIDS_MAX = 256
-# CPU weight of an instance that has run past its first moments (see LocalInstance):
-# under contention a short request of another tenant preempts it. v1 cpu.shares and
-# v2 cpu.weight (whose defaults are 1024 and 100).
+# An instance that has run past its first moments (see LocalInstance) yields the CPU:
+# its group becomes SCHED_IDLE (cpu.idle, kernel 5.15+) so that another tenant's short
+# request preempts it at once; without cpu.idle its weight drops instead (v1
+# cpu.shares, v2 cpu.weight, whose defaults are 1024 and 100).
 CPU_DEFAULT = {1: 1024, 2: 100}
 CPU_LOW = {1: 16, 2: 2}
 
@@ -57,6 +58,13 @@ class Slot:
         if low == self.cpu_low:
             return
         self.cpu_low = low
+        try:
+            # SCHED_IDLE for the whole group (kernel 5.15+): any other task that wakes
+            # preempts it at once; the group keeps its weight for when it leaves.
+            self._file("cpu", "cpu.idle").write_text("1" if low else "0")
+            return
+        except OSError:
+            pass
         version = 2 if self.v2 else 1
         value = (CPU_LOW if low else CPU_DEFAULT)[version]
         with contextlib.suppress(OSError):  # v2 without the cpu controller: no weights
