@@ -101,7 +101,21 @@ def summary(values_ms: list[float]) -> dict[str, float]:
 SERVER_CMD = ["wisp"]  # --server-src runs another checkout's code instead (A/B runs)
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
+def server_cmd(src: str | None) -> list[str]:
+    """The ``wisp`` command, or one that runs the server from another checkout's src/."""
+    if not src:
+        return ["wisp"]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); from wisp.cli.main import main; main()",
+        src,
+    ]
+
+
+def start_server(
+    tmp: Path, cmd: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -110,11 +124,12 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int, str]:
         "WISP_NAMESPACE_CONCURRENT": "100000",
         "WISP_NAMESPACE_PER_MINUTE": "100000000",
     }
+    log = os.environ.get("WISP_BENCH_STDERR")  # a file for the server's log (debugging)
     proc = subprocess.Popen(
-        [*SERVER_CMD, "server", "--port", str(port), "--data-dir", str(tmp / "data")],
+        [*(cmd or SERVER_CMD), "server", "--port", str(port), "--data-dir", str(tmp / "data")],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(log, "ab") if log else subprocess.DEVNULL,  # noqa: SIM115
     )
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -284,13 +299,7 @@ def main() -> None:
     parser.add_argument("--server-src", help="run the server from this src/ folder (A/B runs)")
     args = parser.parse_args()
     if args.server_src:
-        SERVER_CMD[:] = [
-            sys.executable,
-            "-c",
-            "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-            "from wisp.cli.main import main; main()",
-            args.server_src,
-        ]
+        SERVER_CMD[:] = server_cmd(args.server_src)
     tmp = Path(tempfile.mkdtemp(prefix="wisp-bench-"))
     proc, port, auth = start_server(tmp)
     results: dict[str, object] = {
