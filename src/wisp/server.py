@@ -98,6 +98,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from wisp.api.app import create_app
+    from wisp.api.http import HttpProtocol
     from wisp.observability import logs
 
     logs.configure(settings.log_format)
@@ -137,7 +138,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,  # httptools, each small response in one send
         log_level="warning",
         log_config=None,  # uvicorn's loggers go through ours (text or JSON)
         access_log=False,
