@@ -14,7 +14,7 @@ from typing import Any, cast
 from wisp import codec
 from wisp.sandbox.base import Code, Instance, Outcome
 from wisp.sandbox.cgroups import Slot
-from wisp.sandbox.protocol import encode, read_raw
+from wisp.sandbox.protocol import ControlChannel
 from wisp.sandbox.usage import UsageMeter
 
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
@@ -36,7 +36,8 @@ class LogCollector:
         self.limit = 0
         self.truncated = False
         self.markers = 0
-        self.both_marked: asyncio.Event = asyncio.Event()
+        self.pipes: list[LogPipe] = []
+        self._marked: asyncio.Future[None] | None = None  # someone waits for the markers
 
     def reset(self, limit: int) -> None:
         self.lines = []
@@ -44,13 +45,17 @@ class LogCollector:
         self.limit = limit
         self.truncated = False
         self.markers = 0
-        self.both_marked.clear()
 
     def add(self, stream: str, stamp: str, line: bytes) -> None:
         if line == MARKER:
             self.markers += 1
-            if self.markers >= 2:
-                self.both_marked.set()
+            marked = self._marked
+            if self.markers >= 2 and marked is not None and not marked.done():
+                marked.set_result(None)
+            return
+        if line.endswith(MARKER):  # the activation's last output had no newline
+            self.add(stream, stamp, line[: -len(MARKER)])
+            self.add(stream, stamp, MARKER)
             return
         if self.truncated:
             return
@@ -60,6 +65,28 @@ class LogCollector:
             return
         text = line.decode("utf-8", "replace")
         self.lines.append(f"{stamp} {stream}: {text}")
+
+    async def wait_markers(self, seconds: float) -> None:
+        """Until both streams' end-of-activation markers came, or ``seconds`` passed."""
+        if self.markers >= 2:
+            return
+        loop = asyncio.get_running_loop()
+        marked = self._marked = loop.create_future()
+        timer = loop.call_later(seconds, _settle, marked)
+        try:
+            await marked
+        finally:
+            timer.cancel()
+            self._marked = None
+
+    def end_quietly(self) -> None:
+        """No markers come (a QUIET reply): everything written was read, so a last
+        line without a newline is complete."""
+        stamp = now_stamp()
+        for pipe in self.pipes:
+            if pipe.partial:
+                self.add(pipe.stream, stamp, pipe.partial)
+                pipe.partial = b""
 
     def take(self) -> list[str]:
         lines = self.lines
@@ -78,6 +105,7 @@ class LogPipe(asyncio.Protocol):
         self.collector = collector
         self.partial = b""
         self.transport: asyncio.ReadTransport | None = None
+        collector.pipes.append(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's pipe transports are not asyncio.ReadTransport subclasses: no isinstance.
@@ -116,6 +144,16 @@ class LogPipe(asyncio.Protocol):
             self.transport.resume_reading()
 
 
+def _settle(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 _second = -1
 _prefix = ""
 
@@ -136,8 +174,7 @@ class LocalInstance(Instance):
         self,
         kind: str,
         pid: int,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        channel: ControlChannel,
         logs: LogCollector,
         transports: list[asyncio.ReadTransport],
         slot: Slot | None,
@@ -146,8 +183,7 @@ class LocalInstance(Instance):
         self.kind = kind
         self.pid = pid
         self.memory_mb = 0
-        self.reader = reader
-        self.writer = writer
+        self.channel = channel
         self.logs = logs
         self.transports = transports
         self.slot = slot
@@ -155,6 +191,7 @@ class LocalInstance(Instance):
         self.exit_signal: int | None = None
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._killed = False
+        self._timer: asyncio.TimerHandle | None = None  # the running exchange's
         self.uid: int | None = None
         self.meter = UsageMeter(pid, slot)
 
@@ -195,13 +232,15 @@ class LocalInstance(Instance):
         if not self.alive:
             return Outcome(False, error="the instance is gone", kind="crash")
         self.logs.reset(log_limit)
-        demote = None
-        if self.slot is not None:
-            loop = asyncio.get_running_loop()
-            demote = loop.call_later(CPU_DEMOTE_AFTER, self.slot.set_cpu_low, True)
         try:
-            self.writer.write(encode(message))
-            raw = await asyncio.wait_for(read_raw(self.reader), timeout)
+            self.channel.send(message)
+            reply = self.channel.next_frame()
+            self._watch(reply, timeout)
+            try:
+                raw, quiet = await reply
+            finally:
+                if self._timer is not None:
+                    self._timer.cancel()
         except TimeoutError:
             await self.kill()
             return Outcome(False, kind="timeout", logs=self.logs.take())
@@ -209,17 +248,30 @@ class LocalInstance(Instance):
             # Abandoned mid-exchange (shutdown): its state is unknown, so it must go.
             await self.kill()
             raise
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        except (ConnectionError, OSError, ValueError):
             return await self._died()
-        finally:
-            if demote is not None:
-                demote.cancel()
         if self.slot is not None and self.slot.cpu_low and not self._killed:
             self.slot.set_cpu_low(False)
-        if not self.logs.both_marked.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.logs.both_marked.wait(), MARKER_WAIT)
+        if quiet:
+            self.logs.end_quietly()
+        else:
+            await self.logs.wait_markers(MARKER_WAIT)
         return decode_reply(raw, message["op"], self.logs.take())
+
+    def _watch(self, reply: asyncio.Future[Any], timeout: float) -> None:
+        """One timer per exchange: the CPU demotion (with a cgroup), then the deadline."""
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + timeout
+        if self.slot is not None and timeout > CPU_DEMOTE_AFTER:
+            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires)
+        else:
+            self._timer = loop.call_at(expires, _expire, reply)
+
+    def _demote(self, reply: asyncio.Future[Any], expires: float) -> None:
+        if reply.done() or self.slot is None:
+            return
+        self.slot.set_cpu_low(True)
+        self._timer = asyncio.get_running_loop().call_at(expires, _expire, reply)
 
     async def _died(self) -> Outcome:
         try:
@@ -252,7 +304,7 @@ class LocalInstance(Instance):
             os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:
             self.slot.kill_all()
-        self.writer.close()
+        self.channel.close()
         for transport in self.transports:
             transport.close()
         self.on_dead(self)

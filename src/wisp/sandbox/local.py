@@ -31,6 +31,7 @@ from wisp.sandbox.cgroups import CgroupPool, Slot
 from wisp.sandbox.egress import EgressFilter
 from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
 from wisp.sandbox.layers import landlock_abi, landlock_paths, user_namespaces
+from wisp.sandbox.protocol import ControlChannel
 from wisp.sandbox.zygote import Zygote
 
 log = logging.getLogger("wisp.sandbox")
@@ -246,7 +247,7 @@ class LocalSandbox(Sandbox):
                     pipe,
                 )
                 transports.append(transport)
-            reader, writer = await asyncio.open_unix_connection(sock=ours)
+            _, channel = await loop.create_unix_connection(ControlChannel, sock=ours)
         except BaseException:
             # Cancelled (the sandbox is stopping) or failed half-way: leak nothing.
             with contextlib.suppress(ProcessLookupError):
@@ -258,7 +259,7 @@ class LocalSandbox(Sandbox):
             ours.close()
             self._release(slot, uid)
             raise
-        instance = LocalInstance(kind, pid, reader, writer, logs, transports, slot, self._dead)
+        instance = LocalInstance(kind, pid, channel, logs, transports, slot, self._dead)
         instance.uid = uid
         self.live[pid] = instance
         if self._stopping:  # forked while stop() was killing the others
