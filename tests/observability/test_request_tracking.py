@@ -3,10 +3,10 @@ web functions, gateway routes) to real sandboxes, and the JSON access lines."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,7 +14,6 @@ import pytest
 
 from wisp.api import create_app
 from wisp.namespaces import create_namespace
-from wisp.observability.logs import JsonFormatter
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -47,22 +46,10 @@ async def client(platform) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
         yield http, namespace.name
 
 
-@pytest.fixture
-def access_lines() -> Iterator[list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(JsonFormatter().format(record)))
-
-    handler = Collect()
-    logger = logging.getLogger("wisp.access")
-    logger.addHandler(handler)
-    old = logger.level
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(old)
+def access_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The access lines written to fd 2 so far (they go out after the loop turns)."""
+    err = capfd.readouterr().err
+    return [json.loads(line) for line in err.splitlines() if '"logger":"wisp.access"' in line]
 
 
 async def activation(http: httpx.AsyncClient, aid: str) -> dict[str, Any]:
@@ -157,14 +144,15 @@ async def test_web_functions_and_gateway_routes_take_traceparent(client) -> None
     assert found["traceId"] == TRACE_ID and found["parentSpanId"] == PARENT
 
 
-async def test_without_json_logs_there_are_no_access_lines(client, access_lines) -> None:
+async def test_without_json_logs_there_are_no_access_lines(client, capfd) -> None:
     http, _ = client
     await http.post("/api/v1/namespaces/_/actions/tr?blocking=true", json={})
     await http.get("/api/v1/namespaces/_/actions")
-    assert access_lines == []
+    await asyncio.sleep(0.01)
+    assert access_lines(capfd) == []
 
 
-async def test_json_logs_write_an_access_line_per_request(platform, access_lines) -> None:
+async def test_json_logs_write_an_access_line_per_request(platform, capfd) -> None:
     platform.settings = platform.settings.with_(log_format="json")
     _, auth = create_namespace(platform.store, "logged")
     transport = httpx.ASGITransport(app=create_app(platform))
@@ -179,10 +167,15 @@ async def test_json_logs_write_an_access_line_per_request(platform, access_lines
             headers={"X-Request-Id": "i-1"},
         )
     assert put.status_code == invoked.status_code == 200
-    assert [(line["method"], line["path"], line["status"]) for line in access_lines] == [
+    await asyncio.sleep(0.01)
+    lines = access_lines(capfd)
+    for line in lines:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line.pop("ts"))
+        assert line["level"] == "info" and line["message"].startswith(line["method"] + " ")
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
         ("PUT", "/api/v1/namespaces/_/actions/tr", 200),
         ("POST", "/api/v1/namespaces/_/actions/tr", 200),
     ]
-    assert access_lines[0]["request_id"] == put.headers["x-request-id"]
-    assert access_lines[1]["request_id"] == "i-1"
-    assert access_lines[1]["logger"] == "wisp.access" and access_lines[1]["duration_ms"] > 0
+    assert lines[0]["request_id"] == put.headers["x-request-id"]
+    assert lines[1]["request_id"] == "i-1"
+    assert lines[1]["logger"] == "wisp.access" and lines[1]["duration_ms"] > 0

@@ -35,6 +35,7 @@ from wisp.console import console_routes
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
 from wisp.observability import Observability
+from wisp.observability.logs import AccessLog
 from wisp.triggers.system import Triggers
 from wisp.web.actions import WebActionsApi
 from wisp.web.fastpath import PublicFastPath
@@ -123,7 +124,7 @@ def create_app(
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
     app.router.default = gateway.host_fallback(app.router.default)
-    access = platform.settings.log_format == "json"  # an access line per request
+    access = AccessLog() if platform.settings.log_format == "json" else None
     public = PublicFastPath(app.build_middleware_stack(), web.endpoint, gateway.endpoint)
     stack = RequestTracking(public, access)
     app.middleware_stack = InvokeFastPath(stack, invoke, access)

@@ -16,14 +16,15 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wisp.api.errors import Endpoint, guarded
-from wisp.api.tracking import HEADER, Tracked, log_access
+from wisp.api.tracking import HEADER, Tracked
+from wisp.observability.logs import AccessLog
 
 # Starlette's {param} matches [^/]+: the same shapes as the action routes.
 INVOKE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/actions/(?:([^/]+)/)?([^/]+)$")
 
 
 class InvokeFastPath:
-    def __init__(self, app: ASGIApp, invoke: Endpoint, access: bool = False) -> None:
+    def __init__(self, app: ASGIApp, invoke: Endpoint, access: AccessLog | None = None) -> None:
         self.app = app
         self.invoke = guarded(invoke)
         self.access = access
@@ -45,7 +46,9 @@ class InvokeFastPath:
                     await response(scope, receive, send)
                 finally:
                     tracked.close()
-                if self.access:
-                    log_access(scope, response.status_code, started, tracked.request_id)
+                if self.access is not None:
+                    self.access.line(
+                        "POST", scope["path"], response.status_code, started, tracked.request_id
+                    )
                 return
         await self.app(scope, receive, send)

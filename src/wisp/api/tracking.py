@@ -10,15 +10,13 @@ gateway routes, trigger fires) runs under it.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wisp.observability.logs import REQUEST_ID, request_id_from
+from wisp.observability.logs import REQUEST_ID, AccessLog, request_id_from
 from wisp.observability.tracing import INCOMING
 
-access_log = logging.getLogger("wisp.access")
 HEADER = b"x-request-id"
 
 
@@ -49,24 +47,8 @@ class Tracked:
         REQUEST_ID.reset(self._id_token)
 
 
-def log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
-    access_log.info(
-        "%s %s %d",
-        scope["method"],
-        scope["path"],
-        status,
-        extra={
-            "request_id": request_id,
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        },
-    )
-
-
 class RequestTracking:
-    def __init__(self, app: ASGIApp, access: bool = False) -> None:
+    def __init__(self, app: ASGIApp, access: AccessLog | None = None) -> None:
         self.app = app
         self.access = access
 
@@ -89,6 +71,8 @@ class RequestTracking:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if self.access:
-                log_access(scope, status, started, tracked.request_id)
+            if self.access is not None:
+                self.access.line(
+                    scope["method"], scope["path"], status, started, tracked.request_id
+                )
             tracked.close()

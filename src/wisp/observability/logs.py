@@ -8,13 +8,17 @@ around.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import re
 import sys
 import time
 from contextvars import ContextVar
 from random import getrandbits
+
+import orjson
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("wisp_request_id", default=None)
 REQUEST_ID_HEADER = "x-request-id"
@@ -68,6 +72,52 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         return f"{line} [{request_id}]" if request_id is not None else line
+
+
+class AccessLog:
+    """One JSON line per HTTP request, in the JSON lines' shape, off the logging module.
+
+    Through ``logging`` an access line cost about a fifth of the server's CPU per
+    invoke (a LogRecord, the formatter, a write and flush per line). Here it is a
+    dict and orjson; the lines of one event-loop turn go out in one write, after
+    the responses they describe.
+    """
+
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
+        self._pending: list[bytes] = []
+        self._second = -1
+        self._stamp = ""
+
+    def line(self, method: str, path: str, status: int, started: float, request_id: str) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # one strftime per second, not per line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        doc = {
+            "ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z",
+            "level": "info",
+            "logger": "wisp.access",
+            "message": f"{method} {path} {status}",
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE))
+
+    def flush(self) -> None:
+        data = memoryview(b"".join(self._pending))
+        self._pending.clear()
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except OSError:
+            pass  # stderr gone: nothing to tell it
 
 
 def configure(log_format: str, level: int = logging.INFO) -> None:
