@@ -179,3 +179,28 @@ async def test_json_logs_write_an_access_line_per_request(platform, capfd) -> No
     assert lines[0]["request_id"] == put.headers["x-request-id"]
     assert lines[1]["request_id"] == "i-1"
     assert lines[1]["logger"] == "wisp.access" and lines[1]["duration_ms"] > 0
+
+
+async def test_trigger_fires_run_their_rules_under_the_callers_trace(client) -> None:
+    http, _ = client
+    assert (await http.put("/api/v1/namespaces/_/triggers/t", json={})).status_code == 200
+    rule = {"trigger": "t", "action": "tr"}
+    assert (await http.put("/api/v1/namespaces/_/rules/r", json=rule)).status_code == 200
+    fired = await http.post(
+        "/api/v1/namespaces/_/triggers/t",
+        json={},
+        headers={"traceparent": TRACEPARENT, "X-Request-Id": "fire-1"},
+    )
+    assert fired.status_code == 202, fired.text
+    for _ in range(100):
+        listed = (await http.get("/api/v1/namespaces/_/activations?name=tr&docs=true")).json()
+        if listed:
+            break
+        await asyncio.sleep(0.05)
+    (record,) = listed
+    found = annotations(record)
+    assert (found["traceId"], found["parentSpanId"], found["requestId"]) == (
+        TRACE_ID,
+        PARENT,
+        "fire-1",
+    )
