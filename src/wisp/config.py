@@ -57,7 +57,7 @@ class Settings:
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
-    writer_interval: float = 0.005  # seconds between flushes when records are waiting
+    writer_interval: float = 0.02  # seconds a group commit waits for more records
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For the gateway believes, comma-separated
     console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)

@@ -30,7 +30,7 @@ from wisp.store.base import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 512
-DEFAULT_INTERVAL = 0.005  # seconds
+DEFAULT_INTERVAL = 0.02  # seconds a batch waits for more records (a commit costs ~0.1 ms)
 RETRY_FIRST = 0.05  # seconds
 RETRY_MAX = 5.0
 REJECTED_ATTEMPTS = 3  # writes of one record alone before it is dropped
