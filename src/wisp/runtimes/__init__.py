@@ -18,6 +18,7 @@ Launchers live beside this file and run *inside* sandboxes: standard library onl
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import re
 import shutil
@@ -33,6 +34,10 @@ HERE = Path(__file__).resolve().parent
 NODE_HEAP_MB = 1024  # V8's old-space cap; the per-function limit is the cgroup's
 # Node majors accepted (with a warning) when only a newer one is installed.
 NODE_ALIASES = (14, 16, 18)
+# Popular Python distributions the Python zygote imports before it forks, so that
+# `import requests` costs a function nothing on a cold start (docs/runtimes.md). They
+# come with Wisp's own dependencies; a bundle's own copy of any of them wins.
+PRELOADED = ("requests", "urllib3", "idna", "certifi", "charset-normalizer")
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,17 @@ class Runtime:
     stem: tuple[str, ...] = ()  # argv a confined stem cell execs; () = a Python fork
     build: str = ""  # build step a deploy runs: "go", or "" (dependencies only)
     aliases: tuple[str, ...] = ()  # older kinds served by this one, with a warning
+    preload: tuple[Path, ...] = ()  # packages (folders or .py files) the zygote pre-imports
 
     @property
     def command(self) -> list[str]:
         if self.family == "python":
             # -I: isolated (no env, no user site); -S: no site hooks. Both keep the
             # host's configuration out of the sandbox and cut start-up time.
-            return [self.interpreter, "-I", "-S", str(self.launcher)]
+            command = [self.interpreter, "-I", "-S", str(self.launcher)]
+            if self.preload:
+                command.append("--preload=" + ",".join(str(p) for p in self.preload))
+            return command
         return [self.interpreter, str(self.launcher)]
 
 
@@ -85,7 +94,31 @@ def python_runtime() -> Runtime:
         extensions=(".py",),
         launcher=HERE / "python" / "launcher.py",
         interpreter=sys.executable,
+        preload=preload_paths(PRELOADED),
     )
+
+
+def preload_paths(distributions: tuple[str, ...]) -> tuple[Path, ...]:
+    """The top-level packages and modules of the installed ``distributions``.
+
+    Only these are offered to functions, not the folder that holds them: the rest of
+    the server's site-packages (Wisp, its web stack) stays out of the sandbox's reach.
+    A distribution that is not installed is skipped.
+    """
+    found: dict[Path, None] = {}
+    for name in distributions:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for file in dist.files or ():
+            top = file.parts[0]
+            if len(file.parts) == 1 and not top.endswith((".py", ".so")):
+                continue  # e.g. a stray top-level data file
+            if top == ".." or top.endswith((".dist-info", ".data")) or top == "__pycache__":
+                continue
+            found[Path(str(dist.locate_file(top))).resolve()] = None
+    return tuple(path for path in found if path.exists())
 
 
 def _python_stem(launcher: Path) -> tuple[str, ...]:

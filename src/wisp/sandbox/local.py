@@ -54,12 +54,22 @@ def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
     """Runtime paths under directories sandbox uids cannot traverse (a pyenv Python
     under /root): {hidden ancestor: [paths to expose inside it]}."""
     needed = {Path(sys.base_prefix), *(r.launcher.parent for r in runtimes.runtimes.values())}
+    needed.update(Path(p) for p in preload_folders(runtimes, {str(n) for n in needed}))
     found: dict[str, list[str]] = {}
     for path in sorted(needed):
         blocked = [p for p in reversed(path.resolve().parents) if not p.stat().st_mode & 0o001]
         if blocked and str(blocked[0]) not in ("/tmp", "/var/tmp", "/dev/shm"):
             found.setdefault(str(blocked[0]), []).append(str(path.resolve()))
     return found
+
+
+def preload_folders(runtimes: RuntimeTable, paths: set[str]) -> list[str]:
+    """The folders of the preloaded Python packages that ``paths`` do not already hold
+    (a module file's folder: a bind or an exposed path must be a directory)."""
+    folders = {
+        str(p if p.is_dir() else p.parent) for r in runtimes.runtimes.values() for p in r.preload
+    }
+    return sorted(f for f in folders if not any(f == q or f.startswith(q + "/") for q in paths))
 
 
 class LocalSandbox(Sandbox):
@@ -312,6 +322,7 @@ class LocalSandbox(Sandbox):
                 paths.add(str(Path(runtime.stem[0]).resolve().parent))
         wanted: list[str | Path] = [*self.settings.sandbox_paths, *self.code_roots]
         paths.update(str(Path(p).resolve()) for p in wanted)
+        paths.update(preload_folders(self.runtimes, paths))
         return sorted(paths)
 
     def _take_uid(self) -> int | None:

@@ -12,6 +12,7 @@ import asyncio
 import ctypes
 import fcntl
 import gc
+import importlib.machinery
 import inspect
 import io
 import json
@@ -42,6 +43,60 @@ PR_SET_PDEATHSIG = 1
 CLONE_NEWPID = 0x20000000
 _libc = ctypes.CDLL(None, use_errno=True)
 del io, zipfile  # imported so user code finds them warm in the zygote
+
+
+# -- preloaded packages -------------------------------------------------------------
+
+
+class Preloaded:
+    """Finds the preloaded packages (``--preload``) and nothing else of the folder that
+    holds them; last on ``sys.meta_path``, so a bundle's own copy on ``sys.path`` wins."""
+
+    def __init__(self, paths):
+        self.where = {}  # top-level name -> the folder holding it
+        for path in paths:
+            self.where[os.path.basename(path).split(".", 1)[0]] = os.path.dirname(path)
+
+    def find_spec(self, name, path=None, target=None):
+        folder = self.where.get(name) if path is None else None
+        if folder is None:
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, [folder])
+
+    def importable(self):
+        # Not the helpers beside them (charset_normalizer's "81d2…__mypyc" extension).
+        return [n for n in self.where if n.isidentifier() and not n.startswith("_")]
+
+    def preload(self):
+        """In the zygote: import them once, for every instance to inherit."""
+        sys.meta_path.append(self)
+        for name in self.importable():
+            try:
+                __import__(name)
+            except Exception as exc:
+                os.write(2, f"wisp: cannot preload {name}: {type(exc).__name__}: {exc}\n".encode())
+
+    def shadowed_by(self, folders):
+        """Drop every preloaded module when one of ``folders`` has its own copy of one.
+
+        All of them, not just that one: the bundle's version may need its own versions
+        of the others too. Imports then resolve as usual: the bundle first, then here.
+        """
+        names = self.importable()
+        if not any(
+            os.path.exists(os.path.join(folder, name))
+            or os.path.exists(os.path.join(folder, name + ".py"))
+            for folder in folders
+            for name in names
+        ):
+            return False
+        for module in list(sys.modules):
+            if module.partition(".")[0] in self.where:
+                del sys.modules[module]
+        return True
+
+
+PRELOADED = Preloaded(())
 
 
 # -- framing ------------------------------------------------------------------------
@@ -191,6 +246,7 @@ class Instance:
             )
             if os.path.isdir(site):
                 sys.path.insert(0, site)
+            PRELOADED.shadowed_by([site, bundle])
             os.chdir(bundle)
             filename = os.path.join(bundle, "__main__.py")
             with open(filename, encoding="utf-8") as source:
@@ -320,7 +376,10 @@ def become_instance(spec, fds):
 # -- the zygote ---------------------------------------------------------------------
 
 
-def zygote(fd, userns=False):
+def zygote(fd, userns=False, preload=()):
+    global PRELOADED
+    PRELOADED = Preloaded(preload)
+    PRELOADED.preload()
     server = socket.socket(fileno=fd)
     server.setblocking(True)
     if userns:  # not root: a user namespace lets children make the other namespaces
@@ -410,9 +469,20 @@ def reap(server):
         send_message(server, {"op": "exited", "pid": pid, "signal": signum, "code": code})
 
 
+def main(argv):
+    """``launcher.py [--preload=PATH,...] FD [userns]``."""
+    options = [a for a in argv if a.startswith("--")]
+    fd, *flags = [a for a in argv if not a.startswith("--")]
+    preload = ()
+    for option in options:
+        if option.startswith("--preload="):
+            preload = tuple(p for p in option.removeprefix("--preload=").split(",") if p)
+    zygote(int(fd), userns="userns" in flags, preload=preload)
+
+
 if __name__ == "__main__":
     try:
-        zygote(int(sys.argv[1]), userns="userns" in sys.argv[2:])
+        main(sys.argv[1:])
     except (ConnectionError, EOFError):
         os._exit(0)  # the server went away: nothing to report to
     except KeyboardInterrupt:

@@ -1,0 +1,142 @@
+"""Python cold starts with and without `import requests`, and idle instance memory.
+
+At the sandbox level (no HTTP), as bench/node_bench.py: each cold start is a new
+function version on a ready instance — init (which runs the module's imports) and
+the first run. `requests` is one of the packages the Python zygote preloads
+(wisp.runtimes.PRELOADED), so its import should cost about nothing. Idle memory is
+the private memory (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup) of the
+warm instances left idle after the runs, and of the zygote.
+
+With ``--baseline-src DIR`` (another checkout's src/, e.g. before the preload) the
+measurement runs in child processes alternating between DIR and this checkout,
+``--rounds`` times each, and pools the samples: an A/B in one run.
+Prints JSON. Run: python bench/preload_bench.py [--runs N] [--baseline-src DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+IMPORTS = "import requests\n\ndef main(args):\n    return {'v': requests.__version__}\n"
+PLAIN = "def main(args):\n    return {'v': 1}\n"
+
+
+def private_mib(pid: int) -> float | None:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    return sum(int(m) for m in re.findall(r"Private_(?:Clean|Dirty):\s+(\d+)", text)) / 1024
+
+
+async def measure(runs: int) -> dict[str, Any]:
+    """One platform, in this process, from whichever wisp is on sys.path."""
+    from wisp.config import Settings
+    from wisp.invoker.base import Target
+    from wisp.models import Action, ActionLimits, Exec
+    from wisp.runtimes import RuntimeTable, discover
+    from wisp.server import build_platform
+    from wisp.store.memory import MemoryStore
+
+    kind = RuntimeTable(discover()).resolve("python:default").kind
+
+    def target(name: str, code: str, version: int) -> Target:
+        action = Action(
+            namespace="bench",
+            package="default",
+            name=name,
+            exec=Exec(kind=kind, code=code, digest=f"{name}{version}"),
+            limits=ActionLimits(timeout=5000, memory=256, logs=1024),
+            version=f"0.0.{version}",
+        )
+        return Target(action=action)
+
+    samples: dict[str, Any] = {"imports_requests": [], "plain": [], "init_imports_requests": []}
+    with tempfile.TemporaryDirectory() as data:
+        settings = Settings(data_dir=Path(data), stem_cells=2, pool_memory_mb=1 << 16)
+        platform = build_platform(settings, MemoryStore())
+        await platform.start()
+        try:
+            for i in range(runs):
+                for name, code in (("imports_requests", IMPORTS), ("plain", PLAIN)):
+                    await asyncio.sleep(0.2)  # the sandbox refills its stem cells
+                    start = time.perf_counter()
+                    record = await platform.invoker.submit(
+                        target(name, code, i), {}, subject="b"
+                    ).done
+                    samples[name].append((time.perf_counter() - start) * 1000)
+                    assert record.status_code == 0, record.result
+                    if name == "imports_requests":
+                        samples["init_imports_requests"].extend(
+                            a["value"] for a in record.annotations if a["key"] == "initTime"
+                        )
+            await asyncio.sleep(1.0)
+            sandbox: Any = getattr(platform.invoker, "sandbox")  # noqa: B009
+            cells = {id(c) for cells in sandbox.stem_cells.values() for c in cells}
+            idle = [i.pid for i in sandbox.live.values() if id(i) not in cells and i.kind == kind]
+            samples["idle_private_mib"] = [m for m in map(private_mib, idle) if m is not None]
+            zygote = sandbox.zygotes[kind].pid
+            samples["zygote_private_mib"] = [private_mib(zygote)]
+        finally:
+            await platform.stop()
+    return samples
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-src", help="another checkout's src/ to A/B against")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child or not args.baseline_src:
+        samples = asyncio.run(measure(args.runs))
+        if args.child:
+            print(json.dumps(samples))
+            return
+        pooled = {"change": samples}
+    else:
+        here = Path(__file__).resolve().parent.parent / "src"
+        pooled = {"baseline": {}, "change": {}}
+        for _ in range(args.rounds):
+            for variant, src in (("baseline", args.baseline_src), ("change", str(here))):
+                env = {**os.environ, "PYTHONPATH": src}
+                done = subprocess.run(
+                    [sys.executable, __file__, "--child", "--runs", str(args.runs)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                for key, values in json.loads(done.stdout.splitlines()[-1]).items():
+                    pooled[variant].setdefault(key, []).extend(values)
+    report: dict[str, Any] = {"runs": args.runs}
+    for variant, samples in pooled.items():
+        report[variant] = {
+            "cold_import_requests_p50_ms": median(samples["imports_requests"]),
+            "cold_import_requests_init_time_p50_ms": median(samples["init_imports_requests"]),
+            "cold_plain_p50_ms": median(samples["plain"]),
+            "idle_instance_private_mib_p50": median(samples["idle_private_mib"]),
+            "zygote_private_mib": median([v for v in samples["zygote_private_mib"] if v]),
+        }
+    report["load_average"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
