@@ -376,7 +376,7 @@ async def test_attacks_leave_well_behaved_tenant_latency_within_bounds(invoke):
 
 @needs_root
 async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
-    """Past its first moments an exchange runs at a low CPU weight; answering restores it."""
+    """An exchange that keeps a CPU busy runs at a low CPU weight; answering restores it."""
     sandbox = platform.invoker.sandbox
     if not sandbox.cgroups.available:
         pytest.fail("cgroups are required here (CI runs as root with cgroup v1)")
@@ -403,9 +403,12 @@ async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
         assert idle.read_text().strip() == "0"
     elif not slot.v2:
         assert weight.read_text().strip() == "1024"
-    # A short request never is demoted.
-    await invoke(make_target("def main(args):\n    return {}\n", name="brief"))
+    # One that waits (I/O, sleep) keeps its weight, however long it runs.
+    sleeper = make_target("import time\ndef main(args):\n    time.sleep(0.4)\n    return {}\n")
+    running = asyncio.create_task(invoke(sleeper))
+    await asyncio.sleep(0.3)
     assert not any(i.slot.cpu_low for i in sandbox.live.values() if i.slot is not None)
+    assert (await running).status_code == SUCCESS
 
 
 async def test_stdlib_beyond_the_zygote_is_importable(invoke):

@@ -22,9 +22,12 @@ MARKER_WAIT = 0.2  # seconds to wait for both streams' markers after a reply
 # Past its log limit a stream is read this often at most: a flooder then blocks on its
 # full pipe instead of waking the event loop for every 64 KB it writes.
 FLOOD_PAUSE = 0.02
-# An exchange still running after this long gets a low CPU weight until it answers:
-# other tenants' short requests preempt a spinner or a fork bomb (cgroups only).
+# Every CPU_DEMOTE_AFTER seconds of an exchange, an instance that spent at least CPU_HOG
+# of that time on a CPU (a spinner, a fork bomb; not one waiting on I/O or a sleep) gets
+# a low CPU weight until it answers: other tenants' short requests preempt it (cgroups
+# only).
 CPU_DEMOTE_AFTER = 0.05
+CPU_HOG = 0.5
 
 
 class LogCollector:
@@ -263,15 +266,23 @@ class LocalInstance(Instance):
         loop = asyncio.get_running_loop()
         expires = loop.time() + timeout
         if self.slot is not None and timeout > CPU_DEMOTE_AFTER:
-            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires)
+            cpu = self.meter.cpu_ns()
+            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires, cpu)
         else:
             self._timer = loop.call_at(expires, _expire, reply)
 
-    def _demote(self, reply: asyncio.Future[Any], expires: float) -> None:
+    def _demote(self, reply: asyncio.Future[Any], expires: float, since: int | None) -> None:
         if reply.done() or self.slot is None:
             return
-        self.slot.set_cpu_low(True)
-        self._timer = asyncio.get_running_loop().call_at(expires, _expire, reply)
+        loop = asyncio.get_running_loop()
+        now = self.meter.cpu_ns()
+        used = now - since if now is not None and since is not None else 0
+        if used >= CPU_HOG * CPU_DEMOTE_AFTER * 1e9:
+            self.slot.set_cpu_low(True)
+        elif loop.time() + CPU_DEMOTE_AFTER < expires:
+            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires, now)
+            return
+        self._timer = loop.call_at(expires, _expire, reply)
 
     async def _died(self) -> Outcome:
         try:

@@ -77,6 +77,10 @@ class UsageMeter:
             cpu_ms = round((now - self._cpu_start) / 1e6, 3)
         return Usage(cpu_ms, self._peak())
 
+    def cpu_ns(self) -> int | None:
+        """Nanoseconds the instance's main thread has spent on a CPU so far."""
+        return self._cpu_ns()
+
     def _cpu_ns(self) -> int | None:
         if self._cpu_fd is None:
             return None
