@@ -48,6 +48,7 @@ LEVELS = ("minimal", "userns", "standard", "strict")
 EGRESS, NO_NETWORK = "egress", "none"
 NETWORKS = (EGRESS, NO_NETWORK)
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
+REFILL_DELAY = 0.05  # seconds after a cold start took a stem cell, while another is left
 
 
 def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
@@ -203,6 +204,12 @@ class LocalSandbox(Sandbox):
             if candidate.alive:
                 instance = candidate
                 break
+        if instance is not None and cells:
+            # Another cell is ready for the next request: refill once this cold start has
+            # loaded its code, not while it does (forking and booting a stem cell, ~50 ms
+            # of CPU for Node, competes for the two cores the init needs).
+            asyncio.get_running_loop().call_later(REFILL_DELAY, self._schedule_refill, pool)
+            return instance
         self._schedule_refill(pool)
         if instance is None:
             instance = await self._fork(kind, network)
