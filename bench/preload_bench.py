@@ -1,11 +1,16 @@
-"""Python cold starts with and without `import requests`, and idle instance memory.
+"""Python cold starts of functions that use `requests`, and idle instance memory.
 
 At the sandbox level (no HTTP), as bench/node_bench.py: each cold start is a new
 function version on a ready instance — init (which runs the module's imports) and
-the first run. `requests` is one of the packages the Python zygote preloads
-(wisp.runtimes.PRELOADED), so its import should cost about nothing. Idle memory is
-the private memory (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup) of the
-warm instances left idle after the runs, and of the zygote.
+the first run. Three functions: `plain` (no imports); `inline_requests`, a single
+file doing `import requests` (possible since the zygote preloads it,
+wisp.runtimes.PRELOADED); `bundled_requests`, a zip shipping its own requests,
+urllib3, idna, certifi and charset_normalizer (copied from this host), which is
+what a function had to do before — and still does when it pins its own version.
+Every version of a function shares one code digest, so the zip is unpacked once.
+Idle memory is the private memory (Private_Clean + Private_Dirty of
+/proc/PID/smaps_rollup) of the warm instances left idle after the runs, and of the
+Python zygote.
 
 With ``--baseline-src DIR`` (another checkout's src/, e.g. before the preload) the
 measurement runs in child processes alternating between DIR and this checkout,
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import io
 import json
 import os
 import re
@@ -25,11 +32,33 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 IMPORTS = "import requests\n\ndef main(args):\n    return {'v': requests.__version__}\n"
 PLAIN = "def main(args):\n    return {'v': 1}\n"
+SHIPPED = ("requests", "urllib3", "idna", "certifi", "charset_normalizer")
+
+
+def bundle_with_requests() -> str:
+    """A zip (base64) holding IMPORTS as __main__.py and this host's copies of SHIPPED."""
+    import importlib.util
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("__main__.py", IMPORTS)
+        for name in SHIPPED:
+            spec = importlib.util.find_spec(name)
+            assert spec is not None and spec.origin is not None, name
+            folder = Path(spec.origin).parent
+            # With the bytecode, as `pip install` (a server-side build) leaves it.
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    archive.write(path, str(path.relative_to(folder.parent)))
+        for path in folder.parent.glob("*__mypyc*.so"):  # charset_normalizer's helpers
+            archive.write(path, path.name)
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def private_mib(pid: int) -> float | None:
@@ -51,36 +80,44 @@ async def measure(runs: int) -> dict[str, Any]:
 
     kind = RuntimeTable(discover()).resolve("python:default").kind
 
-    def target(name: str, code: str, version: int) -> Target:
+    def target(name: str, code: str, version: int, binary: bool = False) -> Target:
         action = Action(
             namespace="bench",
             package="default",
             name=name,
-            exec=Exec(kind=kind, code=code, digest=f"{name}{version}"),
+            exec=Exec(kind=kind, code=code, binary=binary, digest=name),
             limits=ActionLimits(timeout=5000, memory=256, logs=1024),
             version=f"0.0.{version}",
         )
         return Target(action=action)
 
-    samples: dict[str, Any] = {"imports_requests": [], "plain": [], "init_imports_requests": []}
+    functions = {
+        "plain": (PLAIN, False),
+        "inline_requests": (IMPORTS, False),
+        "bundled_requests": (bundle_with_requests(), True),
+    }
+    samples: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as data:
         settings = Settings(data_dir=Path(data), stem_cells=2, pool_memory_mb=1 << 16)
         platform = build_platform(settings, MemoryStore())
         await platform.start()
         try:
             for i in range(runs):
-                for name, code in (("imports_requests", IMPORTS), ("plain", PLAIN)):
+                for name, (code, binary) in functions.items():
                     await asyncio.sleep(0.2)  # the sandbox refills its stem cells
                     start = time.perf_counter()
-                    record = await platform.invoker.submit(
-                        target(name, code, i), {}, subject="b"
-                    ).done
-                    samples[name].append((time.perf_counter() - start) * 1000)
-                    assert record.status_code == 0, record.result
-                    if name == "imports_requests":
-                        samples["init_imports_requests"].extend(
-                            a["value"] for a in record.annotations if a["key"] == "initTime"
-                        )
+                    invocation = platform.invoker.submit(
+                        target(name, code, i, binary), {}, subject="b"
+                    )
+                    record = await invocation.done
+                    elapsed = (time.perf_counter() - start) * 1000
+                    if record.status_code != 0:  # e.g. a Wisp without the preload
+                        samples.setdefault(f"{name}_failed", []).append(1)
+                        continue
+                    samples.setdefault(name, []).append(elapsed)
+                    samples.setdefault(f"{name}_init", []).extend(
+                        a["value"] for a in record.annotations if a["key"] == "initTime"
+                    )
             await asyncio.sleep(1.0)
             sandbox: Any = getattr(platform.invoker, "sandbox")  # noqa: B009
             cells = {id(c) for cells in sandbox.stem_cells.values() for c in cells}
@@ -127,13 +164,16 @@ def main() -> None:
                     pooled[variant].setdefault(key, []).extend(values)
     report: dict[str, Any] = {"runs": args.runs}
     for variant, samples in pooled.items():
-        report[variant] = {
-            "cold_import_requests_p50_ms": median(samples["imports_requests"]),
-            "cold_import_requests_init_time_p50_ms": median(samples["init_imports_requests"]),
-            "cold_plain_p50_ms": median(samples["plain"]),
-            "idle_instance_private_mib_p50": median(samples["idle_private_mib"]),
-            "zygote_private_mib": median([v for v in samples["zygote_private_mib"] if v]),
-        }
+        figures: dict[str, Any] = {}
+        for name in ("plain", "inline_requests", "bundled_requests"):
+            if samples.get(name):
+                figures[f"cold_{name}_p50_ms"] = median(samples[name])
+                figures[f"cold_{name}_init_time_p50_ms"] = median(samples[f"{name}_init"])
+            else:
+                figures[f"cold_{name}"] = "failed (no such package here)"
+        figures["idle_instance_private_mib_p50"] = median(samples["idle_private_mib"])
+        figures["zygote_private_mib"] = median([v for v in samples["zygote_private_mib"] if v])
+        report[variant] = figures
     report["load_average"] = os.getloadavg()
     print(json.dumps(report, indent=2))
 
