@@ -23,9 +23,9 @@ MARKER_WAIT = 0.2  # seconds to wait for both streams' markers after a reply
 # full pipe instead of waking the event loop for every 64 KB it writes.
 FLOOD_PAUSE = 0.02
 # Every CPU_DEMOTE_AFTER seconds of an exchange, an instance that spent at least CPU_HOG
-# of that time on a CPU (a spinner, a fork bomb; not one waiting on I/O or a sleep) gets
-# a low CPU weight until it answers: other tenants' short requests preempt it (cgroups
-# only).
+# of that time on a CPU or waiting for one (a spinner, a fork bomb, however busy the host;
+# not one waiting on I/O or a sleep) gets a low CPU weight until it answers: other
+# tenants' short requests preempt it (cgroups only).
 CPU_DEMOTE_AFTER = 0.05
 CPU_HOG = 0.5
 
@@ -266,8 +266,8 @@ class LocalInstance(Instance):
         loop = asyncio.get_running_loop()
         expires = loop.time() + timeout
         if self.slot is not None and timeout > CPU_DEMOTE_AFTER:
-            cpu = self.meter.cpu_ns()
-            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires, cpu)
+            busy = self.meter.runnable_ns()
+            self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires, busy)
         else:
             self._timer = loop.call_at(expires, _expire, reply)
 
@@ -275,7 +275,7 @@ class LocalInstance(Instance):
         if reply.done() or self.slot is None:
             return
         loop = asyncio.get_running_loop()
-        now = self.meter.cpu_ns()
+        now = self.meter.runnable_ns()
         used = now - since if now is not None and since is not None else 0
         if used >= CPU_HOG * CPU_DEMOTE_AFTER * 1e9:
             self.slot.set_cpu_low(True)

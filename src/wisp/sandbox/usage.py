@@ -77,9 +77,17 @@ class UsageMeter:
             cpu_ms = round((now - self._cpu_start) / 1e6, 3)
         return Usage(cpu_ms, self._peak())
 
-    def cpu_ns(self) -> int | None:
-        """Nanoseconds the instance's main thread has spent on a CPU so far."""
-        return self._cpu_ns()
+    def runnable_ns(self) -> int | None:
+        """Nanoseconds the instance's main thread has spent on a CPU or waiting for one:
+        what a CPU-bound process accumulates however busy the host is, and one that
+        sleeps or waits on I/O does not."""
+        if self._cpu_fd is None:
+            return None
+        try:
+            running, waiting = os.pread(self._cpu_fd, 64, 0).split(None, 2)[:2]
+            return int(running) + int(waiting)
+        except (OSError, ValueError):
+            return None
 
     def _cpu_ns(self) -> int | None:
         if self._cpu_fd is None:
