@@ -61,10 +61,3 @@ def test_entity_path_quotes_and_validates() -> None:
     assert entity_path("actions", "a b") == "actions/a%20b"
     with pytest.raises(CliError):
         entity_path("actions", "a/b/c")
-
-
-def test_tls_is_verified_for_https_and_skipped_for_plain_http() -> None:
-    with WispClient("https://wisp.example", "u:k") as secure:
-        assert secure.verify_tls is True
-    with WispClient("http://127.0.0.1:3233", "u:k") as plain:
-        assert plain.verify_tls is False

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.cli.conftest import closed_port
 from wisp.cli.client import WispClient
@@ -197,3 +205,59 @@ def test_nothing_listening_is_a_connect_error() -> None:
 def test_an_api_host_that_is_not_a_url_is_a_cli_error() -> None:
     with pytest.raises(CliError, match="http:// or https://"):
         WispClient("ftp://somewhere", "u:k")
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key: (cert.pem, key.pem)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wisp test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(server: Server, tmp_path: Path) -> tuple[str, Path]:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return f"https://127.0.0.1:{server.server_address[1]}", cert
+
+
+def test_https_is_verified_against_the_systems_authorities(tls_server: tuple[str, Path]) -> None:
+    url, _ = tls_server
+    with pytest.raises(CliError) as info, WispClient(url, "u:k") as client:
+        client.get("/api/v1")
+    assert info.value.message.startswith(f"TLS with {url} failed: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
+
+
+def test_https_with_a_trusted_certificate(tls_server: tuple[str, Path]) -> None:
+    url, cert = tls_server
+    transport = HTTPTransport(url, tls=ssl.create_default_context(cafile=str(cert)))
+    with WispClient(url, "u:k", transport=transport) as client:
+        assert client.get("/api/v1")["path"] == "/api/v1"
+        assert client.get("/again")["path"] == "/again"

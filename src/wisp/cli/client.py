@@ -21,6 +21,7 @@ from wisp.cli.transport import (
     Request,
     Response,
     Timeout,
+    TLSError,
     Transport,
     TransportError,
     basic_auth,
@@ -51,8 +52,6 @@ class WispClient:
     ) -> None:
         self.apihost = apihost.rstrip("/")
         uuid, _, key = auth.partition(":")
-        # Plain http needs no certificates: loading a CA bundle anyway costs start-up time.
-        self.verify_tls = self.apihost.startswith("https://")
         self.timeout = timeout
         self._headers = {
             "authorization": basic_auth(uuid, key),
@@ -60,7 +59,7 @@ class WispClient:
             "accept": "application/json",
         }
         try:
-            self._transport = transport or HTTPTransport(self.apihost, verify=self.verify_tls)
+            self._transport = transport or HTTPTransport(self.apihost)
         except ValueError as exc:
             raise CliError(f"the API host must be an http:// or https:// URL: {exc}") from exc
 
@@ -106,6 +105,8 @@ class WispClient:
         request = Request(method, target, headers, content)
         try:
             response = self._transport.handle(request, self.timeout if timeout is None else timeout)
+        except TLSError as exc:
+            raise CliError(f"TLS with {self.apihost} failed: {exc}") from exc
         except ConnectError as exc:
             raise CliError(
                 f"cannot reach Wisp at {self.apihost} — is `wisp server` running?"

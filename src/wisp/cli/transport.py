@@ -10,7 +10,8 @@ Exceptions (:class:`TransportError` and below) say what failed at the connection
 level; :class:`~wisp.cli.client.WispClient` turns them into one-line ``CliError`` s::
 
     TransportError
-     ├── ConnectError   (nothing listening, unknown host, TLS handshake failed)
+     ├── ConnectError   (nothing listening, unknown host)
+     │    └── TLSError  (the TLS handshake failed, e.g. an untrusted certificate)
      └── Timeout        (no answer within the timeout)
 """
 
@@ -23,8 +24,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class TransportError(Exception):
@@ -32,6 +36,10 @@ class TransportError(Exception):
 
 
 class ConnectError(TransportError):
+    pass
+
+
+class TLSError(ConnectError):
     pass
 
 
@@ -118,7 +126,8 @@ class HTTPTransport(Transport):
     idle connection (or opens one) and gives it back when its response is read.
     """
 
-    def __init__(self, base_url: str, *, verify: bool = True) -> None:
+    def __init__(self, base_url: str, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: the context for https (default: verify against the system's CAs)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{base_url!r} is not an http:// or https:// URL")
@@ -129,7 +138,7 @@ class HTTPTransport(Transport):
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
         self.prefix = parts.path.rstrip("/")
-        self.verify = verify
+        self.tls = tls
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
@@ -158,17 +167,14 @@ class HTTPTransport(Transport):
             raise ConnectError(str(exc)) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.https:
-            import ssl  # only https needs it (and its certificate store)
+            import ssl  # only https needs it (and the system's certificate store)
 
-            context = ssl.create_default_context()
-            if not self.verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
+            context = self.tls or ssl.create_default_context()
             try:
                 sock = context.wrap_socket(sock, server_hostname=self.host)
             except (OSError, ssl.SSLError) as exc:
                 sock.close()
-                raise ConnectError(f"TLS with {self.host}:{self.port} failed: {exc}") from exc
+                raise TLSError(str(exc)) from exc
         return Connection(sock)
 
     def _exchange(self, connection: Connection, request: Request, timeout: float) -> Response:
