@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wisp.config import Settings
-from wisp.runtimes import RuntimeTable, discover
+from wisp.runtimes import RuntimeTable, discover, python_runtime
 from wisp.runtimes.python import landlock
 from wisp.sandbox.layers import landlock_abi, landlock_paths
 from wisp.sandbox.local import EGRESS, NO_NETWORK, LocalSandbox
@@ -20,6 +20,8 @@ from wisp.sandbox.local import EGRESS, NO_NETWORK, LocalSandbox
 ABI = landlock_abi()
 needs_landlock = pytest.mark.skipif(ABI == 0, reason="this kernel has no Landlock")
 HERE = Path(landlock.__file__).parent
+
+PYTHON = python_runtime().kind
 
 
 def test_handled_rights_grow_with_the_abi():
@@ -82,13 +84,13 @@ def test_fork_spec_carries_the_grants(tmp_path):
     code_root = tmp_path / "bundles"
     sandbox = LocalSandbox(settings, RuntimeTable(discover(None)), code_roots=[code_root])
     sandbox.landlock = 6
-    spec = sandbox.fork_spec("python:3.11", EGRESS, None, None)
+    spec = sandbox.fork_spec(PYTHON, EGRESS, None, None)
     granted = spec["landlock"]["rx"]
     assert str(code_root.resolve()) in granted and "/opt/extra" in granted
     assert str(Path(sys.base_prefix).resolve()) in granted
     assert str(HERE.resolve()) in granted  # the launcher's folder
     sandbox.landlock = 0
-    assert "landlock" not in sandbox.fork_spec("python:3.11", NO_NETWORK, None, None)
+    assert "landlock" not in sandbox.fork_spec(PYTHON, NO_NETWORK, None, None)
 
 
 # A process that restricts itself to ``paths`` and then tries things.

@@ -6,8 +6,10 @@ import pytest
 
 from wisp.config import Settings
 from wisp.errors import PlatformError
-from wisp.runtimes import RuntimeTable, discover
+from wisp.runtimes import RuntimeTable, discover, python_runtime
 from wisp.sandbox.local import EGRESS, LEVELS, NO_NETWORK, LocalSandbox
+
+PYTHON = python_runtime().kind
 
 
 def unprivileged(tmp_path, userns: bool, isolation: str = "minimal") -> LocalSandbox:
@@ -27,7 +29,7 @@ def test_user_namespaces_give_the_userns_level_and_its_spec(tmp_path):
     sandbox = unprivileged(tmp_path, userns=True)
     assert sandbox.level == "userns"
     assert sandbox.isolation.startswith("session+user-namespaces(pid,mount,ipc,uts)")
-    spec = sandbox.fork_spec("python:3.11", NO_NETWORK, None, None)
+    spec = sandbox.fork_spec(PYTHON, NO_NETWORK, None, None)
     assert spec["userns"] is True and "uid" not in spec
     assert spec["namespaces"] == ["pid", "mount", "ipc", "uts", "net"]
     assert spec["rlimits"]["RLIMIT_NPROC"] == 1024
@@ -37,7 +39,7 @@ def test_without_user_namespaces_the_level_is_minimal_and_says_why(tmp_path):
     sandbox = unprivileged(tmp_path, userns=False)
     assert sandbox.level == "minimal"
     assert "no-namespaces(unshare(CLONE_NEWUSER): Operation not permitted)" in sandbox.isolation
-    spec = sandbox.fork_spec("python:3.11", EGRESS, None, None)
+    spec = sandbox.fork_spec(PYTHON, EGRESS, None, None)
     assert "namespaces" not in spec and "userns" not in spec
 
 
