@@ -338,6 +338,106 @@ def accepts_two_arguments(func):
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
+# -- keeping the zygote's pages shared ------------------------------------------------
+#
+# An instance's private memory is the pages it writes after the fork: copy-on-write
+# gives it its own copy of each. Two things made instances write far more pages than
+# their work needs (measured with bench/invoke_bench.py's idle memory):
+# - a function's code object is written on every call until the interpreter has
+#   specialised it, and first uses fill lazy caches: ``warm_up`` runs the instance's
+#   code paths in the zygote first;
+# - new objects went into the free slots left all over the zygote's heaps (pymalloc
+#   pools and glibc's free chunks), one written page per scattered slot:
+#   ``fill_free_space`` takes those slots in the zygote, so an instance's allocations
+#   land together on fresh pages.
+
+WARM_RUNS = 64  # calls enough for the interpreter to specialise what a run executes
+BALLAST = []  # the zygote's objects that fill its pymalloc pools' free slots; never freed
+
+
+def warm_up():
+    """Run throwaway functions through ``init`` and ``run`` (both handler styles)."""
+    instance = Instance(None)
+    for code in ("def main(args):\n    return args\n", "def main(event, ctx):\n    return {}\n"):
+        instance.init({"op": "init", "code": code})
+        for n in range(WARM_RUNS):
+            meta = {"activation_id": f"{n:032x}", "namespace": "_", "deadline": n}
+            message = json.loads(json.dumps({"op": "run", "args": {"n": n}, "meta": meta}))
+            json.loads(instance.run(message)[len(b'{"result":') : -1])
+    os.environ.clear()
+
+
+def fill_free_space():
+    """Use up the free slots of pymalloc's pools and glibc's free chunks (best effort:
+    both are read from the allocators' own statistics, when they give them)."""
+    for size, count in free_blocks():
+        for _ in range(count):
+            if size == 16:
+                BALLAST.append(object())
+            elif size == 32:
+                BALLAST.append(float(len(BALLAST)))
+            else:
+                BALLAST.append(bytes(size - 33))  # a bytes object takes 33 + len bytes
+    try:
+        fill_free_chunks()
+    except (AttributeError, OSError):
+        pass  # not glibc >= 2.33
+
+
+def free_blocks():
+    """(block size, free blocks in used pools) per pymalloc size class."""
+    read, write = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(write, 2)
+        sys._debugmallocstats()  # a table, written to stderr (about 4 KB: fits the pipe)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+    with open(read, "rb") as stats:
+        text = stats.read().decode(errors="replace")
+    blocks = []
+    for line in text.splitlines():
+        fields = line.split()  # class, size, pools, blocks in use, free blocks
+        if len(fields) == 5 and all(f.isdigit() for f in fields) and int(fields[1]) <= 512:
+            blocks.append((int(fields[1]), int(fields[4])))
+    return blocks
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [
+        ("arena", ctypes.c_size_t),
+        ("ordblks", ctypes.c_size_t),
+        ("smblks", ctypes.c_size_t),
+        ("hblks", ctypes.c_size_t),
+        ("hblkhd", ctypes.c_size_t),
+        ("usmblks", ctypes.c_size_t),
+        ("fsmblks", ctypes.c_size_t),
+        ("uordblks", ctypes.c_size_t),
+        ("fordblks", ctypes.c_size_t),
+        ("keepcost", ctypes.c_size_t),  # the free top of the heap
+    ]
+
+
+def fill_free_chunks():
+    """malloc blocks, largest first, for as long as they come from free chunks rather
+    than from the top of the heap (which would grow or shrink ``keepcost``)."""
+    _libc.mallinfo2.restype = MallInfo2
+    _libc.malloc.restype = ctypes.c_void_p
+    _libc.malloc.argtypes = [ctypes.c_size_t]
+    _libc.free.argtypes = [ctypes.c_void_p]
+    # Large first; then every small size, which glibc keeps apart (tcache, fast bins).
+    for size in (65536, 16384, 4096, *range(1024, 0, -16)):
+        while True:
+            before = _libc.mallinfo2()
+            block = _libc.malloc(size)
+            after = _libc.mallinfo2()
+            if not block or after.arena != before.arena or after.keepcost < before.keepcost:
+                _libc.free(block)  # from the top: no free chunk of this size is left
+                break
+
+
 def become_instance(spec, fds):
     control, out, err = fds
     signal.set_wakeup_fd(-1)
@@ -393,7 +493,9 @@ def zygote(fd, userns=False, preload=()):
     selector = selectors.DefaultSelector()
     selector.register(server, selectors.EVENT_READ, "server")
     selector.register(wake_r, selectors.EVENT_READ, "children")
+    warm_up()
     gc.collect()
+    fill_free_space()
     gc.freeze()  # keep the collector from touching (and un-sharing) inherited pages
     send_message(server, {"op": "ready", "pid": me})
     buffer = b""
