@@ -142,6 +142,9 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         log_config=None,  # uvicorn's loggers go through ours (text or JSON)
         access_log=False,
+        # The gateway reads X-Forwarded-For itself, from WISP_TRUSTED_PROXIES only;
+        # uvicorn's rewriting trusted any client on 127.0.0.1 (and cost a middleware).
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
