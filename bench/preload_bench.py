@@ -158,8 +158,9 @@ def main() -> None:
                     env=env,
                     capture_output=True,
                     text=True,
-                    check=True,
                 )
+                if done.returncode != 0:
+                    raise SystemExit(f"{variant} run failed:\n{done.stderr[-3000:]}")
                 for key, values in json.loads(done.stdout.splitlines()[-1]).items():
                     pooled[variant].setdefault(key, []).extend(values)
     report: dict[str, Any] = {"runs": args.runs}
