@@ -76,7 +76,13 @@ class FakeInvoker(Invoker):
             timer.cancel()
 
     def submit(
-        self, target: Target, params: dict[str, Any], *, subject: str, cause: str | None = None
+        self,
+        target: Target,
+        params: dict[str, Any],
+        *,
+        subject: str,
+        cause: str | None = None,
+        blocking: bool = False,
     ) -> Invocation:
         loop = asyncio.get_running_loop()
         aid = activation_id()

@@ -201,3 +201,13 @@ async def test_hot_path_does_no_store_reads(guest: Tenant, fn: str, store: objec
         setattr(store, method, boom)
     r = await guest.client.post(f"{fn}?blocking=true&result=true", json={"n": 1})
     assert r.status_code == 200 and r.json()["n"] == 1
+
+
+async def test_query_flags_are_read_per_request_when_remembered(guest: Tenant, fn: str) -> None:
+    # The parsed flags are cached by query string: each shape must still mean itself.
+    for _ in range(2):
+        assert (await guest.client.post(f"{fn}?blocking=true", json={})).status_code == 200
+        assert (await guest.client.post(f"{fn}?blocking=false", json={})).status_code == 202
+        r = await guest.client.post(f"{fn}?blocking=true&result=true", json={"a": 1})
+        assert r.status_code == 200 and r.json() == {"a": 1, "greeting": "hi"}
+        assert (await guest.client.post(f"{fn}?blocking=maybe", json={})).status_code == 400

@@ -25,16 +25,19 @@ ACTIVATION_HEADER = "x-openwhisk-activation-id"
 _HTTP_STATUS = {SUCCESS: 200, APPLICATION_ERROR: 502, DEVELOPER_ERROR: 502}
 
 
+_FLAGS_MAX = 256  # distinct query strings remembered; past it the cache restarts
+
+
 class InvokeApi:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
+        # Query string -> (blocking, result, timeout): clients repeat the same few.
+        self._flags: dict[bytes, tuple[bool, bool, int | None]] = {}
 
     async def invoke(self, request: Request) -> Response:
         ctx = self.ctx
         namespace = await ctx.auth.namespace(request)
-        blocking = query_bool(request, "blocking")
-        result_only = query_bool(request, "result")
-        timeout_ms = query_int(request, "timeout", None, 0)
+        blocking, result_only, timeout_ms = self.flags(request)
         package, name = action_key(request)
         params = await json_object(request, ctx.platform.settings.limits.payload_max)
         target = ctx.entities.cached_target(namespace.name, package, name)
@@ -42,7 +45,9 @@ class InvokeApi:
             target = await run_in_threadpool(
                 ctx.entities.resolve_target, namespace.name, package, name
             )
-        invocation = ctx.platform.invoker.submit(target, params, subject=namespace.name)
+        invocation = ctx.platform.invoker.submit(
+            target, params, subject=namespace.name, blocking=blocking
+        )
         headers = {ACTIVATION_HEADER: invocation.activation_id}
         if not blocking:
             return _accepted(invocation.activation_id, headers)
@@ -50,6 +55,7 @@ class InvokeApi:
         if timeout_ms is not None:
             wait = min(wait, timeout_ms / 1000)
         if not await wait_done(invocation.done, wait):
+            invocation.detach()
             return _accepted(invocation.activation_id, headers)
         try:
             record = invocation.done.result()
@@ -58,6 +64,20 @@ class InvokeApi:
             response.headers[ACTIVATION_HEADER] = invocation.activation_id
             return response
         return _finished(record, result_only, headers)
+
+    def flags(self, request: Request) -> tuple[bool, bool, int | None]:
+        query: bytes = request.scope["query_string"]
+        flags = self._flags.get(query)
+        if flags is None:  # parsed (and checked: bad values raise) once per shape
+            flags = (
+                query_bool(request, "blocking"),
+                query_bool(request, "result"),
+                query_int(request, "timeout", None, 0),
+            )
+            if len(self._flags) >= _FLAGS_MAX:
+                self._flags.clear()
+            self._flags[query] = flags
+        return flags
 
 
 async def wait_done(future: asyncio.Future[Activation], seconds: float) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,14 @@ class Target:
 class Invocation:
     activation_id: str
     done: asyncio.Future[Activation]  # never raises: platform failures are records too
+    on_detach: Callable[[], None] | None = None
+
+    def detach(self) -> None:
+        """A blocking caller stops waiting (it answers 202): from now on the
+        invocation is asynchronous, and must survive a crash as such."""
+        if self.on_detach is not None:
+            self.on_detach()
+            self.on_detach = None
 
 
 class Invoker(ABC):
@@ -49,8 +58,12 @@ class Invoker(ABC):
         subject: str,
         cause: str | None = None,
         trace: Trace | None = None,
+        blocking: bool = False,
     ) -> Invocation:
         """Start an invocation. ``params`` (the request body) overlay target.parameters.
+
+        ``blocking``: the caller waits for the record and calls ``detach()`` if it
+        stops waiting first; until then, a crash drops its connection, which tells it.
 
         ``trace`` is the caller's trace context (the activation's span in it); without
         one, the invoker may start a trace.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from wisp.config import Settings
@@ -98,6 +99,7 @@ class LocalInvoker(Invoker):
         subject: str,
         cause: str | None = None,
         trace: Trace | None = None,
+        blocking: bool = False,
     ) -> Invocation:
         if self.quotas is not None:
             self.quotas.admit(target.action.namespace)  # raises before anything starts
@@ -105,23 +107,33 @@ class LocalInvoker(Invoker):
         done: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
         args = {**target.parameters, **params} if target.parameters else params
         start = now_ms()
-        journaled = -1
+        entry = _JournalEntry()
+        on_detach = None
         if self.journal is not None:
-            action = target.action
-            journaled = self.journal.accepted(
-                aid, action.path, action.namespace, action.version, action.exec.kind, start
-            )
+            journal, action = self.journal, target.action
+
+            def accepted() -> None:
+                entry.generation = journal.accepted(
+                    aid, action.path, action.namespace, action.version, action.exec.kind, start
+                )
+
+            # A blocking invocation is journaled only if its caller stops waiting:
+            # one file write less per call answered within the wait.
+            if blocking:
+                on_detach = accepted
+            else:
+                accepted()
         if trace is None:
             trace = incoming()  # the HTTP request's traceparent, when it had one
             if trace is None and self.tracing:
                 trace = new_trace()
         origin = Origin(REQUEST_ID.get(), trace)
         task = asyncio.create_task(
-            self._invoke(aid, target, args, subject, cause, done, start, journaled, origin)
+            self._invoke(aid, target, args, subject, cause, done, start, entry, origin)
         )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        return Invocation(aid, done)
+        return Invocation(aid, done, on_detach)
 
     async def _invoke(
         self,
@@ -132,7 +144,7 @@ class LocalInvoker(Invoker):
         cause: str | None,
         done: asyncio.Future[Activation],
         start: int,
-        journaled: int,
+        entry: _JournalEntry,
         origin: Origin,
     ) -> None:
         action = target.action
@@ -149,8 +161,8 @@ class LocalInvoker(Invoker):
         origin.annotate(record)
         self.invocations += 1
         self.writer.submit(record)
-        if self.journal is not None:
-            self.journal.finished(journaled)
+        if self.journal is not None and entry.generation is not None:
+            self.journal.finished(entry.generation)
         for observe in self.observers:
             try:
                 observe(record)
@@ -354,6 +366,11 @@ class Origin:
                 annotations.append({"key": "parentSpanId", "value": trace.parent_id})
             if trace.flags != SAMPLED:
                 annotations.append({"key": "sampled", "value": False})
+
+
+@dataclass
+class _JournalEntry:
+    generation: int | None = None  # the journal file it went to, once written
 
 
 MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances
