@@ -1,10 +1,10 @@
-"""How the CLI's requests reach the server: one kept-alive HTTP connection, or a function.
+"""How the CLI's requests reach the server: kept-alive HTTP/1.1 connections, or a function.
 
 The CLI talks to one server in short JSON exchanges, which a few dozen lines of
 HTTP/1.1 over a socket handle; httpx (with httpcore, anyio and, where installed,
 trio behind it) took ~200 ms of every command's start-up, and even the standard
-library's ``http.client`` ~15 ms (it imports the email parser and ssl). :class:`MockTransport`
-answers from a function, in memory, for tests.
+library's ``http.client`` ~15 ms (it imports the email parser and ssl).
+:class:`MockTransport` answers from a function, in memory, for tests.
 
 Exceptions (:class:`TransportError` and below) say what failed at the connection
 level; :class:`~wisp.cli.client.WispClient` turns them into one-line ``CliError`` s::
