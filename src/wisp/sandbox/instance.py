@@ -266,7 +266,9 @@ class LocalInstance(Instance):
         loop = asyncio.get_running_loop()
         expires = loop.time() + timeout
         if self.slot is not None and timeout > CPU_DEMOTE_AFTER:
-            busy = self.meter.runnable_ns()
+            busy = self.meter.runnable_start  # as meter.begin() read it, for a run
+            if busy is None:
+                busy = self.meter.runnable_ns()
             self._timer = loop.call_later(CPU_DEMOTE_AFTER, self._demote, reply, expires, busy)
         else:
             self._timer = loop.call_at(expires, _expire, reply)

@@ -16,6 +16,10 @@ metering costs next to nothing per activation:
 
 Anything unreadable (another OS, a process gone) yields ``None``: resource
 annotations are left out rather than made up.
+
+Between runs an instance's main thread is blocked reading its next message, so its
+counters at the end of one run are those at the start of the next: ``begin`` reuses
+them (one schedstat read per run instead of three, with ``runnable_ns``).
 """
 
 from __future__ import annotations
@@ -61,9 +65,12 @@ class UsageMeter:
             self._reset_fd = _open(f"/proc/{pid}/clear_refs", os.O_WRONLY)
             self._from_status = self._peak_fd is not None
         self._cpu_start: int | None = None
+        self._idle: tuple[int, int] | None = None  # schedstat when the last run ended
+        self.runnable_start: int | None = None  # runnable_ns() when a run began, until it ends
 
     def begin(self) -> None:
-        self._cpu_start = self._cpu_ns()
+        sched, self._idle = self._idle or self._sched(), None
+        self._cpu_start, self.runnable_start = sched if sched else (None, None)
         if self._reset_fd is not None:
             try:
                 os.pwrite(self._reset_fd, b"0" if not self._from_status else _CLEAR_PEAK_RSS, 0)
@@ -72,29 +79,27 @@ class UsageMeter:
 
     def end(self) -> Usage:
         cpu_ms = None
-        now = self._cpu_ns()
-        if now is not None and self._cpu_start is not None:
-            cpu_ms = round((now - self._cpu_start) / 1e6, 3)
+        self._idle = sched = self._sched()
+        self.runnable_start = None
+        if sched is not None and self._cpu_start is not None:
+            cpu_ms = round((sched[0] - self._cpu_start) / 1e6, 3)
         return Usage(cpu_ms, self._peak())
 
     def runnable_ns(self) -> int | None:
         """Nanoseconds the instance's main thread has spent on a CPU or waiting for one:
         what a CPU-bound process accumulates however busy the host is, and one that
         sleeps or waits on I/O does not."""
+        sched = self._sched()
+        return sched[1] if sched is not None else None
+
+    def _sched(self) -> tuple[int, int] | None:
+        """(ns on a CPU, ns on a CPU or waiting for one) of the main thread."""
         if self._cpu_fd is None:
             return None
         try:
             running, waiting = os.pread(self._cpu_fd, 64, 0).split(None, 2)[:2]
-            return int(running) + int(waiting)
+            return int(running), int(running) + int(waiting)
         except (OSError, ValueError):
-            return None
-
-    def _cpu_ns(self) -> int | None:
-        if self._cpu_fd is None:
-            return None
-        try:
-            return int(os.pread(self._cpu_fd, 64, 0).split(None, 1)[0])
-        except (OSError, ValueError, IndexError):
             return None
 
     def _peak(self) -> int | None:
