@@ -1,4 +1,5 @@
-"""Request and response bodies on the web and gateway paths: limits and streaming.
+"""Request and response bodies on the web and gateway paths (and the invoke API, which
+reads its body the same way): limits and streaming.
 
 Driven at the ASGI level (no HTTP client in between) so a test sees exactly how much
 of a body the app pulled before answering, how a response was sent (one message or
@@ -8,7 +9,9 @@ pieces), and, with tracemalloc, how much memory a large body cost on the way.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import os
 import time
 import tracemalloc
@@ -19,7 +22,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from tests.api.conftest import ACTIONS, SYNC_LIMIT, Tenant
+from tests.api.conftest import ACTIONS, SYNC_LIMIT, FakeInvoker, Tenant
 from tests.gateway.conftest import ROUTES
 from tests.web.conftest import WEB, web_action
 from wisp.config import Limits, Settings
@@ -195,6 +198,32 @@ async def test_a_malformed_content_length_is_400(
 ) -> None:
     answer = await call(app, "POST", web_url, iter([b"x"]), {"content-length": value})
     assert answer.status == 400 and b"Content-Length" in answer.first and echo_bodies == []
+
+
+async def test_the_invoke_api_enforces_the_limit_the_same_way(
+    app: Starlette, guest: Tenant, web_url: str, invoker: FakeInvoker
+) -> None:
+    url = f"{ACTIONS}/echo?blocking=true"
+    auth = {"authorization": "Basic " + base64.b64encode(guest.auth.encode()).decode()}
+    declared = {**auth, "content-length": str(LIMIT + 1)}
+    answer = await call(app, "POST", url, endless(), declared)
+    assert answer.status == 413 and answer.pulled == 0
+    assert json.loads(answer.first) == {
+        "code": "payload_too_large",
+        "error": f"the request body is {LIMIT + 1} bytes, over the limit of {LIMIT} bytes",
+    }
+    answer = await call(app, "POST", url, endless(), auth)  # chunked: counted as it comes
+    assert answer.status == 413 and LIMIT < answer.pulled <= LIMIT + CHUNK
+    assert json.loads(answer.first)["code"] == "payload_too_large"
+    answer = await call(app, "POST", url, iter([b"{}"]), {**auth, "content-length": "12x"})
+    assert answer.status == 400 and b"Content-Length" in answer.first
+    assert invoker.calls == []
+    # A body in many pieces, right up to the limit, arrives whole.
+    padding = "p" * (LIMIT - 100)
+    body = json.dumps({"name": "Ada", "padding": padding}).encode()
+    answer = await call(app, "POST", url, pieces_of(body), auth)
+    assert answer.status == 200 and len(invoker.calls) == 1
+    assert invoker.calls[0].params["padding"] == padding
 
 
 # -- large bodies --------------------------------------------------------------------------

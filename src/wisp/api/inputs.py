@@ -61,26 +61,34 @@ def paging(request: Request) -> tuple[int, int]:
     return limit or LIST_LIMIT_MAX, skip
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, refusing to buffer more than ``max_bytes``."""
+async def read_body(request: Request, max_bytes: int) -> bytearray:
+    """The body in one buffer, refusing more than ``max_bytes`` as soon as it is known.
+
+    A declared Content-Length over the limit is refused before a byte is read (a
+    client waiting on ``Expect: 100-continue`` never sends the body); a body without
+    one (chunked) is counted as it arrives and refused when a chunk crosses the
+    limit, without waiting for the rest. The server discards what still comes.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(
-            f"the request body is {int(declared)} bytes, over the limit of {max_bytes} bytes"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(f"the Content-Length header must be a number (got {declared!r})")
+        if int(declared) > max_bytes:
             raise PayloadTooLarge(
-                f"the request body is over the limit of {max_bytes} bytes (read {size} so far)"
+                f"the request body is {int(declared)} bytes, over the limit of {max_bytes} bytes"
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > max_bytes:
+            raise PayloadTooLarge(
+                f"the request body is over the limit of {max_bytes} bytes "
+                f"(refused after {len(body) + len(chunk)} bytes)"
+            )
+        body += chunk
+    return body
 
 
-def parse_object(raw: bytes) -> dict[str, Any]:
+def parse_object(raw: bytes | bytearray) -> dict[str, Any]:
     """The body as a JSON object; an empty body is ``{}``."""
     if not raw.strip():
         return {}

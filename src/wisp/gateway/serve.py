@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wisp.api.context import ApiContext
 from wisp.api.errors import envelope, error_response, guarded
+from wisp.api.inputs import read_body
 from wisp.errors import Forbidden, NotFound, TooManyRequests
 from wisp.gateway.ipfilter import Network, client_ip, parse_networks
 from wisp.gateway.jwt import JwksLoader
@@ -28,7 +29,7 @@ from wisp.gateway.matching import CompiledRoute, RouteTable, compile_route
 from wisp.gateway.ratelimit import TokenBucket
 from wisp.models import GatewayRoute
 from wisp.web.actions import run_and_respond
-from wisp.web.request import read_body, request_arguments
+from wisp.web.request import request_arguments
 from wisp.web.response import ExtraHeaders
 
 PREFIX = "/gw"

@@ -21,11 +21,12 @@ from starlette.routing import Route
 
 from wisp.api.context import ApiContext
 from wisp.api.errors import guarded
+from wisp.api.inputs import read_body
 from wisp.api.invoke import ACTIVATION_HEADER, wait_done
 from wisp.errors import NotFound, Unauthorized
 from wisp.invoker.base import Target
 from wisp.models import Action
-from wisp.web.request import read_body, request_arguments
+from wisp.web.request import request_arguments
 from wisp.web.response import EXTENSIONS, ExtraHeaders, web_response
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from wisp import codec
-from wisp.errors import BadRequest, PayloadTooLarge
+from wisp.errors import BadRequest
 
 RESERVED_PREFIX = "__ow_"
 _ENCODE_PIECE = 3 * 64 * 1024  # bytes (whole base64 quanta)
@@ -49,33 +49,6 @@ def is_text(content_type: str | None) -> bool:
         or kind.endswith("+json")
         or kind.endswith("+xml")
     )
-
-
-async def read_body(request: Request, max_bytes: int) -> bytearray:
-    """The body in one buffer, refusing more than ``max_bytes`` as soon as it is known.
-
-    A declared Content-Length over the limit is refused before a byte is read (a
-    client waiting on ``Expect: 100-continue`` never sends the body); a body without
-    one (chunked) is counted as it arrives and refused when a chunk crosses the
-    limit, without waiting for the rest. The server discards what still comes.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadRequest(f"the Content-Length header must be a number (got {declared!r})")
-        if int(declared) > max_bytes:
-            raise PayloadTooLarge(
-                f"the request body is {int(declared)} bytes, over the limit of {max_bytes} bytes"
-            )
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > max_bytes:
-            raise PayloadTooLarge(
-                f"the request body is over the limit of {max_bytes} bytes "
-                f"(refused after {len(body) + len(chunk)} bytes)"
-            )
-        body += chunk
-    return body
 
 
 @dataclass
