@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,14 +25,30 @@ def postgres_url() -> Iterator[str]:
     server = make_url(os.environ.get("WISP_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
     dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+        psycopg.connect(dsn, connect_timeout=3).close()
     except psycopg.OperationalError as e:
         message = f"PostgreSQL at {server.render_as_string()} is unreachable: {e}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    with new_database(server.render_as_string(hide_password=False)) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A brand-new database with no schema at all, dropped after the test."""
+    with new_database(postgres_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def new_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url``; dropped after, connections and all."""
+    server = make_url(url)
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"wisp_test_{uuid.uuid4().hex[:12]}"
-    with admin:
+    with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield server.set(database=name).render_as_string(hide_password=False)

@@ -11,12 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.cli import test_e2e
 from tests.cli.conftest import Wisp, assert_one_line_error, wisp_executable
-from tests.cli.test_e2e import Server
+from tests.live import LiveServer
 from tests.runtimes.conftest import kind_of
 
 pytestmark = pytest.mark.slow
@@ -44,7 +43,7 @@ def test_init_into_an_empty_directory(wisp: Wisp, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("runtime", ["python", "nodejs", "php", "go"])
 def test_init_project_deploys_and_answers(
-    server: Server,
+    server: LiveServer,
     tmp_path: Path,
     runtime: str,
 ) -> None:
@@ -67,7 +66,7 @@ def test_init_project_deploys_and_answers(
 class Watch:
     """`wisp watch DIR` in the background, its output in a file."""
 
-    def __init__(self, server: Server, directory: Path, log: Path) -> None:
+    def __init__(self, server: LiveServer, directory: Path, log: Path) -> None:
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -97,7 +96,7 @@ class Watch:
 
 
 @pytest.fixture
-def watching(server: Server, tmp_path: Path) -> Iterator[Callable[[Path], Watch]]:
+def watching(server: LiveServer, tmp_path: Path) -> Iterator[Callable[[Path], Watch]]:
     started: list[Watch] = []
 
     def start(directory: Path) -> Watch:
@@ -113,9 +112,8 @@ def watching(server: Server, tmp_path: Path) -> Iterator[Callable[[Path], Watch]
 
 
 @pytest.fixture
-def invoke(server: Server) -> Iterator[Callable[[str], Any]]:
-    uuid, _, key = (server.data_dir / "guest.key").read_text().strip().partition(":")
-    with httpx.Client(base_url=server.url, auth=(uuid, key), timeout=30) as http:
+def invoke(server: LiveServer) -> Iterator[Callable[[str], Any]]:
+    with server.client() as http:
 
         def run(name: str) -> Any:
             url = f"/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
@@ -124,12 +122,12 @@ def invoke(server: Server) -> Iterator[Callable[[str], Any]]:
         yield run
 
 
-def version(server: Server, name: str) -> str:
+def version(server: LiveServer, name: str) -> str:
     return str(json.loads(server.ok("fn", "get", name, "--json").out)["version"])
 
 
 def test_watch_redeploys_only_what_changed(
-    server: Server,
+    server: LiveServer,
     tmp_path: Path,
     watching: Callable[[Path], Watch],
     invoke: Callable[[str], Any],

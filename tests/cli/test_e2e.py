@@ -7,98 +7,33 @@ redeploy, plan, invoke, activations, list/get/delete, then a new namespace.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.cli.conftest import Result, assert_one_line_error, closed_port, wisp_executable
+from tests.cli.conftest import Result, assert_one_line_error
+from tests.live import LiveServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
-START_TIMEOUT = 60.0
 
 pytestmark = pytest.mark.slow
 
 
-class Server:
-    def __init__(self, url: str, data_dir: Path, env: dict[str, str], log: Path) -> None:
-        self.url = url
-        self.data_dir = data_dir
-        self.env = env
-        self.log = log
-
-    def run(self, *args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run(
-            [wisp_executable(), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, *args: str) -> Result:
-        result = self.run(*args)
-        assert result.code == 0, f"wisp {' '.join(args)} failed: {result.err}"
-        assert "Traceback" not in result.err
-        return result
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"wisp server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/v1", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(
-        f"wisp server did not answer GET /api/v1 within {START_TIMEOUT}s:\n{log.read_text()}"
-    )
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("e2e")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    data_dir = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
-    env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(proc, url, log)
-        yield Server(url, data_dir, env, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def first_deploy(server: Server) -> Result:
+def first_deploy(server: LiveServer) -> Result:
     return server.run("deploy", str(EXAMPLE))
 
 
-def test_server_saved_cli_credentials(server: Server) -> None:
+def test_server_saved_cli_credentials(server: LiveServer) -> None:
     saved = json.loads(Path(server.env["WISP_CONFIG"]).read_text())
     assert saved["apihost"] == server.url and saved["namespace"] == "guest"
     assert saved["auth"] == (server.data_dir / "guest.key").read_text().strip()
@@ -113,7 +48,7 @@ def test_deploy_creates_the_example(first_deploy: Result) -> None:
     assert "created function hello/hello (0.0.1)" in first_deploy.err  # progress
 
 
-def test_second_deploy_changes_nothing(server: Server, first_deploy: Result) -> None:
+def test_second_deploy_changes_nothing(server: LiveServer, first_deploy: Result) -> None:
     result = server.ok("deploy", str(EXAMPLE))
     assert "Nothing changed: 1 package, 2 functions already up to date." in result.out
     doc = json.loads(server.ok("deploy", str(EXAMPLE), "--json").out)
@@ -123,13 +58,13 @@ def test_second_deploy_changes_nothing(server: Server, first_deploy: Result) -> 
     assert versions == "0.0.1"  # no version bump
 
 
-def test_plan_of_unchanged_project(server: Server, first_deploy: Result) -> None:
+def test_plan_of_unchanged_project(server: LiveServer, first_deploy: Result) -> None:
     result = server.ok("plan", str(EXAMPLE))
     assert "No changes: 1 package, 2 functions up to date." in result.out
 
 
 def test_plan_lists_updates_creates_and_deletes(
-    server: Server, first_deploy: Result, tmp_path: Path
+    server: LiveServer, first_deploy: Result, tmp_path: Path
 ) -> None:
     project = tmp_path / "hello"
     shutil.copytree(EXAMPLE, project)
@@ -151,12 +86,12 @@ def test_plan_lists_updates_creates_and_deletes(
     )
 
 
-def test_invoke(server: Server, first_deploy: Result) -> None:
+def test_invoke(server: LiveServer, first_deploy: Result) -> None:
     result = server.ok("fn", "invoke", "hello/hello", "-p", "name", "Ada")
     assert json.loads(result.out) == {"body": "Hello Ada!"}
 
 
-def test_logs_of_the_last_activation(server: Server, first_deploy: Result) -> None:
+def test_logs_of_the_last_activation(server: LiveServer, first_deploy: Result) -> None:
     server.ok("fn", "invoke", "hello/hello", "-p", "name", "Grace")
     result = server.ok("activations", "logs", "--last")
     assert "greeting Grace" in result.out
@@ -165,7 +100,7 @@ def test_logs_of_the_last_activation(server: Server, first_deploy: Result) -> No
     assert "greeting Grace" in stripped.out.splitlines()
 
 
-def test_folder_function_with_context(server: Server, first_deploy: Result) -> None:
+def test_folder_function_with_context(server: LiveServer, first_deploy: Result) -> None:
     result = server.ok("fn", "invoke", "hello/greet", "-p", "name", "Ada")
     assert json.loads(result.out) == {"body": "Greetings, Ada!"}
     logs = server.ok("activations", "logs", "--function", "hello/greet")
@@ -173,7 +108,7 @@ def test_folder_function_with_context(server: Server, first_deploy: Result) -> N
     assert "greet" in logs.out  # context.function_name
 
 
-def test_invoke_full_and_no_wait(server: Server, first_deploy: Result) -> None:
+def test_invoke_full_and_no_wait(server: LiveServer, first_deploy: Result) -> None:
     full = json.loads(server.ok("fn", "invoke", "hello/hello", "--full", "-p", "n", "1").out)
     assert full["response"]["success"] is True and len(full["activationId"]) == 32
     queued = json.loads(server.ok("fn", "invoke", "hello/hello", "--no-wait").out)
@@ -191,7 +126,7 @@ def test_invoke_full_and_no_wait(server: Server, first_deploy: Result) -> None:
     assert record["activationId"] == activation_id
 
 
-def test_activations_list(server: Server, first_deploy: Result) -> None:
+def test_activations_list(server: LiveServer, first_deploy: Result) -> None:
     items = json.loads(server.ok("activations", "list", "--json").out)
     assert items and all(len(item["activationId"]) == 32 for item in items)
     assert any(item["name"].endswith("hello") for item in items)
@@ -202,7 +137,7 @@ def test_activations_list(server: Server, first_deploy: Result) -> None:
     assert "cold" in table.out  # the first invocation of each function started cold
 
 
-def test_failed_activation_exits_non_zero(server: Server, tmp_path: Path) -> None:
+def test_failed_activation_exits_non_zero(server: LiveServer, tmp_path: Path) -> None:
     project = tmp_path / "failing"
     (project / "packages" / "default").mkdir(parents=True)
     (project / "packages" / "default" / "boom.py").write_text(
@@ -221,7 +156,7 @@ def test_failed_activation_exits_non_zero(server: Server, tmp_path: Path) -> Non
     assert "kaboom" in logs.out
 
 
-def test_fn_list_and_get(server: Server, first_deploy: Result) -> None:
+def test_fn_list_and_get(server: LiveServer, first_deploy: Result) -> None:
     listing = server.ok("fn", "list")
     assert "hello/hello" in listing.out and "hello/greet" in listing.out
     in_package = json.loads(server.ok("fn", "list", "hello", "--json").out)
@@ -232,7 +167,7 @@ def test_fn_list_and_get(server: Server, first_deploy: Result) -> None:
     assert "def main(args):" in with_code.out
 
 
-def test_fn_delete(server: Server, first_deploy: Result) -> None:
+def test_fn_delete(server: LiveServer, first_deploy: Result) -> None:
     assert "Deleted function hello/greet" in server.ok("fn", "delete", "hello/greet").out
     assert_one_line_error(server.run("fn", "get", "hello/greet"))
     assert_one_line_error(server.run("fn", "delete", "hello/greet"))
@@ -241,11 +176,11 @@ def test_fn_delete(server: Server, first_deploy: Result) -> None:
     assert "Deployed: 1 created" in server.ok("deploy", str(EXAMPLE)).out
 
 
-def test_unknown_function(server: Server) -> None:
+def test_unknown_function(server: LiveServer) -> None:
     assert_one_line_error(server.run("fn", "invoke", "no/such"))
 
 
-def test_new_namespace_and_login(server: Server, first_deploy: Result) -> None:
+def test_new_namespace_and_login(server: LiveServer, first_deploy: Result) -> None:
     created = server.ok("admin", "namespace", "create", "team", "--data-dir", str(server.data_dir))
     auth = created.out.strip()
     assert len(auth.split(":")) == 2

@@ -11,20 +11,16 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.cli.conftest import closed_port, wisp_executable
+from tests.live import LiveServer
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "client.mjs"
-START_TIMEOUT = 60.0
 CLIENT_TIMEOUT = 300.0
 
 pytestmark = pytest.mark.slow
@@ -43,58 +39,13 @@ def _node() -> str:
     pytest.skip(missing)
 
 
-@dataclass
-class Server:
-    url: str
-    key: str
-    log: Path
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("compat")
-    data_dir = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
-    env["WISP_CONFIG"] = str(tmp / "config" / "credentials.json")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(proc, url, log)
-        yield Server(url, (data_dir / "guest.key").read_text().strip(), log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("compat")) as live:
+        yield live
 
 
-def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"wisp server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/v1", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(
-        f"wisp server did not answer GET /api/v1 within {START_TIMEOUT}s:\n{log.read_text()}"
-    )
-
-
-def _run_client(node: str, server: Server) -> dict[str, Any]:
+def _run_client(node: str, server: LiveServer) -> dict[str, Any]:
     proc = subprocess.run(
         [node, str(SCRIPT), server.url, server.key],
         cwd=HERE,
@@ -104,7 +55,7 @@ def _run_client(node: str, server: Server) -> dict[str, Any]:
     )
     context = (
         f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}\n"
-        f"server log:\n{server.log.read_text()[-5000:]}"
+        f"server log:\n{server.output()[-5000:]}"
     )
     try:
         report: dict[str, Any] = json.loads(proc.stdout)
@@ -118,7 +69,7 @@ def _run_client(node: str, server: Server) -> dict[str, Any]:
     return report
 
 
-def test_openwhisk_npm_client_against_a_real_server(server: Server) -> None:
+def test_openwhisk_npm_client_against_a_real_server(server: LiveServer) -> None:
     node = _node()
     report = _run_client(node, server)
 

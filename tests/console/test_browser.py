@@ -41,7 +41,7 @@ def test_sign_in_see_functions_invoke_and_see_the_activation(page: Any, live: Li
         live.invoke("demo/hello", {"name": name})
     live.invoke("demo/hello", {"name": "Eve", "fail": True})
 
-    sign_in(page, live, live.guest)
+    sign_in(page, live, live.key)
     page.wait_for_url(re.compile(r"/ui/functions$"))
     assert page.text_content("#namespace") == "guest"
     rows = page.locator("#functions tbody tr")
@@ -89,7 +89,7 @@ def test_sign_in_see_functions_invoke_and_see_the_activation(page: Any, live: Li
 
 
 def test_a_bad_key_is_refused(page: Any, live: Live) -> None:
-    uuid = live.guest.split(":")[0]
+    uuid = live.key.split(":")[0]
     sign_in(page, live, f"{uuid}:not-the-key")
     assert page.url.endswith("/ui/login")
     assert "not accepted" in page.text_content("[role=alert]")
@@ -120,12 +120,12 @@ def test_one_namespace_never_sees_another(page: Any, live: Live) -> None:
 
 
 def test_sign_out_ends_the_session(page: Any, live: Live) -> None:
-    sign_in(page, live, live.guest)
+    sign_in(page, live, live.key)
     page.wait_for_url(re.compile(r"/ui/functions$"))
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["wisp_session"]
     assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
-    assert live.guest.split(":")[1] not in session["value"]  # the key is never in the cookie
+    assert live.key.split(":")[1] not in session["value"]  # the key is never in the cookie
     page.click("text=Sign out")
     page.wait_for_url(re.compile(r"/ui/login$"))
     page.goto(f"{live.url}/ui/activations")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_try_it_lists_the_functions(page: Any, live: Live) -> None:
     live.deploy("docs/fn")
     page.goto(f"{live.url}/docs")
-    page.fill("#auth", live.guest)
+    page.fill("#auth", live.key)
     card = page.locator(
         "section.operation[data-method=get][data-path='/api/v1/namespaces/{ns}/actions']"
     )

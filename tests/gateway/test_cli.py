@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import assert_one_line_error
-from tests.web.live import LiveServer, live_server
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ HELLO = "def main(args):\n    return {'body': {'hello': args.get('who'), 'user':
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("routes")) as live:
+    with LiveServer(tmp_path_factory.mktemp("routes")) as live:
         with live.client() as client:
             body = {"exec": {"kind": "python:default", "code": HELLO}}
             assert client.put("/api/v1/namespaces/_/actions/hello", json=body).status_code == 200

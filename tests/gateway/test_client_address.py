@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_server import Server, run_server
+from tests.live import LiveServer
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from run_server(tmp_path)
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path) as live:
+        yield live
 
 
-def get(server: Server, path: str, headers: dict[str, str]) -> int:
+def get(server: LiveServer, path: str, headers: dict[str, str]) -> int:
     request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -28,7 +29,7 @@ def get(server: Server, path: str, headers: dict[str, str]) -> int:
         return int(error.code)
 
 
-def test_forwarded_for_from_localhost_does_not_pass_an_ip_rule(server: Server) -> None:
+def test_forwarded_for_from_localhost_does_not_pass_an_ip_rule(server: LiveServer) -> None:
     echo = {"exec": {"kind": "python:default", "code": "def main(args):\n    return {}\n"}}
     assert server.call("PUT", "/api/v1/namespaces/_/actions/echo", echo)[0] == 200
     route = {

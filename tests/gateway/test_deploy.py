@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.live import live_server
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_deploy_serves_routes_and_a_redeploy_changes_nothing(tmp_path: Path) -> 
     (root / "packages" / "shop").mkdir(parents=True)
     (root / "packages" / "shop" / "get.py").write_text(GET)
     (root / "project.yml").write_text(PROJECT)
-    with live_server(tmp_path) as server:
+    with LiveServer(tmp_path) as server:
         first = server.run("deploy", str(root), "--json")
         assert first.code == 0, first.err
         created = [c["name"] for c in json.loads(first.out)["changes"] if c["action"] == "create"]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.cli.conftest import closed_port, wisp_executable
+from tests.live import LiveServer
 
-START_TIMEOUT = 60.0
 CODE = (
     "def main(args):\n"
     "    name = args.get('name', 'stranger')\n"
@@ -26,20 +22,19 @@ CODE = (
 )
 
 
-@dataclass
-class Live:
-    url: str
-    data_dir: Path
-    env: dict[str, str]  # for `wisp` subprocesses: logged in as guest
-    guest: str  # uuid:key
-    other: str  # another namespace's uuid:key
-    other_name: str
-    log: Path
+class Live(LiveServer):
+    """A server with a second namespace, ``other``, beside guest."""
 
-    def client(self, auth: str | None = None) -> httpx.Client:
-        auth = auth or self.guest
-        uuid, _, key = auth.partition(":")
-        return httpx.Client(base_url=self.url, auth=(uuid, key), timeout=30)
+    other_name = "other"
+    other = ""  # its uuid:key, once started
+
+    def start(self) -> None:
+        super().start()
+        created = self.run(
+            "admin", "namespace", "create", self.other_name, "--data-dir", str(self.data_dir)
+        )
+        assert created.code == 0, created.err
+        self.other = created.out.strip()
 
     def deploy(self, name: str, code: str = CODE, auth: str | None = None, **extra: Any) -> None:
         body = {"exec": {"kind": "python:default", "code": code}, **extra}
@@ -51,75 +46,17 @@ class Live:
             response = http.put(path, json=body)
             assert response.status_code == 200, response.text
 
-    def invoke(self, name: str, params: dict[str, Any] | None = None, auth: str | None = None):
+    def invoke(
+        self, name: str, params: dict[str, Any] | None = None, auth: str | None = None
+    ) -> httpx.Response:
         with self.client(auth) as http:
             path = f"/api/v1/namespaces/_/actions/{name}?blocking=true"
             return http.post(path, json=params or {})
 
 
 def start_live(tmp: Path, args: tuple[str, ...] = ()) -> Iterator[Live]:
-    data_dir = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
-    env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                wisp_executable(),
-                "server",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                *args,
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(proc, url, log)
-        guest = (data_dir / "guest.key").read_text().strip()
-        created = subprocess.run(
-            [
-                wisp_executable(),
-                "admin",
-                "namespace",
-                "create",
-                "other",
-                "--data-dir",
-                str(data_dir),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert created.returncode == 0, created.stderr
-        yield Live(url, data_dir, env, guest, created.stdout.strip(), "other", log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"wisp server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/v1", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"wisp server did not start within {START_TIMEOUT}s:\n{log.read_text()}")
+    with Live(tmp, args=args) as live:
+        yield live
 
 
 def subscribers(live: Live) -> int:

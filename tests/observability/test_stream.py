@@ -116,7 +116,7 @@ def test_a_bad_key_is_refused(live: Live) -> None:
     assert response.json()["code"] == "unauthorized"
     bad = httpx.get(
         f"{live.url}/api/v1/namespaces/_/activations/stream?logs=maybe",
-        auth=tuple(live.guest.split(":", 1)),
+        auth=tuple(live.key.split(":", 1)),
     )
     assert bad.status_code == 400 and "logs" in bad.json()["error"]
 

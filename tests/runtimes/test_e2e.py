@@ -6,16 +6,13 @@ The tests run in file order against one server and build on each other.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.conftest import closed_port, wisp_executable
-from tests.cli.test_e2e import Server, _wait_until_up
+from tests.live import LiveServer
 from tests.runtimes.conftest import kind_of
 
 pytestmark = pytest.mark.slow
@@ -28,31 +25,9 @@ HELLO_JS = """function main(params) {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("runtimes-e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
-    env.update(WISP_CONFIG=str(tmp / "config" / "credentials.json"), COLUMNS="200")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    data_dir = tmp / "data"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [wisp_executable(), "server", "--port", str(port), "--data-dir", str(data_dir)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(proc, url, log)
-        yield Server(url, data_dir, env, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("runtimes-e2e")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +54,7 @@ def node_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_api_lists_only_installed_runtimes(server: Server) -> None:
+def test_api_lists_only_installed_runtimes(server: LiveServer) -> None:
     runtimes = httpx.get(f"{server.url}/api/v1").json()["runtimes"]
     node = kind_of("nodejs")
     kinds = {entry["kind"]: entry for entries in runtimes.values() for entry in entries}
@@ -93,7 +68,7 @@ def test_api_lists_only_installed_runtimes(server: Server) -> None:
     assert "java" not in runtimes and "ruby" not in runtimes
 
 
-def test_deploy_node_project_warns_about_the_alias(server: Server, node_project: Path) -> None:
+def test_deploy_node_project_warns_about_the_alias(server: LiveServer, node_project: Path) -> None:
     result = server.ok("deploy", str(node_project))
     assert "nodejs:18 is not installed on the server; using nodejs:" in result.err
     assert "4 created" in result.out  # the package and three functions
@@ -103,7 +78,7 @@ def test_deploy_node_project_warns_about_the_alias(server: Server, node_project:
     assert fn["exec"]["kind"] == kind_of("nodejs")
 
 
-def test_invoke_node_functions(server: Server) -> None:
+def test_invoke_node_functions(server: LiveServer) -> None:
     result = json.loads(server.ok("fn", "invoke", "node/hello", "-p", "name", "Ada").out)
     assert result == {"body": "Hello Ada!"}
     result = json.loads(server.ok("fn", "invoke", "node/bundle", "-p", "text", "wisp").out)
@@ -112,7 +87,7 @@ def test_invoke_node_functions(server: Server) -> None:
     assert result == {"fn": "node/old"}
 
 
-def test_node_logs_and_warm_reuse(server: Server) -> None:
+def test_node_logs_and_warm_reuse(server: LiveServer) -> None:
     record = json.loads(server.ok("fn", "invoke", "node/hello", "-p", "name", "Bob", "--full").out)
     keys = {a["key"] for a in record["annotations"]}
     assert "initTime" not in keys  # warm: the instance of the first invoke
@@ -120,7 +95,7 @@ def test_node_logs_and_warm_reuse(server: Server) -> None:
     assert "greeting Bob" in logs
 
 
-def test_go_example_is_compiled_on_deploy(server: Server) -> None:
+def test_go_example_is_compiled_on_deploy(server: LiveServer) -> None:
     kind_of("go")
     example = Path(__file__).resolve().parents[2] / "examples" / "go-hello"
     result = server.ok("deploy", str(example))
@@ -131,7 +106,7 @@ def test_go_example_is_compiled_on_deploy(server: Server) -> None:
 
 
 def test_python_requirements_are_installed_on_deploy(
-    server: Server, tmp_path_factory: pytest.TempPathFactory
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("py-deps")
     fn = root / "packages" / "deps" / "uses_six"
@@ -149,7 +124,7 @@ def test_python_requirements_are_installed_on_deploy(
 
 
 def test_failing_build_fails_only_that_function(
-    server: Server, tmp_path_factory: pytest.TempPathFactory
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("bad-build")
     fn = root / "packages" / "builds" / "broken"
@@ -167,7 +142,7 @@ def test_failing_build_fails_only_that_function(
 
 
 def test_php_project_deploys_and_runs(
-    server: Server, tmp_path_factory: pytest.TempPathFactory
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     php = kind_of("php")
     root = tmp_path_factory.mktemp("php-project")

@@ -9,52 +9,24 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.test_server import free_port
+from tests.live import LiveServer
 from wisp.sandbox.layers import landlock_abi, user_namespaces
 
 NOBODY = 65534
 ROOT = os.geteuid() == 0
 
 
-@dataclass
-class Unprivileged:
-    proc: subprocess.Popen[str]
-    port: int
-    auth: str
-    data_dir: Path
-
-    def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={
-                "Authorization": "Basic " + base64.b64encode(self.auth.encode()).decode(),
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
+class Unprivileged(LiveServer):
     def deploy(self, name: str, exec_: dict[str, object], annotations: list[object] = ()) -> None:
         body = {"exec": exec_, "annotations": list(annotations)}
         path = f"/api/v1/namespaces/_/actions/{name}?overwrite=true"
@@ -76,17 +48,8 @@ def hidden_ancestor(path: Path) -> Path | None:
     return None
 
 
-def command(port: int, data_dir: Path, stage: Path) -> list[str]:
-    server = [
-        sys.executable,
-        "-c",
-        "from wisp.cli.main import main; main()",
-        "server",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
+def command(argv: list[str], stage: Path) -> list[str]:
+    server = [sys.executable, "-c", "from wisp.cli.main import main; main()", *argv]
     if not ROOT:
         return server
     prefix = Path(sys.base_prefix).resolve()
@@ -120,37 +83,13 @@ def unprivileged(tmp_path: Path) -> Iterator[Unprivileged]:
         os.chown(data_dir, NOBODY, NOBODY)
         os.chown(home, NOBODY, NOBODY)
         os.chmod(tmp_path, 0o755)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WISP_")}
-    env.update(WISP_CONFIG=str(home / "credentials.json"), HOME=str(home))
-    proc = subprocess.Popen(
-        command(port, data_dir, stage),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {"WISP_CONFIG": str(home / "credentials.json"), "HOME": str(home)}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"server did not start: {proc.communicate()[1]}")
-                time.sleep(0.1)
-        auth = (data_dir / "guest.key").read_text().strip()
-        yield Unprivileged(proc, port, auth, data_dir)
+        with Unprivileged(
+            tmp_path, env=env, data_dir=data_dir, launch=lambda argv: command(argv, stage)
+        ) as server:
+            yield server
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

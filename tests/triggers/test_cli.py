@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import assert_one_line_error
-from tests.cli.test_e2e import Server, server
+from tests.cli.test_e2e import server
+from tests.live import LiveServer
 
 __all__ = ["server"]  # the module-scoped real `wisp server` fixture
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ packages:
 JOB = "def main(args):\n    return {'got': args}\n"
 
 
-def as_json(server: Server, *args: str) -> Any:
+def as_json(server: LiveServer, *args: str) -> Any:
     return json.loads(server.ok(*args, "--json").out)
 
 
@@ -51,7 +52,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_deploy_creates_triggers_and_rules_then_changes_nothing(
-    server: Server, project: Path
+    server: LiveServer, project: Path
 ) -> None:
     first = server.ok("deploy", str(project))
     for line in ("+ trigger nightly", "+ trigger paused", "+ rule nightly", "+ rule paused"):
@@ -74,7 +75,7 @@ def test_deploy_creates_triggers_and_rules_then_changes_nothing(
         (project / "project.yml").write_text(PROJECT)
 
 
-def test_list_and_get_show_schedules_and_runs(server: Server, project: Path) -> None:
+def test_list_and_get_show_schedules_and_runs(server: LiveServer, project: Path) -> None:
     listed = {t["name"]: t for t in as_json(server, "triggers", "list")}
     assert listed["nightly"]["next_run_at"].endswith("T03:00:00.000Z")
     assert listed["nightly"]["last_run_at"] is None
@@ -88,7 +89,9 @@ def test_list_and_get_show_schedules_and_runs(server: Server, project: Path) -> 
     assert "guest/nightly → guest/sched/job (active)" in server.ok("triggers", "get", "nightly").out
 
 
-def test_fire_runs_the_function_with_the_body_and_a_cause(server: Server, project: Path) -> None:
+def test_fire_runs_the_function_with_the_body_and_a_cause(
+    server: LiveServer, project: Path
+) -> None:
     trigger_id = json.loads(server.ok("triggers", "fire", "nightly", "-p", "extra", "1").out)[
         "activationId"
     ]
@@ -104,7 +107,7 @@ def test_fire_runs_the_function_with_the_body_and_a_cause(server: Server, projec
     assert any(r["activationId"] == trigger_id for r in records)
 
 
-def test_enable_disable_and_create_delete(server: Server, project: Path) -> None:
+def test_enable_disable_and_create_delete(server: LiveServer, project: Path) -> None:
     assert "disabled" in server.ok("triggers", "disable", "nightly").err
     assert as_json(server, "triggers", "get", "nightly")["next_run_at"] is None
     assert "next run" in server.ok("triggers", "enable", "nightly").err
@@ -129,7 +132,7 @@ def test_enable_disable_and_create_delete(server: Server, project: Path) -> None
     assert_one_line_error(server.run("triggers", "disable", "adhoc"), "does not exist")
 
 
-def test_bad_input_is_a_one_line_error(server: Server, project: Path) -> None:
+def test_bad_input_is_a_one_line_error(server: LiveServer, project: Path) -> None:
     assert_one_line_error(
         server.run("triggers", "create", "bad", "--cron", "0 25 * * *"),
         "hour field '25': 25 is out of range 0-23",
@@ -140,7 +143,7 @@ def test_bad_input_is_a_one_line_error(server: Server, project: Path) -> None:
     assert_one_line_error(server.run("triggers", "get", "a/b"), "not a valid trigger name")
 
 
-def test_fire_without_an_active_rule_runs_nothing(server: Server, project: Path) -> None:
+def test_fire_without_an_active_rule_runs_nothing(server: LiveServer, project: Path) -> None:
     server.ok("triggers", "create", "lonely")
     result = server.ok("triggers", "fire", "lonely")
     assert result.out == "" and "no active rule" in result.err

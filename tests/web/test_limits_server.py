@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.web.live import LiveServer, live_server
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def main(args):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"WISP_PAYLOAD_MAX": str(LIMIT), "WISP_RESULT_MAX": str(16 * 1024 * 1024)}
-    with live_server(tmp_path_factory.mktemp("limits"), env) as live:
+    with LiveServer(tmp_path_factory.mktemp("limits"), env=env) as live:
         with live.client() as client:
             action = {
                 "exec": {"kind": "python:default", "code": ECHO_BINARY},

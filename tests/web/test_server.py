@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.web.live import LiveServer, live_server
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def web(code: str, web_value: bool | str = True) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("web")) as live:
+    with LiveServer(tmp_path_factory.mktemp("web")) as live:
         with live.client() as client:
             for name, body in (
                 ("do", web(DO_HANDLER)),
