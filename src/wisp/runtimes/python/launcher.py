@@ -174,6 +174,7 @@ class Instance:
         self.loop = None
         self.env = {}
         self.ow_env = {}  # the __OW_* values last set
+        self.variables = {}  # name -> Variable
 
     def serve(self):
         channel = Channel(self.sock)
@@ -276,12 +277,14 @@ class Instance:
         for var, key in (("TRACEPARENT", "trace_parent"), ("TRACESTATE", "trace_state")):
             if key in meta:
                 ow[var] = meta[key]
-        # Setting a variable costs ~2.5 µs (putenv): only those that changed, and
-        # none of the previous activation's left behind.
+        # Only those that changed, and none of the previous activation's left behind.
         last = self.ow_env
         for key, value in ow.items():
             if last.get(key) != value:
-                os.environ[key] = value
+                variable = self.variables.get(key)
+                if variable is None:
+                    variable = self.variables[key] = Variable(key)
+                variable.set(value)
         for key in last.keys() - ow.keys():
             os.environ.pop(key, None)
         self.ow_env = ow
@@ -310,6 +313,35 @@ class Instance:
         except (TypeError, ValueError) as exc:
             return json.dumps({"invalid": f"the result is not JSON serializable: {exc}"}).encode()
         return b'{"result":' + body.encode() + b"}"
+
+
+class Variable:
+    """An environment variable set for every activation, without a leak.
+
+    ``os.environ[name] = value`` calls glibc's setenv, which keeps a copy of every
+    distinct value it was ever given (about 95 bytes each: a warm instance grew by
+    ~40 MB per 100,000 activations, as activation ids never repeat). putenv keeps the
+    string it is given instead: here, one buffer per variable, rewritten in place.
+    """
+
+    SIZE = 256
+
+    def __init__(self, name):
+        self.name = name
+        self.key = os.fsencode(name)
+        self.buffer = ctypes.create_string_buffer(self.SIZE)
+
+    def set(self, value):
+        encoded = os.fsencode(value)
+        entry = self.key + b"=" + encoded
+        if len(entry) >= self.SIZE or b"\0" in entry:
+            os.environ[self.name] = value  # rare: setenv's copy (or its error)
+            return
+        self.buffer.value = entry
+        if _libc.putenv(self.buffer) != 0:
+            os.environ[self.name] = value
+            return
+        os.environ._data[self.key] = encoded  # what os.environ shows, without setenv
 
 
 def unread(fd):
