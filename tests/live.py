@@ -157,6 +157,16 @@ class LiveServer:
         answer = self._http.request(method, path, json=body)
         return answer.status_code, answer.json() if answer.content else None
 
+    def deploy(self, name: str, code: str, auth: str | None = None, **extra: Any) -> None:
+        """A ``python:default`` function (its package too, for ``pkg/fn``), as ``auth``."""
+        body = {"exec": {"kind": "python:default", "code": code}, **extra}
+        with self.client(auth) as http:
+            if "/" in name:
+                package = name.split("/")[0]
+                http.put(f"/api/v1/namespaces/_/packages/{package}?overwrite=true", json={})
+            response = http.put(f"/api/v1/namespaces/_/actions/{name}?overwrite=true", json=body)
+            assert response.status_code == 200, response.text
+
     def run(self, *args: str, timeout: float = 120) -> Result:
         """The real ``wisp`` command, logged in as guest."""
         proc = subprocess.run(

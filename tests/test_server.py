@@ -28,13 +28,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def deploy_and_invoke(server: LiveServer) -> None:
-    code = "def main(args):\n    return {'ok': True}\n"
-    status, _ = server.call(
-        "PUT",
-        "/api/v1/namespaces/_/actions/f?overwrite=true",
-        {"exec": {"kind": "python:default", "code": code}},
-    )
-    assert status == 200
+    server.deploy("f", "def main(args):\n    return {'ok': True}\n")
     status, body = server.call(
         "POST", "/api/v1/namespaces/_/actions/f?blocking=true&result=true", {}
     )
@@ -119,12 +113,7 @@ def test_namespace_quotas_answer_429_and_run_nothing(tight_server):
     if time.time() % 60 > 45:  # keep the whole test inside one quota minute
         time.sleep(61 - time.time() % 60)
     code = "import time\ndef main(args):\n    time.sleep(float(args.get('t', 0)))\n    return {}\n"
-    status, _ = server.call(
-        "PUT",
-        "/api/v1/namespaces/_/actions/slow?overwrite=true",
-        {"exec": {"kind": "python:default", "code": code}},
-    )
-    assert status == 200
+    server.deploy("slow", code)
     status, _ = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {"t": 1.5})
     assert status == 202
     status, refused = server.call("POST", "/api/v1/namespaces/_/actions/slow?blocking=false", {})
@@ -197,12 +186,7 @@ def test_isolation_requirement_refuses_to_start_below_it(tmp_path):
 def test_kill_9_during_a_burst_loses_no_accepted_activation(tmp_path):
     with LiveServer(tmp_path) as server:
         code = "import time\ndef main(args):\n    time.sleep(0.3)\n    return {'n': args['n']}\n"
-        status, _ = server.call(
-            "PUT",
-            "/api/v1/namespaces/_/actions/burst?overwrite=true",
-            {"exec": {"kind": "python:default", "code": code}},
-        )
-        assert status == 200
+        server.deploy("burst", code)
         accepted = []
         for n in range(60):
             status, body = server.call(

@@ -30,8 +30,7 @@ def get(server: LiveServer, path: str, headers: dict[str, str]) -> int:
 
 
 def test_forwarded_for_from_localhost_does_not_pass_an_ip_rule(server: LiveServer) -> None:
-    echo = {"exec": {"kind": "python:default", "code": "def main(args):\n    return {}\n"}}
-    assert server.call("PUT", "/api/v1/namespaces/_/actions/echo", echo)[0] == 200
+    server.deploy("echo", "def main(args):\n    return {}\n")
     route = {
         "basePath": "/shop",
         "path": "/items/{id}",

@@ -37,14 +37,7 @@ class Live(LiveServer):
         self.other = created.out.strip()
 
     def deploy(self, name: str, code: str = CODE, auth: str | None = None, **extra: Any) -> None:
-        body = {"exec": {"kind": "python:default", "code": code}, **extra}
-        with self.client(auth) as http:
-            path = f"/api/v1/namespaces/_/actions/{name}?overwrite=true"
-            if "/" in name:
-                package = name.split("/")[0]
-                http.put(f"/api/v1/namespaces/_/packages/{package}?overwrite=true", json={})
-            response = http.put(path, json=body)
-            assert response.status_code == 200, response.text
+        super().deploy(name, code, auth, **extra)
 
     def invoke(
         self, name: str, params: dict[str, Any] | None = None, auth: str | None = None

@@ -41,12 +41,8 @@ def test_two_replicas_fire_each_tick_once_and_a_restart_fires_nothing_again(
     try:
         a.start()  # first: it creates the schema and the guest namespace
         b.start()
+        a.deploy("job", JOB)
         with a.client() as client:
-            put = client.put(
-                "/api/v1/namespaces/_/actions/job",
-                json={"exec": {"kind": "python:default", "code": JOB}},
-            )
-            assert put.status_code == 200, put.text
             # Create every trigger within one minute, so they share their first tick.
             if time.time() % 60 > 45:
                 time.sleep(61 - time.time() % 60)
