@@ -144,6 +144,16 @@ async def test_web_functions_and_gateway_routes_take_traceparent(client) -> None
     assert found["traceId"] == TRACE_ID and found["parentSpanId"] == PARENT
 
 
+async def test_a_web_functions_own_request_id_header_gives_way(client) -> None:
+    http, namespace = client
+    code = "def main(args):\n    return {'headers': {'X-Request-Id': 'mine'}, 'body': 'ok'}\n"
+    body = {"exec": {"kind": "python:3.11", "code": code}, "annotations": [WEB]}
+    assert (await http.put("/api/v1/namespaces/_/actions/own", json=body)).status_code == 200
+    r = await http.get(f"/api/v1/web/{namespace}/default/own", headers={"X-Request-Id": "w-2"})
+    assert r.status_code == 200, r.text
+    assert r.headers.get_list("x-request-id") == ["w-2"]
+
+
 async def test_without_json_logs_there_are_no_access_lines(client, capfd) -> None:
     http, _ = client
     await http.post("/api/v1/namespaces/_/actions/tr?blocking=true", json={})

@@ -65,7 +65,10 @@ class RequestTracking:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
+                # The platform's id wins over one a web function set itself: the
+                # caller gets one X-Request-Id, the one in the logs and the record.
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != HEADER]
+                message["headers"] = [*headers, (HEADER, encoded)]
             await send(message)
 
         try:
