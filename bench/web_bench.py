@@ -109,18 +109,6 @@ def setup(base: str, auth: str) -> None:
             client.post("/gw/guest/b/key", json={}, headers={"X-API-Key": API_KEY})
 
 
-def src_command(src: str | None) -> list[str]:
-    """The command that runs ``wisp`` (from another checkout's src/ when given)."""
-    if not src:
-        return ["wisp"]
-    return [
-        sys.executable,
-        "-c",
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); from wisp.cli.main import main; main()",
-        src,
-    ]
-
-
 def paths_of(base: str, auth: str) -> dict[str, tuple[str, dict[str, str]]]:
     basic = "Basic " + base64.b64encode(auth.encode()).decode()
     return {
@@ -177,7 +165,7 @@ def main() -> None:
     try:
         for label, src in servers.items():
             tmp = Path(tempfile.mkdtemp(prefix="wisp-web-bench-"))
-            invoke_bench.SERVER_CMD[:] = src_command(src)
+            invoke_bench.SERVER_CMD[:] = invoke_bench.server_cmd(src)
             proc, port, auth = invoke_bench.start_server(tmp)
             started[label] = (proc, tmp)
             pids[label] = proc.pid
