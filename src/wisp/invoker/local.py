@@ -178,12 +178,13 @@ class LocalInvoker(Invoker):
         limits = action.limits
         log_limit = limits.logs * 1024
         deadline = start + limits.timeout
+        cap, network = placement(action, self.settings.network)
         lease = await self.pool.acquire(
             (action.namespace, action.package, action.name, action.version),
             action.exec.kind,
             limits.memory,
-            max_instances(action),
-            network_mode(action, self.settings.network),
+            cap,
+            network,
         )
         wait_time = now_ms() - start
         assert lease.instance is not None
@@ -374,25 +375,21 @@ class _JournalEntry:
 
 
 MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances
-
-
-def max_instances(action: Action) -> int | None:
-    for annotation in action.annotations:
-        if annotation.get("key") == MAX_INSTANCES:
-            value = annotation.get("value")
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return None
-
-
 NETWORK = "network"  # annotation: "egress" (default) or "none" (loopback only)
 
 
-def network_mode(action: Action, default: str) -> str:
-    for annotation in action.annotations:
-        if annotation.get("key") == NETWORK and annotation.get("value") in ("egress", "none"):
-            return str(annotation["value"])
-    return default
+def placement(action: Action, default_network: str) -> tuple[int | None, str]:
+    """The function's instance cap and network mode, from one pass over its annotations."""
+    cap: int | None = None
+    network: str | None = None
+    for annotation in action.annotations:  # the first valid value of each wins
+        key, value = annotation.get("key"), annotation.get("value")
+        if key == MAX_INSTANCES and cap is None:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                cap = value
+        elif key == NETWORK and network is None and value in ("egress", "none"):
+            network = str(value)
+    return cap, network or default_network
 
 
 def remaining(deadline: int) -> float:
