@@ -16,12 +16,12 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from alternate import pooled_rounds
 
 CODE = "function main(args) { return {greeting: 'Hello ' + (args.name || 'x')}; }\n"
 
@@ -105,20 +105,7 @@ def main() -> None:
     if not args.baseline_src:
         results.update(report(asyncio.run(measure(args.runs))))
     else:
-        here = str(Path(__file__).resolve().parent.parent / "src")
-        pooled: dict[str, dict[str, list[float]]] = {"baseline": {}, "change": {}}
-        for _ in range(args.rounds):
-            for variant, src in (("baseline", args.baseline_src), ("change", here)):
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", "--runs", str(args.runs)],
-                    env={**os.environ, "PYTHONPATH": src},
-                    capture_output=True,
-                    text=True,
-                )
-                if done.returncode != 0:
-                    raise SystemExit(f"{variant} run failed:\n{done.stderr[-3000:]}")
-                for key, values in json.loads(done.stdout.splitlines()[-1]).items():
-                    pooled[variant].setdefault(key, []).extend(values)
+        pooled = pooled_rounds(__file__, ["--runs", str(args.runs)], args.baseline_src, args.rounds)
         results["rounds"] = args.rounds
         results["baseline_src"] = args.baseline_src
         for variant, samples in pooled.items():

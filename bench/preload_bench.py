@@ -28,13 +28,13 @@ import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from alternate import pooled_rounds
 
 IMPORTS = "import requests\n\ndef main(args):\n    return {'v': requests.__version__}\n"
 PLAIN = "def main(args):\n    return {'v': 1}\n"
@@ -148,21 +148,7 @@ def main() -> None:
             return
         pooled = {"change": samples}
     else:
-        here = Path(__file__).resolve().parent.parent / "src"
-        pooled = {"baseline": {}, "change": {}}
-        for _ in range(args.rounds):
-            for variant, src in (("baseline", args.baseline_src), ("change", str(here))):
-                env = {**os.environ, "PYTHONPATH": src}
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", "--runs", str(args.runs)],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                )
-                if done.returncode != 0:
-                    raise SystemExit(f"{variant} run failed:\n{done.stderr[-3000:]}")
-                for key, values in json.loads(done.stdout.splitlines()[-1]).items():
-                    pooled[variant].setdefault(key, []).extend(values)
+        pooled = pooled_rounds(__file__, ["--runs", str(args.runs)], args.baseline_src, args.rounds)
     report: dict[str, Any] = {"runs": args.runs}
     for variant, samples in pooled.items():
         figures: dict[str, Any] = {}
