@@ -15,6 +15,7 @@ import pytest
 
 from tests.invoker.conftest import make_target
 from wisp.models import DEVELOPER_ERROR, SUCCESS
+from wisp.sandbox import cgroups
 from wisp.sandbox.layers import landlock_abi
 
 ROOT = os.geteuid() == 0
@@ -409,6 +410,54 @@ async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
     await asyncio.sleep(0.3)
     assert not any(i.slot.cpu_low for i in sandbox.live.values() if i.slot is not None)
     assert (await running).status_code == SUCCESS
+
+
+async def test_a_hog_is_fenced_off_a_cpu_while_others_run_short_requests(
+    invoke, platform, monkeypatch
+):
+    """A demoted instance's cpuset shrinks to the hog CPUs as soon as another tenant's
+    short exchange completes, and gets every CPU back FENCE_HOLD after the last one."""
+    monkeypatch.setattr(cgroups, "FENCE_HOLD", 0.3)
+    sandbox = platform.invoker.sandbox
+    fence = sandbox.cgroups.fence
+    if fence is None:
+        pytest.fail("a cpuset controller is required here (CI runs as root with cgroup v1)")
+    if not fence.hog:
+        pytest.skip("one CPU: nothing to fence hogs off")
+    spin = make_target(
+        "import time\ndef main(args):\n    end = time.time() + args['s']\n"
+        "    while time.time() < end:\n        pass\n    return {}\n",
+        name="fenced-spinner",
+    )
+    running = asyncio.create_task(invoke(spin, {"s": 2.5}))
+    await asyncio.sleep(0.5)  # its own (short) init raised the fence for 0.3 s
+    low = [i for i in sandbox.live.values() if i.slot is not None and i.slot.cpu_low]
+    assert len(low) == 1
+    slot = low[0].slot
+    cpus = slot.dirs["cpuset"] / "cpuset.cpus"
+    assert cpus.read_text().strip() == fence.all  # nobody else ran yet: every CPU
+    await still_serving(invoke)  # another tenant's short request
+    assert slot.fenced and cpus.read_text().strip() == fence.hog
+    pid = low[0].pid
+    allowed = Path(f"/proc/{pid}/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+    assert allowed == fence.hog  # the kernel moved the running process too
+    await asyncio.sleep(0.6)  # past the hold with no other request
+    assert not slot.fenced and cpus.read_text().strip() == fence.all
+    await still_serving(invoke)
+    assert slot.fenced
+    assert (await running).status_code == SUCCESS
+    assert not slot.fenced and cpus.read_text().strip() == fence.all  # answered: released
+
+
+def test_cpu_lists_use_the_cpuset_format():
+    assert cgroups.cpu_list([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert cgroups.cpu_list([3]) == "3"
+    assert cgroups.cpu_list([]) == ""
+    fence = cgroups.CpuFence([0, 1])
+    assert (fence.all, fence.hog) == ("0-1", "1")
+    fence = cgroups.CpuFence(list(range(8)))
+    assert (fence.all, fence.hog) == ("0-7", "2-7")  # a quarter (at least one) kept free
+    assert cgroups.CpuFence([4]).hog == ""
 
 
 async def test_stdlib_beyond_the_zygote_is_importable(invoke):

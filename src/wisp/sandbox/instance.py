@@ -253,8 +253,13 @@ class LocalInstance(Instance):
             raise
         except (ConnectionError, OSError, ValueError):
             return await self._died()
-        if self.slot is not None and self.slot.cpu_low and not self._killed:
-            self.slot.set_cpu_low(False)
+        slot = self.slot
+        if slot is not None:
+            if not slot.cpu_low:
+                if slot.fence is not None:
+                    slot.fence.short_exchange()
+            elif not self._killed:
+                slot.set_cpu_low(False)
         if quiet:
             self.logs.end_quietly()
         else:
