@@ -1,4 +1,5 @@
-"""Node.js cold start from a ready stem cell, and warm latency, at the sandbox level.
+"""Node.js cold start from a ready stem cell, and warm latency, at the sandbox level
+(``--kind python:default`` measures Python the same way).
 
 Cold: a new function version each time (init + run on a stem cell the sandbox
 prepared in the background); warm: the same version again. Prints JSON.
@@ -23,10 +24,16 @@ from typing import Any
 
 from alternate import pooled_rounds
 
-CODE = "function main(args) { return {greeting: 'Hello ' + (args.name || 'x')}; }\n"
+CODES = {
+    "nodejs": "function main(args) { return {greeting: 'Hello ' + (args.name || 'x')}; }\n",
+    "python": "def main(args):\n    return {'greeting': 'Hello ' + args.get('name', 'x')}\n",
+}
 
 
-async def measure(runs: int) -> dict[str, list[float]]:
+CODES_KINDS = ("nodejs:default", "python:default")
+
+
+async def measure(runs: int, kind_name: str = "nodejs:default") -> dict[str, list[float]]:
     """One platform, in this process, from whichever wisp is on sys.path."""
     from wisp.config import Settings
     from wisp.invoker.base import Target
@@ -35,14 +42,15 @@ async def measure(runs: int) -> dict[str, list[float]]:
     from wisp.server import build_platform
     from wisp.store.memory import MemoryStore
 
-    kind = RuntimeTable(discover()).resolve("nodejs:default").kind
+    kind = RuntimeTable(discover()).resolve(kind_name).kind
+    code = CODES[kind_name.partition(":")[0]]
 
     def target(version: int) -> Target:
         action = Action(
             namespace="bench",
             package="default",
             name="hello",
-            exec=Exec(kind=kind, code=CODE, digest=f"d{version}"),
+            exec=Exec(kind=kind, code=code, digest=f"d{version}"),
             limits=ActionLimits(timeout=3000, memory=256, logs=1024),
             version=f"0.0.{version}",
         )
@@ -96,16 +104,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-src", help="another checkout's src/ to compare with")
+    parser.add_argument("--kind", default="nodejs:default", choices=sorted(CODES_KINDS))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(measure(args.runs))))
+        print(json.dumps(asyncio.run(measure(args.runs, args.kind))))
         return
-    results: dict[str, Any] = {"runs": args.runs}
+    results: dict[str, Any] = {"runs": args.runs, "kind": args.kind}
     if not args.baseline_src:
-        results.update(report(asyncio.run(measure(args.runs))))
+        results.update(report(asyncio.run(measure(args.runs, args.kind))))
     else:
-        pooled = pooled_rounds(__file__, ["--runs", str(args.runs)], args.baseline_src, args.rounds)
+        child_args = ["--runs", str(args.runs), "--kind", args.kind]
+        pooled = pooled_rounds(__file__, child_args, args.baseline_src, args.rounds)
         results["rounds"] = args.rounds
         results["baseline_src"] = args.baseline_src
         for variant, samples in pooled.items():
