@@ -33,6 +33,8 @@ def test_standard_otel_endpoint_is_the_fallback() -> None:
         ({"WISP_LOG_FORMAT": "xml"}, "WISP_LOG_FORMAT='xml': must be one of text, json"),
         ({"WISP_TRACING": "yes"}, "WISP_TRACING='yes': must be one of on, off"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, "must be an http:// or https:// URL"),
+        ({"WISP_INSTANCE_CPUS": "-1"}, "WISP_INSTANCE_CPUS: must be a number of CPUs from 0"),
+        ({"WISP_INSTANCE_CPUS": "two"}, "WISP_INSTANCE_CPUS='two' is not a valid float"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:

@@ -53,6 +53,7 @@ class Settings:
     cgroups: str = "auto"  # auto | off
     isolation: str = "minimal"  # the least the sandbox must achieve: minimal|userns|standard|strict
     network: str = "egress"  # functions' network unless annotated: egress | none
+    instance_cpus: float = 1.0  # CPU time per wall second one instance may use; 0: no quota
     sandbox_paths: tuple[str, ...] = ()  # more host paths visible (read-only) in sandboxes
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
@@ -96,6 +97,7 @@ _ENV: dict[str, str] = {
     "console_secret": "WISP_CONSOLE_SECRET",
     "isolation": "WISP_ISOLATION",
     "network": "WISP_NETWORK",
+    "instance_cpus": "WISP_INSTANCE_CPUS",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
@@ -144,6 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     endpoint = values.get("otlp_endpoint", "")
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise ValueError(f"OTLP endpoint {endpoint!r}: must be an http:// or https:// URL")
+    if not 0 <= values.get("instance_cpus", 0) <= 1024:
+        raise ValueError("WISP_INSTANCE_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
     return Settings(**values)

@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.invoker.conftest import make_target
+from wisp.config import Settings
 from wisp.models import DEVELOPER_ERROR, SUCCESS
 from wisp.sandbox import cgroups
 from wisp.sandbox.layers import landlock_abi
+from wisp.server import build_platform
+from wisp.store.memory import MemoryStore
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="this layer needs root (CI runs as root)")
@@ -447,6 +450,37 @@ async def test_a_hog_is_fenced_off_a_cpu_while_others_run_short_requests(
     assert slot.fenced
     assert (await running).status_code == SUCCESS
     assert not slot.fenced and cpus.read_text().strip() == fence.all  # answered: released
+
+
+async def test_an_instance_gets_at_most_its_cpu_quota(tmp_path, server_umask):
+    """Two processes spinning in one instance get no more than instance_cpus of CPU time
+    per wall second (CFS quota on its cgroup), however many CPUs are idle."""
+    settings = Settings(data_dir=tmp_path, pool_memory_mb=1024, stem_cells=1, instance_cpus=0.5)
+    platform = build_platform(settings, MemoryStore())
+    await platform.start()
+    try:
+        if not platform.invoker.sandbox.cgroups.available:
+            pytest.fail("cgroups are required here (CI runs as root with cgroup v1)")
+        code = (
+            "import os, time\ndef main(args):\n    pid = os.fork()\n"
+            "    start = time.time()\n    while time.time() - start < 0.8:\n        pass\n"
+            "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\n"
+            "    t = os.times()\n"
+            "    return {'cpu': t.user + t.system + t.children_user + t.children_system,"
+            " 'wall': time.time() - start}\n"
+        )
+        target = make_target(code, name="two-spinners")
+        record = await platform.invoker.submit(target, {}, subject="guest").done
+        assert record.status_code == SUCCESS, record.result
+        cpu, wall = record.result["cpu"], record.result["wall"]
+        assert cpu <= wall * 0.5 * 1.15 + 0.05, (cpu, wall)  # two CPUs' worth without it
+        throttled = []
+        for instance in platform.invoker.sandbox.live.values():  # the warm one, stem cells
+            stat = (instance.slot.dirs["cpu"] / "cpu.stat").read_text().split()
+            throttled.append(int(stat[stat.index("nr_throttled") + 1]))
+        assert max(throttled) > 0, throttled
+    finally:
+        await platform.stop()
 
 
 def test_cpu_lists_use_the_cpuset_format():

@@ -22,6 +22,7 @@ log = logging.getLogger("wisp.sandbox")
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "cpu", "pids")
 PIDS_MAX = 256
+CPU_PERIOD_US = 100_000  # the CFS quota's period; an instance's quota is CPUs x this
 # An instance that has run past its first moments (see LocalInstance) yields the CPU:
 # its group becomes SCHED_IDLE (cpu.idle, kernel 5.15+) so that another tenant's short
 # request preempts it at once; without cpu.idle its weight drops instead (v1
@@ -61,7 +62,18 @@ class Slot:
             with contextlib.suppress(OSError):
                 self._file("memory", "memory.swap.max").write_text("0")
         else:
-            self._file("memory", "memory.limit_in_bytes").write_text(limit)
+            # Memory and memory+swap alike, so that swap adds nothing (memsw exists only
+            # with swap accounting; it may never be below the memory limit, so the
+            # order of the two writes depends on the direction).
+            memory = self._file("memory", "memory.limit_in_bytes")
+            memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+            try:
+                memsw.write_text(limit)
+                memory.write_text(limit)
+            except OSError:
+                memory.write_text(limit)
+                with contextlib.suppress(OSError):
+                    memsw.write_text(limit)
         self.oom_baseline = self.oom_kills()
 
     def set_cpu_low(self, low: bool) -> None:
@@ -192,8 +204,10 @@ def cpu_list(cpus: list[int]) -> str:
 class CgroupPool:
     """Slots under ``<controller>/wisp/<server pid>/<index>``."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, cpus: float = 1.0) -> None:
+        """``cpus``: the CPU time each instance may use per wall second (0: no quota)."""
         self.version = detect() if enabled else 0
+        self.cpus = cpus
         self._parents: dict[str, Path] = {}
         self._free: list[Slot] = []
         self._count = 0
@@ -253,13 +267,19 @@ class CgroupPool:
             slot = Slot(index, dirs, self.version == 2, fence=self.fence)
             if "cpuset" in dirs:
                 self._inherit_cpuset(dirs["cpuset"])
+            quota = round(self.cpus * CPU_PERIOD_US) if self.cpus > 0 else -1
             if self.version == 1:
                 with contextlib.suppress(OSError):
                     slot._file("memory", "memory.swappiness").write_text("0")
                 slot._file("pids", "pids.max").write_text(str(PIDS_MAX))
+                slot._file("cpu", "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                slot._file("cpu", "cpu.cfs_quota_us").write_text(str(quota))
             else:
                 with contextlib.suppress(OSError):
                     slot._file("pids", "pids.max").write_text(str(PIDS_MAX))
+                with contextlib.suppress(OSError):  # without the cpu controller: no quota
+                    value = str(quota) if quota > 0 else "max"
+                    slot._file("cpu", "cpu.max").write_text(f"{value} {CPU_PERIOD_US}")
             self._free.append(slot)
             self._count += 1
 

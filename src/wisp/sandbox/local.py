@@ -79,7 +79,7 @@ class LocalSandbox(Sandbox):
     ) -> None:
         self.settings = settings
         self.runtimes = runtimes
-        self.cgroups = CgroupPool(enabled=settings.cgroups != "off")
+        self.cgroups = CgroupPool(settings.cgroups != "off", settings.instance_cpus)
         self.as_root = os.geteuid() == 0
         self.zygotes: dict[str, Zygote] = {}
         # Ready, confined instances per (kind, network mode).
