@@ -28,6 +28,9 @@ FLOOD_PAUSE = 0.02
 # tenants' short requests preempt it (cgroups only).
 CPU_DEMOTE_AFTER = 0.05
 CPU_HOG = 0.5
+# An instance whose main thread has used this much CPU in its life is retired after its
+# run, half way to the RLIMIT_CPU backstop (3600 s) that would otherwise kill it mid-run.
+CPU_RETIRE_NS = 1800 * 10**9
 
 
 class LogCollector:
@@ -229,6 +232,8 @@ class LocalInstance(Instance):
         outcome = await self._exchange(message, timeout, log_limit)
         usage = self.meter.end()
         outcome.cpu_ms, outcome.peak_memory = usage.cpu_ms, usage.peak_memory
+        if self.meter.lifetime_cpu_ns() > CPU_RETIRE_NS:
+            await self.kill()  # not reusable: the pool takes the next call elsewhere
         return outcome
 
     async def _exchange(self, message: dict[str, Any], timeout: float, log_limit: int) -> Outcome:

@@ -40,6 +40,9 @@ RLIMITS = {
     "RLIMIT_CORE": 0,
     "RLIMIT_NOFILE": 1024,
     "RLIMIT_FSIZE": 512 * 1024 * 1024,
+    # A backstop should the server lose track of a process: seconds of CPU in its whole
+    # life (all activations); an instance is retired well before (CPU_RETIRE_NS).
+    "RLIMIT_CPU": 3600,
 }
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
 # In a user namespace every instance has the server's uid: the count is shared by all.

@@ -85,6 +85,10 @@ class UsageMeter:
             cpu_ms = round((sched[0] - self._cpu_start) / 1e6, 3)
         return Usage(cpu_ms, self._peak())
 
+    def lifetime_cpu_ns(self) -> int:
+        """Nanoseconds on a CPU of the main thread since it started, as of the last end()."""
+        return self._idle[0] if self._idle is not None else 0
+
     def runnable_ns(self) -> int | None:
         """Nanoseconds the instance's main thread has spent on a CPU or waiting for one:
         what a CPU-bound process accumulates however busy the host is, and one that
