@@ -27,6 +27,7 @@ from wisp.config import Settings
 from wisp.errors import PlatformError
 from wisp.runtimes import RuntimeTable
 from wisp.sandbox.base import Instance, Sandbox
+from wisp.sandbox import uids
 from wisp.sandbox.cgroups import CgroupPool, Slot
 from wisp.sandbox.egress import EgressFilter
 from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
@@ -88,6 +89,7 @@ class LocalSandbox(Sandbox):
         # Ready, confined instances per (kind, network mode).
         self.stem_cells: dict[tuple[str, str], deque[LocalInstance]] = {}
         self.live: dict[int, LocalInstance] = {}
+        self.uids: uids.UidBlock | None = None  # this server's own block (root)
         self._free_uids: list[int] = []
         self._refill: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stopping = False
@@ -98,7 +100,8 @@ class LocalSandbox(Sandbox):
         self.expose = hidden_runtime_paths(runtimes)
         self.root: list[str] = []  # set in start(): paths bound into a private root
         self.code_roots = list(code_roots)  # unpacked bundles and builds
-        self.egress = EgressFilter(settings.uid_base, settings.uid_base + settings.uid_count - 1)
+        last_uid = settings.uid_base + settings.uid_count * uids.BLOCKS - 1  # every block
+        self.egress = EgressFilter(settings.uid_base, last_uid)
         self.isolation = self._describe()
 
     def _describe(self) -> str:
@@ -151,8 +154,8 @@ class LocalSandbox(Sandbox):
         await asyncio.to_thread(self.prepare_isolation)
         log.info("isolation: %s: %s", self.level, self.isolation)
         if self.as_root:
-            base = self.settings.uid_base
-            self._free_uids = list(range(base + self.settings.uid_count - 1, base - 1, -1))
+            self.uids = uids.claim(self.settings.uid_base, self.settings.uid_count)
+            self._free_uids = list(range(self.uids.last, self.uids.first - 1, -1))
         # Python kinds first: every other kind's stem cells are children of the Python
         # zygote that exec their own launcher once confined (runtimes/__init__.py).
         for kind, runtime in sorted(self.runtimes.runtimes.items(), key=lambda i: bool(i[1].stem)):
@@ -189,6 +192,8 @@ class LocalSandbox(Sandbox):
         for zygote in self.zygotes.values():
             await zygote.stop()
         await asyncio.to_thread(self.cgroups.close)
+        if self.uids is not None:
+            self.uids.release()
         await asyncio.to_thread(self.egress.remove)
 
     async def spawn(self, kind: str, network: str = EGRESS) -> Instance:
