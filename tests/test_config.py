@@ -51,3 +51,26 @@ def test_payload_and_result_limits_from_the_environment() -> None:
         with pytest.raises(ValueError) as caught:
             load_settings({"WISP_PAYLOAD_MAX": bad})
         assert f"WISP_PAYLOAD_MAX={bad!r}: must be a positive number of bytes" in str(caught.value)
+
+
+def test_egress_subnet_and_nameservers() -> None:
+    settings = load_settings(
+        {"WISP_EGRESS_SUBNET": "10.77.0.0/20", "WISP_EGRESS_NAMESERVERS": "10.0.0.2, 1.1.1.1"}
+    )
+    assert settings.egress_subnet == "10.77.0.0/20"
+    assert settings.egress_nameservers == "10.0.0.2, 1.1.1.1"
+    assert load_settings({}).egress_subnet == "10.203.0.0/16"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WISP_EGRESS_SUBNET": "10.77.0.1/20"}, "WISP_EGRESS_SUBNET='10.77.0.1/20': not an IPv4"),
+        ({"WISP_EGRESS_SUBNET": "fd00::/64"}, "WISP_EGRESS_SUBNET='fd00::/64': not an IPv4"),
+        ({"WISP_EGRESS_SUBNET": "10.77.0.0/31"}, "must be a /30 or larger"),
+        ({"WISP_EGRESS_NAMESERVERS": "1.1.1.1,dns"}, "'dns' is not an IPv4 address"),
+    ],
+)
+def test_bad_egress_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        load_settings(env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -156,6 +157,8 @@ def test_healthz_reports_isolation(server):
     if os.geteuid() == 0:
         assert "seccomp" in body["isolation"]["layers"]
         assert "namespaces(pid,mount,ipc,uts)" in body["isolation"]["layers"]
+        if shutil.which("nft"):
+            assert "egress-veth(10.203.0.0/16)" in body["isolation"]["layers"]
 
 
 def test_isolation_requirement_refuses_to_start_below_it(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -54,6 +55,8 @@ class Settings:
     isolation: str = "minimal"  # the least the sandbox must achieve: minimal|userns|standard|strict
     network: str = "egress"  # functions' network unless annotated: egress | none
     instance_cpus: float = 1.0  # CPU time per wall second one instance may use; 0: no quota
+    egress_subnet: str = "10.203.0.0/16"  # egress instances' addresses, a /30 each (root)
+    egress_nameservers: str = ""  # IPv4 DNS servers instances may reach; empty: resolv.conf's
     sandbox_paths: tuple[str, ...] = ()  # more host paths visible (read-only) in sandboxes
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
@@ -98,6 +101,8 @@ _ENV: dict[str, str] = {
     "isolation": "WISP_ISOLATION",
     "network": "WISP_NETWORK",
     "instance_cpus": "WISP_INSTANCE_CPUS",
+    "egress_subnet": "WISP_EGRESS_SUBNET",
+    "egress_nameservers": "WISP_EGRESS_NAMESERVERS",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
@@ -148,6 +153,30 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError(f"OTLP endpoint {endpoint!r}: must be an http:// or https:// URL")
     if not 0 <= values.get("instance_cpus", 0) <= 1024:
         raise ValueError("WISP_INSTANCE_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
+    check_egress(values)
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
     return Settings(**values)
+
+
+def check_egress(values: Mapping[str, Any]) -> None:
+    """The egress pool must be an IPv4 network with room for at least one /30, and the
+    nameservers IPv4 addresses."""
+    subnet = values.get("egress_subnet")
+    if subnet is not None:
+        try:
+            network = ipaddress.IPv4Network(subnet)
+        except ValueError as exc:
+            raise ValueError(
+                f"WISP_EGRESS_SUBNET={subnet!r}: not an IPv4 network ({exc})"
+            ) from None
+        if network.prefixlen > 30:
+            raise ValueError(f"WISP_EGRESS_SUBNET={subnet!r}: must be a /30 or larger")
+    for item in str(values.get("egress_nameservers") or "").split(","):
+        if item.strip():
+            try:
+                ipaddress.IPv4Address(item.strip())
+            except ValueError:
+                raise ValueError(
+                    f"WISP_EGRESS_NAMESERVERS: {item.strip()!r} is not an IPv4 address"
+                ) from None

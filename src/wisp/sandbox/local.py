@@ -26,10 +26,10 @@ from typing import Any
 from wisp.config import Settings
 from wisp.errors import PlatformError
 from wisp.runtimes import RuntimeTable
-from wisp.sandbox.base import Instance, Sandbox
 from wisp.sandbox import uids
+from wisp.sandbox.base import Instance, Sandbox
 from wisp.sandbox.cgroups import CgroupPool, Slot
-from wisp.sandbox.egress import EgressFilter
+from wisp.sandbox.egress import EgressNetwork
 from wisp.sandbox.instance import LocalInstance, LogCollector, LogPipe
 from wisp.sandbox.layers import landlock_abi, landlock_paths, user_namespaces
 from wisp.sandbox.protocol import ControlChannel
@@ -100,8 +100,9 @@ class LocalSandbox(Sandbox):
         self.expose = hidden_runtime_paths(runtimes)
         self.root: list[str] = []  # set in start(): paths bound into a private root
         self.code_roots = list(code_roots)  # unpacked bundles and builds
-        last_uid = settings.uid_base + settings.uid_count * uids.BLOCKS - 1  # every block
-        self.egress = EgressFilter(settings.uid_base, last_uid)
+        nameservers = [a for a in settings.egress_nameservers.split(",") if a.strip()]
+        self.egress = EgressNetwork(settings.egress_subnet, nameservers)
+        self._links: dict[int, int] = {}  # pid -> its egress /30 (index in the pool)
         self.isolation = self._describe()
 
     def _describe(self) -> str:
@@ -120,7 +121,7 @@ class LocalSandbox(Sandbox):
         if self.seccomp:
             layers.append("seccomp")
         if self.egress.active:
-            layers.append("egress-filter")
+            layers.append(f"egress-veth({self.egress.subnet})")
         elif self.as_root:
             layers.append("egress-unfiltered(no nft)")
         else:
@@ -212,6 +213,7 @@ class LocalSandbox(Sandbox):
             if candidate.alive:
                 instance = candidate
                 break
+            await candidate.kill()  # exited while it waited: its slot, uid and link go back
         if instance is not None and cells:
             # Another cell is ready for the next request: refill once this cold start has
             # loaded its code, not while it does (forking and booting a stem cell, ~50 ms
@@ -245,7 +247,12 @@ class LocalSandbox(Sandbox):
             await zygote.start()
         slot = self.cgroups.acquire()
         uid = self._take_uid()
-        spec = self.fork_spec(kind, network, slot, uid)
+        try:
+            link = self.egress.take() if network == EGRESS and self._veth(uid) else None
+        except PlatformError:
+            self._release(slot, uid)
+            raise
+        spec = self.fork_spec(kind, network, slot, uid, link)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -255,7 +262,7 @@ class LocalSandbox(Sandbox):
             for fd in (out_r, err_r):
                 os.close(fd)
             ours.close()
-            self._release(slot, uid)
+            self._release(slot, uid, link)
             raise
         finally:
             theirs.close()
@@ -282,20 +289,33 @@ class LocalSandbox(Sandbox):
             for pipe in pipes[len(transports) :]:
                 pipe.close()
             ours.close()
-            self._release(slot, uid)
+            self._release(slot, uid, link)
             raise
         instance = LocalInstance(kind, pid, channel, logs, transports, slot, self._dead)
         instance.uid = uid
         self.live[pid] = instance
+        if link is not None:
+            self._links[pid] = link
         if self._stopping:  # forked while stop() was killing the others
             await instance.kill()
             raise PlatformError("the sandbox is stopping")
         return instance
 
+    def _veth(self, uid: int | None) -> bool:
+        """Whether an egress instance gets a namespace and veth pair of its own (as
+        root, with the host side installed); otherwise it shares the host's network."""
+        return uid is not None and self.egress.active
+
     def fork_spec(
-        self, kind: str, network: str, slot: Slot | None, uid: int | None
+        self,
+        kind: str,
+        network: str,
+        slot: Slot | None,
+        uid: int | None,
+        link: int | None = None,
     ) -> dict[str, Any]:
-        """What the zygote's child applies to itself (runtimes/python/confinement.py)."""
+        """What the zygote's child applies to itself (runtimes/python/confinement.py);
+        ``link``: the egress /30 of its veth pair."""
         spec: dict[str, Any] = {
             "op": "fork",
             "cgroups": slot.paths if slot else [],
@@ -317,6 +337,9 @@ class LocalSandbox(Sandbox):
             spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
             if network == NO_NETWORK:
                 spec["namespaces"].append("net")  # only a loopback of its own
+            elif link is not None:
+                spec["namespaces"].append("net")
+                spec["veth"] = self.egress.spec(link)  # and a way out through the host
             spec["tmp_mb"] = TMP_MB
             if self.root:
                 spec["root"] = self.root
@@ -347,11 +370,13 @@ class LocalSandbox(Sandbox):
             raise PlatformError("no free sandbox uids: raise uid_count")
         return self._free_uids.pop()
 
-    def _release(self, slot: Slot | None, uid: int | None) -> None:
+    def _release(self, slot: Slot | None, uid: int | None, link: int | None = None) -> None:
         if slot is not None:
             self.cgroups.release(slot)
         if uid is not None:
             self._free_uids.append(uid)
+        if link is not None:
+            self.egress.release(link)
 
     def _dead(self, instance: LocalInstance) -> None:
         """An instance was killed: give back its slot and uid once its process is gone."""
@@ -360,12 +385,13 @@ class LocalSandbox(Sandbox):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(instance.exited), 2.0)
             self.live.pop(instance.pid, None)
-            self._release(instance.slot, instance.uid)
+            self._release(instance.slot, instance.uid, self._links.pop(instance.pid, None))
 
         if not self._stopping:
             asyncio.get_running_loop().create_task(settle())
         else:
             self.live.pop(instance.pid, None)
+            self._links.pop(instance.pid, None)
 
     def _on_exit(self, pid: int, signum: int, code: int | None) -> None:
         instance = self.live.get(pid)

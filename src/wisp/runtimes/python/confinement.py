@@ -2,9 +2,10 @@
 
 Standard library only (ctypes for the system calls Python does not wrap); imported
 by the zygote once, so applying it costs no import on the fork path. The order
-matters: cgroup, namespaces and private mounts while still root; then rlimits,
-the capability bounding set, uid/gid, no_new_privs, the parent-death signal,
-Landlock, and the seccomp filter last, once nothing privileged is left to do.
+matters: cgroup, namespaces (with an egress instance's veth pair) and private
+mounts while still root; then rlimits, the capability bounding set, uid/gid,
+no_new_privs, the parent-death signal, Landlock, and the seccomp filter last, once
+nothing privileged is left to do.
 
 Without root, the zygote enters a user namespace of its own first
 (``enter_user_namespace``): as root *in that namespace* its children can make the
@@ -21,6 +22,7 @@ import socket
 import struct
 
 import landlock
+import veth
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -84,7 +86,17 @@ def confine(spec):
         flags = 0
         for name in namespaces:
             flags |= NAMESPACE_FLAGS.get(name, 0)
-        check(_libc.unshare(flags), "unshare")
+        link = spec.get("veth")
+        if link:
+            # The host's namespace is reachable only through a socket opened before
+            # leaving it: the veth pair is made through it once ours exists.
+            host = veth.Netlink()
+            try:
+                veth.connect(host, link, lambda: check(_libc.unshare(flags), "unshare"))
+            finally:
+                host.close()
+        else:
+            check(_libc.unshare(flags), "unshare")
         if "mount" in namespaces and spec.get("root"):
             private_root(spec["root"], spec.get("tmp_mb") or 512, own_pid_namespace)
         elif "mount" in namespaces:
@@ -98,7 +110,7 @@ def confine(spec):
                 )
         if "uts" in namespaces:
             socket.sethostname("wisp")
-        if "net" in namespaces:
+        if "net" in namespaces and not link:
             loopback_up()
     for name, value in (spec.get("rlimits") or {}).items():
         limit = int(value)
