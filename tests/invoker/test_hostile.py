@@ -381,17 +381,19 @@ async def test_attacks_leave_well_behaved_tenant_latency_within_bounds(invoke):
     assert loud_p99 < max(10 * quiet_p99, 100)
 
 
+SPIN_FOR = (  # keeps a CPU busy for args['s'] seconds
+    "import time\ndef main(args):\n    end = time.time() + args['s']\n"
+    "    while time.time() < end:\n        pass\n    return {}\n"
+)
+
+
 @needs_root
 async def test_a_long_running_instance_yields_the_cpu(invoke, platform):
     """An exchange that keeps a CPU busy runs at a low CPU weight; answering restores it."""
     sandbox = platform.invoker.sandbox
     if not sandbox.cgroups.available:
         pytest.fail("cgroups are required here (CI runs as root with cgroup v1)")
-    spin = make_target(
-        "import time\ndef main(args):\n    end = time.time() + args['s']\n"
-        "    while time.time() < end:\n        pass\n    return {}\n",
-        name="spinner",
-    )
+    spin = make_target(SPIN_FOR, name="spinner")
     running = asyncio.create_task(invoke(spin, {"s": 0.6}))
     await asyncio.sleep(0.3)
     low = [i for i in sandbox.live.values() if i.slot is not None and i.slot.cpu_low]
@@ -430,11 +432,7 @@ async def test_a_hog_is_fenced_off_a_cpu_while_others_run_short_requests(
         pytest.fail("a cpuset controller is required here (CI runs as root with cgroup v1)")
     if not fence.hog:
         pytest.skip("one CPU: nothing to fence hogs off")
-    spin = make_target(
-        "import time\ndef main(args):\n    end = time.time() + args['s']\n"
-        "    while time.time() < end:\n        pass\n    return {}\n",
-        name="fenced-spinner",
-    )
+    spin = make_target(SPIN_FOR, name="fenced-spinner")
     running = asyncio.create_task(invoke(spin, {"s": 2.5}))
     await asyncio.sleep(0.5)  # its own (short) init raised the fence for 0.3 s
     low = [i for i in sandbox.live.values() if i.slot is not None and i.slot.cpu_low]
