@@ -22,6 +22,7 @@ import pytest
 from tests.invoker.conftest import make_target
 from tests.live import LiveServer
 from wisp.config import Settings
+from wisp.errors import PlatformError
 from wisp.models import SUCCESS
 from wisp.runtimes import RuntimeTable, discover
 from wisp.sandbox.egress import EgressNetwork, stale_links
@@ -327,6 +328,32 @@ def test_a_dead_servers_table_and_links_are_swept() -> None:
         subprocess.run(["ip", "link", "delete", "wv9998"], capture_output=True)
         subprocess.run(["ip", "link", "delete", "wv9999"], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", f"wisp_{gone.pid}"], capture_output=True)
+
+
+def test_a_freed_address_rests_before_another_instance_gets_it() -> None:
+    """A late reply to one tenant's UDP flow must not reach the next tenant on that
+    address: a freed /30 waits longer than conntrack keeps the flow."""
+    egress = EgressNetwork("10.203.253.0/28", ["192.0.2.53"])  # four /30s, one block
+    assert egress.rest > 120  # conntrack's UDP stream timeout is 120 s here
+    assert egress.install()
+    try:
+        a, b = egress.take(), egress.take()
+        egress.release(a)
+        c, d = egress.take(), egress.take()
+        assert a not in (c, d)  # two never-used ones first; the freed one rests
+        assert egress.free == 1
+        egress.release(b)
+        # Every block claimed, every address in use or resting: the longest-resting
+        # one comes back early rather than failing the stem cell.
+        assert egress.take() == a
+        egress.rest = 0.0
+        egress.release(c)
+        assert egress.take() == b  # rested long enough, oldest first
+        assert egress.take() == c
+        with pytest.raises(PlatformError, match="no free egress addresses"):
+            egress.take()
+    finally:
+        egress.remove()
 
 
 def test_the_rules_name_the_pool_and_the_nameservers() -> None:

@@ -15,8 +15,11 @@ one nftables table per server (``inet wisp_<pid>``) decides what it may reach:
 - no IPv6 (instances have none; anything else that shows up is dropped).
 
 A namespace goes with its instance's last process, and its veth pair with it: the
-server only gives the /30 back to its pool (reused last-freed-last, so the kernel has
-long finished tearing down a namespace before its name is given out again). Tables
+server only gives the /30 back to its pool, where it rests (``rest`` seconds, longer
+than conntrack keeps a UDP flow) before another instance gets it: a late reply to one
+tenant's connection never reaches the next tenant on that address, and the kernel has
+long finished tearing the old namespace down. Only when every block is claimed and
+every address is in use or resting is the longest-resting one reused early. Tables
 and links left by servers that died are swept at start.
 
 Several servers on one host share the pool: each claims blocks of 256 /30s (a /22)
@@ -37,6 +40,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +68,10 @@ ALIAS_PREFIX = "wisp "  # + the server's pid: marks the host ends a server made
 SLOT = 4  # addresses per instance: a /30 (network, gateway, instance, broadcast)
 BLOCK = 256  # /30s a server claims at a time
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+UDP_TIMEOUTS = (  # how long conntrack keeps a UDP flow (a TCP one ends with a reset)
+    Path("/proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream"),
+    Path("/proc/sys/net/netfilter/nf_conntrack_udp_timeout"),
+)
 LOCKS = Path("/run/wisp")
 
 
@@ -97,6 +105,8 @@ class EgressNetwork:
         self.table = f"{TABLE_PREFIX}{self.pid}"
         self.active = False
         self._free: deque[int] = deque()
+        self._resting: deque[tuple[float, int]] = deque()  # (freed at, index), oldest first
+        self.rest = conntrack_udp_timeout() + 10.0
         self._claimed: dict[int, int] = {}  # block -> its lock file's descriptor
 
     @staticmethod
@@ -179,8 +189,21 @@ class EgressNetwork:
     def take(self) -> int:
         """A free /30 for a new instance (claiming another block when this server's
         are all in use)."""
+        now = time.monotonic()
+        while self._resting and now - self._resting[0][0] >= self.rest:
+            self._free.append(self._resting.popleft()[1])
         if not self._free:
-            self._claim()
+            try:
+                self._claim()
+            except PlatformError:
+                if not self._resting:
+                    raise
+                log.warning(
+                    "egress addresses short: reusing one freed %.0f s ago (rest %.0f s)",
+                    now - self._resting[0][0],
+                    self.rest,
+                )
+                self._free.append(self._resting.popleft()[1])
         return self._free.popleft()
 
     def _claim(self) -> None:
@@ -216,11 +239,12 @@ class EgressNetwork:
         return ipaddress.IPv4Network(f"{first}/{32 - (self.block * SLOT).bit_length() + 1}")
 
     def release(self, index: int) -> None:
-        self._free.append(index)
+        self._resting.append((time.monotonic(), index))
 
     @property
     def free(self) -> int:
-        return len(self._free)
+        """Addresses not held by an instance (free or resting)."""
+        return len(self._free) + len(self._resting)
 
     def spec(self, index: int) -> dict[str, Any]:
         """What the stem cell needs to make its end (runtimes/python/veth.py)."""
@@ -241,6 +265,7 @@ class EgressNetwork:
             os.close(fd)
         self._claimed.clear()
         self._free.clear()
+        self._resting.clear()
 
     @staticmethod
     def _delete_table(table: str) -> None:
@@ -257,6 +282,15 @@ class EgressNetwork:
                 self._delete_table(f"{TABLE_PREFIX}{pid}")
         for name in stale_links(self.pid):
             subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+def conntrack_udp_timeout() -> float:
+    """Seconds conntrack keeps a UDP flow here (120 by default on Linux)."""
+    values = []
+    for path in UDP_TIMEOUTS:
+        with contextlib.suppress(OSError, ValueError):
+            values.append(float(path.read_text()))
+    return max(values, default=120.0)
 
 
 def stale_links(me: int) -> list[str]:
