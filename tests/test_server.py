@@ -156,7 +156,7 @@ def test_healthz_reports_isolation(server):
     assert (f"landlock(abi {abi})" if abi else "no-landlock") in body["isolation"]["layers"]
     if os.geteuid() == 0:
         assert "seccomp" in body["isolation"]["layers"]
-        assert "namespaces(pid,mount,ipc,uts)" in body["isolation"]["layers"]
+        assert "namespaces(pid,mount,ipc,uts,cgroup)" in body["isolation"]["layers"]
         if shutil.which("nft"):
             assert "egress-veth(10.203.0.0/16)" in body["isolation"]["layers"]
 

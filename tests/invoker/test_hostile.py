@@ -246,6 +246,21 @@ with open('/proc/1/cmdline', 'rb') as f:
 
 
 @needs_root
+async def test_the_cgroup_path_is_hidden(invoke):
+    """A cgroup namespace rooted at the instance's own slot: /proc/self/cgroup names
+    no host path (which would show the server's pid and the slot layout)."""
+    code = probe(
+        """
+with open('/proc/self/cgroup') as f:
+    out['lines'] = f.read().splitlines()
+"""
+    )
+    record = await invoke(make_target(code, name="cgroups"))
+    lines = record.result["lines"]
+    assert lines and all(line.rpartition(":")[2] == "/" for line in lines), lines
+
+
+@needs_root
 async def test_privileged_calls_are_refused(invoke):
     code = probe(
         """

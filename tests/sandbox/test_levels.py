@@ -28,10 +28,10 @@ def test_levels_are_ordered():
 def test_user_namespaces_give_the_userns_level_and_its_spec(tmp_path):
     sandbox = unprivileged(tmp_path, userns=True)
     assert sandbox.level == "userns"
-    assert sandbox.isolation.startswith("session+user-namespaces(pid,mount,ipc,uts)")
+    assert sandbox.isolation.startswith("session+user-namespaces(pid,mount,ipc,uts,cgroup)")
     spec = sandbox.fork_spec(PYTHON, NO_NETWORK, None, None)
     assert spec["userns"] is True and "uid" not in spec
-    assert spec["namespaces"] == ["pid", "mount", "ipc", "uts", "net"]
+    assert spec["namespaces"] == ["pid", "mount", "ipc", "uts", "cgroup", "net"]
     assert spec["rlimits"]["RLIMIT_NPROC"] == 1024
 
 

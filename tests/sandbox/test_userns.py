@@ -140,7 +140,7 @@ def test_unprivileged_server_confines_instances_in_user_namespaces(unprivileged)
     assert status == 200
     isolation = health["isolation"]  # type: ignore[index]
     assert isolation["level"] == "userns", isolation
-    assert "user-namespaces(pid,mount,ipc,uts)+private-read-only-root" in isolation["layers"]
+    assert "user-namespaces(pid,mount,ipc,uts,cgroup)+private-read-only-root" in isolation["layers"]
     abi = landlock_abi()
     assert (f"landlock(abi {abi})" if abi else "no-landlock") in isolation["layers"]
 

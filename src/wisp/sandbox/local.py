@@ -108,8 +108,10 @@ class LocalSandbox(Sandbox):
     def _describe(self) -> str:
         layers = ["session"]
         if self.cgroups.available:
-            layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids)")
-        namespaces = "namespaces(pid,mount,ipc,uts)+private-read-only-root+private-tmp+private-proc"
+            fence = ",cpuset" if self.cgroups.fence is not None else ""
+            layers.append(f"cgroup-v{self.cgroups.version}(memory,cpu,pids{fence})")
+        namespaces = "namespaces(pid,mount,ipc,uts,cgroup)+private-read-only-root"
+        namespaces += "+private-tmp+private-proc"
         if self.as_root:
             layers.append(namespaces + "+uid+no-caps")
         elif self.userns:
@@ -334,7 +336,7 @@ class LocalSandbox(Sandbox):
             else:
                 spec["userns"] = True
                 spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC_USERNS
-            spec["namespaces"] = ["pid", "mount", "ipc", "uts"]
+            spec["namespaces"] = ["pid", "mount", "ipc", "uts", "cgroup"]
             if network == NO_NETWORK:
                 spec["namespaces"].append("net")  # only a loopback of its own
             elif link is not None:
