@@ -324,6 +324,51 @@ finally:
     assert record.result["loopback"] == 111
 
 
+@needs_root
+async def test_host_unix_sockets_are_out_of_reach(invoke, tmp_path):
+    """Abstract and pathname unix sockets on the host (a service's, like PostgreSQL's
+    world-writable one, or one the platform might open) cannot be reached."""
+    name = f"wisp-test-{os.getpid()}-{time.monotonic_ns()}"
+    paths = [f"/run/{name}.sock", str(tmp_path / "control.sock")]
+    if os.path.exists("/var/run/postgresql/.s.PGSQL.5432"):
+        paths.append("/var/run/postgresql/.s.PGSQL.5432")
+    targets = ["\0" + name, *paths]
+    listeners = []
+    try:
+        for address in targets[:3]:
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(address)
+            listener.listen()
+            listeners.append(listener)
+        for path in paths[:2]:
+            os.chmod(path, 0o777)
+        for address in targets:  # each is live: reachable from the host
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(address)
+        code = probe(
+            f"""
+for address in {targets!r}:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(address)
+        out[address] = 'connected'
+    except OSError as exc:
+        out[address] = exc.errno
+    finally:
+        s.close()
+"""
+        )
+        record = await invoke(make_target(code, name="unix-dialer"))
+    finally:
+        for listener in listeners:
+            listener.close()
+        os.unlink(paths[0])
+    assert set(record.result) == set(targets)
+    # ECONNREFUSED for the abstract name (its own network namespace has no such
+    # listener), ENOENT for paths the private root does not hold.
+    assert all(v in (111, 2) for v in record.result.values()), record.result
+
+
 async def test_replacing_stdout_or_closing_fds_does_not_corrupt_the_protocol(invoke):
     code = (
         "import sys, io, os\n"
