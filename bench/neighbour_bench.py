@@ -7,6 +7,7 @@ runs another checkout's code and rounds alternate between the two (A/B in one ru
 Issue 6's target: p99 under attack within 2x of the quiet p99.
 
 Usage: python bench/neighbour_bench.py [--rounds 5] [--seconds 2] [--server-src DIR]
+       [--attacks spin,spam,forks] [--copies N]
 """
 
 from __future__ import annotations
@@ -133,9 +134,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--server-src", help="also run this checkout's src/ (A/B rounds)")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated subset")
+    parser.add_argument("--copies", type=int, default=1, help="instances of each attack at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        attacks = args.attacks.split(",")
+        attacks = args.attacks.split(",") * args.copies
         sides = [Side("this", Path(a), None, attacks)]
         if args.server_src:
             sides.append(Side("baseline", Path(b), args.server_src, attacks))
