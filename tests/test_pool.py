@@ -144,3 +144,42 @@ async def test_capped_waiter_does_not_block_later_waiters(pool):
 async def test_network_mode_reaches_the_sandbox(pool):
     lease = await pool.acquire("f", "python:3.11", 128, network="none")
     assert lease.instance is not None and lease.instance.network == "none"
+
+
+async def test_a_flooding_tenant_does_not_evict_a_quiet_tenants_warm_instance(pool):
+    quiet = await pool.acquire(("b", "q"), "python:3.11", 256)
+    pool.release(quiet)  # idle, warm: b holds 256 of 512, its share
+    busy = await pool.acquire(("a", "f1"), "python:3.11", 256)
+    more = asyncio.create_task(pool.acquire(("a", "f2"), "python:3.11", 256))
+    await asyncio.sleep(0.01)
+    assert not more.done()  # a would go past its share: it waits for its own instance
+    again = await pool.acquire(("b", "q"), "python:3.11", 256)
+    assert not again.cold and again.instance is quiet.instance  # still warm
+    pool.release(again)
+    await pool.discard(busy)  # a's own instance goes: its waiter gets that room
+    assert (await asyncio.wait_for(more, 1)).cold
+    assert quiet.instance is not None and quiet.instance.alive
+    assert pool.evictions == 0
+
+
+async def test_a_tenant_within_its_share_evicts_from_one_past_it(pool):
+    held = [await pool.acquire(("a", f"f{i}"), "python:3.11", 256) for i in range(2)]
+    for lease in held:
+        pool.release(lease)  # a holds the whole budget, idle
+    lease = await asyncio.wait_for(pool.acquire(("b", "q"), "python:3.11", 256), 1)
+    assert lease.cold
+    await asyncio.sleep(0)
+    assert held[0].instance is not None and not held[0].instance.alive  # a's oldest went
+    assert held[1].instance is not None and held[1].instance.alive
+
+
+async def test_a_tenant_past_its_share_still_evicts_its_own_idle_instances(pool):
+    quiet = await pool.acquire(("b", "q"), "python:3.11", 256)
+    pool.release(quiet)
+    old = await pool.acquire(("a", "f1"), "python:3.11", 256)
+    pool.release(old)
+    new = await asyncio.wait_for(pool.acquire(("a", "f2"), "python:3.11", 256), 1)
+    assert new.cold
+    await asyncio.sleep(0)
+    assert old.instance is not None and not old.instance.alive  # its own went
+    assert quiet.instance is not None and quiet.instance.alive  # b's stayed

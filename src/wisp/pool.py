@@ -6,9 +6,13 @@ budget is spent it evicts idle instances least-recently-used first, and when tha
 is not enough the caller waits. Waiters queue per tenant (the first element of a
 tuple key, the namespace) in arrival order, and tenants are served round-robin:
 one namespace flooding the pool cannot starve another, and within a namespace
-tail latency stays bounded (strict FIFO, not a free-for-all). A version may be
-capped at ``max_instances``; past it, callers wait for one of its instances.
-Idle instances past the keep-alive are stopped: scale to zero.
+tail latency stays bounded (strict FIFO, not a free-for-all). Memory is shared
+fairly too: a tenant that would hold more than its share of the budget (the budget
+over the tenants holding or waiting for instances) may not evict the idle instances
+of a tenant within its share, so a flood cannot turn a quiet tenant's every call
+into a cold start; it waits for its own instances instead. A version may be capped
+at ``max_instances``; past it, callers wait for one of its instances. Idle instances
+past the keep-alive are stopped: scale to zero.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Pool:
         self._idle: dict[Hashable, list[Lease]] = {}
         self._lru: OrderedDict[Lease, None] = OrderedDict()  # idle leases, oldest first
         self._live: dict[Hashable, int] = {}  # instances (idle, busy or starting) per key
+        self._held_mb: dict[Hashable, int] = {}  # memory reserved per tenant
         self._queues: OrderedDict[Hashable, deque[_Waiter]] = OrderedDict()  # per tenant
         self._reaper: asyncio.Task[None] | None = None
 
@@ -111,7 +116,7 @@ class Pool:
         if (
             tenant(key) not in self._queues
             and self._below_cap(key, max_instances)
-            and self._evict_for(memory_mb)
+            and self._evict_for(key, memory_mb)
         ):
             self._reserve(key, memory_mb)
         else:
@@ -134,6 +139,8 @@ class Pool:
     def _reserve(self, key: Hashable, memory_mb: int) -> None:
         self.used_mb += memory_mb
         self._live[key] = self._live.get(key, 0) + 1
+        owner = tenant(key)
+        self._held_mb[owner] = self._held_mb.get(owner, 0) + memory_mb
 
     def _unreserve(self, key: Hashable, memory_mb: int) -> None:
         self.used_mb -= memory_mb
@@ -142,6 +149,12 @@ class Pool:
             self._live[key] = left
         else:
             self._live.pop(key, None)
+        owner = tenant(key)
+        held = self._held_mb.get(owner, 0) - memory_mb
+        if held > 0:
+            self._held_mb[owner] = held
+        else:
+            self._held_mb.pop(owner, None)
 
     def _drop_waiter(self, waiter: _Waiter) -> None:
         queue = self._queues.get(tenant(waiter.key))
@@ -226,7 +239,7 @@ class Pool:
                 return True
             if not self._below_cap(waiter.key, waiter.max_instances):
                 continue
-            if not self._evict_for(waiter.memory_mb):
+            if not self._evict_for(waiter.key, waiter.memory_mb):
                 return False  # no room: later waiters of this tenant wait their turn
             queue.remove(waiter)
             self._reserve(waiter.key, waiter.memory_mb)
@@ -234,13 +247,37 @@ class Pool:
             return True
         return False
 
-    def _evict_for(self, memory_mb: int) -> bool:
-        while self.used_mb + memory_mb > self.budget_mb and self._lru:
-            oldest = next(iter(self._lru))
-            self._forget(oldest)
-            if oldest.instance is not None:
-                asyncio.get_running_loop().create_task(oldest.instance.kill())
-        return self.used_mb + memory_mb <= self.budget_mb
+    def _evict_for(self, key: Hashable, memory_mb: int) -> bool:
+        """Make room for ``memory_mb`` for ``key`` by evicting idle instances, least
+        recently used first, among those its tenant may evict; False (and nothing
+        evicted) when that is not enough."""
+        short = self.used_mb + memory_mb - self.budget_mb
+        if short <= 0:
+            return True
+        mine = tenant(key)
+        share = self.budget_mb / len(self._held_mb.keys() | self._queues.keys() | {mine})
+        past_share = self._held_mb.get(mine, 0) + memory_mb > share
+        victims: list[Lease] = []
+        freed: dict[Hashable, int] = {}
+        for lease in self._lru:  # oldest first
+            owner = tenant(lease.key)
+            if owner != mine and past_share:
+                # Only from a tenant that holds more than its share, and only down to it.
+                left = self._held_mb.get(owner, 0) - freed.get(owner, 0)
+                if left <= share:
+                    continue
+            victims.append(lease)
+            freed[owner] = freed.get(owner, 0) + lease.memory_mb
+            short -= lease.memory_mb
+            if short <= 0:
+                break
+        if short > 0:
+            return False
+        for lease in victims:
+            self._forget(lease)
+            if lease.instance is not None:
+                asyncio.get_running_loop().create_task(lease.instance.kill())
+        return True
 
     def _forget(self, lease: Lease) -> None:
         del self._lru[lease]
