@@ -10,6 +10,7 @@ from wisp.config import load_settings
 def test_defaults() -> None:
     settings = load_settings({})
     assert (settings.log_format, settings.tracing, settings.otlp_endpoint) == ("text", "on", "")
+    assert settings.access_log == "on"
 
 
 def test_environment_and_flags() -> None:
@@ -18,6 +19,8 @@ def test_environment_and_flags() -> None:
     assert (settings.log_format, settings.tracing) == ("json", "off")
     assert settings.otlp_endpoint == "http://c:4318"
     assert load_settings(env, log_format="text").log_format == "text"  # flags win
+    assert load_settings({"WISP_ACCESS_LOG": "off"}).access_log == "off"
+    assert load_settings({"WISP_ACCESS_LOG": "off"}, access_log="on").access_log == "on"
 
 
 def test_standard_otel_endpoint_is_the_fallback() -> None:
@@ -32,6 +35,7 @@ def test_standard_otel_endpoint_is_the_fallback() -> None:
     [
         ({"WISP_LOG_FORMAT": "xml"}, "WISP_LOG_FORMAT='xml': must be one of text, json"),
         ({"WISP_TRACING": "yes"}, "WISP_TRACING='yes': must be one of on, off"),
+        ({"WISP_ACCESS_LOG": "true"}, "WISP_ACCESS_LOG='true': must be one of on, off"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, "must be an http:// or https:// URL"),
         ({"WISP_INSTANCE_CPUS": "-1"}, "WISP_INSTANCE_CPUS: must be a number of CPUs from 0"),
         ({"WISP_INSTANCE_CPUS": "two"}, "WISP_INSTANCE_CPUS='two' is not a valid float"),

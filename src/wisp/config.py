@@ -67,6 +67,7 @@ class Settings:
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
     log_format: str = "text"  # platform logs on stderr: text | json (one object per line)
+    access_log: str = "on"  # a line per HTTP request among the platform logs: on | off
     tracing: str = "on"  # on: an invocation without a traceparent starts a trace; off: none
     otlp_endpoint: str = ""  # OTLP/HTTP base URL spans are exported to (/v1/traces); empty: none
 
@@ -109,12 +110,17 @@ _ENV: dict[str, str] = {
     "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
     "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
     "log_format": "WISP_LOG_FORMAT",
+    "access_log": "WISP_ACCESS_LOG",
     "tracing": "WISP_TRACING",
     "otlp_endpoint": "WISP_OTLP_ENDPOINT",
 }
 # Read when Wisp's own variable is unset: what every OpenTelemetry SDK reads.
 _ENV_FALLBACK: dict[str, str] = {"otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT"}
-CHOICES: dict[str, tuple[str, ...]] = {"log_format": ("text", "json"), "tracing": ("on", "off")}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_format": ("text", "json"),
+    "access_log": ("on", "off"),
+    "tracing": ("on", "off"),
+}
 # Limits an operator may raise or lower, in bytes (the rest are per-function ranges).
 _LIMITS_ENV: dict[str, str] = {"payload_max": "WISP_PAYLOAD_MAX", "result_max": "WISP_RESULT_MAX"}
 

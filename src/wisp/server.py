@@ -148,7 +148,14 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    _server_class()(config).run(sockets=[listener])
+    try:
+        _server_class()(config).run(sockets=[listener])
+    finally:
+        # Access lines still pending: a closing loop need not run the flush
+        # scheduled in its last turn.
+        access: logs.AccessLog | None = app.state.access_log
+        if access is not None:
+            access.flush()
 
 
 def bind(host: str, port: int) -> socket.socket:

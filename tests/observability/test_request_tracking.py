@@ -1,5 +1,6 @@
 """Request ids and trace context through the API (the invoke fast path, other routes,
-web functions, gateway routes) to real sandboxes, and the JSON access lines."""
+web functions, gateway routes) to real sandboxes, and the JSON access lines (text ones,
+the off switch and the stop flush against a real server: test_access_log.py)."""
 
 from __future__ import annotations
 
@@ -154,10 +155,17 @@ async def test_a_web_functions_own_request_id_header_gives_way(client) -> None:
     assert r.headers.get_list("x-request-id") == ["w-2"]
 
 
-async def test_without_json_logs_there_are_no_access_lines(client, capfd) -> None:
-    http, _ = client
-    await http.post("/api/v1/namespaces/_/actions/tr?blocking=true", json={})
-    await http.get("/api/v1/namespaces/_/actions")
+async def test_with_the_access_log_off_there_are_no_access_lines(platform, capfd) -> None:
+    platform.settings = platform.settings.with_(log_format="json", access_log="off")
+    _, auth = create_namespace(platform.store, "quiet")
+    transport = httpx.ASGITransport(app=create_app(platform))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://wisp.test", auth=tuple(auth.split(":"))
+    ) as http:
+        body = {"exec": {"kind": "python:3.11", "code": CODE}}
+        assert (await http.put("/api/v1/namespaces/_/actions/tr", json=body)).status_code == 200
+        await http.post("/api/v1/namespaces/_/actions/tr?blocking=true", json={})
+        await http.get("/api/v1/namespaces/_/actions")
     await asyncio.sleep(0.01)
     assert access_lines(capfd) == []
 

@@ -124,11 +124,13 @@ def create_app(
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
     app.router.default = gateway.host_fallback(app.router.default)
-    access = AccessLog() if platform.settings.log_format == "json" else None
+    settings = platform.settings
+    access = AccessLog(settings.log_format) if settings.access_log == "on" else None
     public = PublicFastPath(app.build_middleware_stack(), web.endpoint, gateway.endpoint)
     stack = RequestTracking(public, access)
     app.middleware_stack = InvokeFastPath(stack, invoke, access)
     app.state.wisp = ctx
+    app.state.access_log = access
     app.state.observability = obs
     app.state.triggers = triggers
     return app

@@ -1,9 +1,9 @@
 """Every HTTP request gets an id: the caller's ``X-Request-Id`` when it is sane, else
 a new one. It is echoed in the response, set in ``REQUEST_ID`` for the log lines
 written while handling the request (and recorded on the activations it starts),
-and, with JSON logs, an access line per request closes it. A ``traceparent`` is
-kept in the context too: whatever the request invokes (the API, web functions,
-gateway routes, trigger fires) runs under it.
+and an access line per request closes it (unless ``WISP_ACCESS_LOG=off``). A
+``traceparent`` is kept in the context too: whatever the request invokes (the API,
+web functions, gateway routes, trigger fires) runs under it.
 
 ``InvokeFastPath`` does the same inline for invokes (see ``api/fastpath.py``).
 """

@@ -42,6 +42,12 @@ from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_setti
     "[env WISP_LOG_FORMAT].",
 )
 @click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="A line per HTTP request (method, path, status, duration, request id) among "
+    "the platform logs; on by default [env WISP_ACCESS_LOG=on|off].",
+)
+@click.option(
     "--otlp-endpoint",
     default=None,
     metavar="URL",
@@ -54,6 +60,7 @@ def server(
     data_dir: Path,
     isolation: str | None,
     log_format: str | None,
+    access_log: bool | None,
     otlp_endpoint: str | None,
 ) -> None:
     """Run the platform (API, invoker, sandboxes) with embedded defaults.
@@ -69,6 +76,7 @@ def server(
             data_dir=data_dir,
             isolation=isolation,
             log_format=log_format,
+            access_log=None if access_log is None else "on" if access_log else "off",
             otlp_endpoint=otlp_endpoint,
         )
     except ValueError as exc:

@@ -17,6 +17,7 @@ import sys
 import time
 from contextvars import ContextVar
 from random import getrandbits
+from urllib.parse import quote
 
 import orjson
 
@@ -24,6 +25,8 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("wisp_request_id", default=None)
 REQUEST_ID_HEADER = "x-request-id"
 # A caller's id is kept when it is short and plain (it lands in logs and headers).
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+# What a text access line keeps of a path that has spaces or control characters in it.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 # Attributes every LogRecord has; anything else came from ``extra=`` and is context.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
@@ -75,21 +78,29 @@ class TextFormatter(logging.Formatter):
 
 
 class AccessLog:
-    """One JSON line per HTTP request, in the JSON lines' shape, off the logging module.
+    """One line per HTTP request on stderr, in the platform logs' format, off the logging
+    module.
 
     Through ``logging`` an access line cost about a fifth of the server's CPU per
-    invoke (a LogRecord, the formatter, a write and flush per line). Here it is a
-    dict and orjson; the lines of one event-loop turn go out in one write, after
-    the responses they describe.
+    invoke (a LogRecord, the formatter, a write and flush per line). Here a JSON line
+    is a dict and orjson, a text line one f-string in ``TextFormatter``'s shape; the
+    lines of one event-loop turn go out in one write, after the responses they
+    describe. Whoever stops the loop calls ``flush`` last, so none is left behind.
     """
 
-    def __init__(self, fd: int = 2) -> None:
+    def __init__(self, log_format: str = "json", fd: int = 2) -> None:
         self.fd = fd
+        self._render = self._json if log_format == "json" else self._text
         self._pending: list[bytes] = []
         self._second = -1
         self._stamp = ""
 
     def line(self, method: str, path: str, status: int, started: float, request_id: str) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(self._render(method, path, status, started, request_id))
+
+    def _json(self, method: str, path: str, status: int, started: float, request_id: str) -> bytes:
         now = time.time()
         second = int(now)
         if second != self._second:  # one strftime per second, not per line
@@ -106,11 +117,25 @@ class AccessLog:
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self._pending.append(orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE))
+        return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
+
+    def _text(self, method: str, path: str, status: int, started: float, request_id: str) -> bytes:
+        duration = (time.perf_counter() - started) * 1000
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # local time, as logging's asctime
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        if " " in path or not path.isprintable():  # one line, space-separated fields
+            path = quote(path, safe=_PATH_SAFE)
+        return (
+            f"{self._stamp},{int((now - second) * 1000):03d} wisp.access INFO "
+            f"{method} {path} {status} {duration:.2f}ms [{request_id}]\n"
+        ).encode("utf-8", "backslashreplace")
 
     def flush(self) -> None:
+        if not self._pending:
+            return
         data = memoryview(b"".join(self._pending))
         self._pending.clear()
         try:
