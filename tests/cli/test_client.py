@@ -61,3 +61,12 @@ def test_entity_path_quotes_and_validates() -> None:
     assert entity_path("actions", "a b") == "actions/a%20b"
     with pytest.raises(CliError):
         entity_path("actions", "a/b/c")
+
+
+def test_a_mock_transport_streams_its_whole_answer() -> None:
+    with client_answering(200, text="event: log\ndata: {}\n\n").stream("s", timeout=1) as stream:
+        assert stream.request.path == "/api/v1/namespaces/_/s"
+        assert stream.request.headers["accept"] == "text/event-stream"
+        assert list(stream.iter_lines()) == ["event: log", "data: {}", ""]
+    with pytest.raises(ApiError, match="no such stream"):
+        client_answering(404, {"error": "no such stream"}).stream("s", timeout=1)

@@ -22,8 +22,15 @@ from cryptography.x509.oid import NameOID
 
 from tests.cli.conftest import closed_port
 from wisp.cli.client import WispClient
-from wisp.cli.errors import CliError
-from wisp.cli.transport import ConnectError, HTTPTransport, Request, Timeout
+from wisp.cli.errors import ApiError, CliError
+from wisp.cli.transport import (
+    ConnectError,
+    HTTPTransport,
+    Request,
+    Stream,
+    Timeout,
+    TransportError,
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,7 +63,40 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
             return
+        if self.path.startswith("/stream/"):
+            self.stream(self.path.removeprefix("/stream/"))
+            return
         self.reply({"path": self.path, "auth": self.headers.get("Authorization")})
+
+    def stream(self, how: str) -> None:
+        """Server-Sent Events as the live stream sends them: chunked, one write per event."""
+        if how == "denied":
+            self.send_response(401)
+            self.reply_body({"error": "The supplied authentication is invalid"})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.server.accept_header = self.headers.get("Accept", "")
+        if how == "held":  # one event, then the next only once the test has seen the first
+            self.chunk(b"data: one\n\n")
+            released = self.server.release.wait(5)  # not if the client waits for the end
+            self.chunk(b"data: two\n\n" if released else b"data: too late\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif how == "ticking":  # a keep-alive every 0.1 s for 0.8 s, then silence
+            for _ in range(8):
+                self.chunk(b": keep-alive\n\n")
+                time.sleep(0.1)
+            self.server.release.wait(10)
+        elif how == "cut":  # an event, then half a chunk and the connection is gone
+            self.chunk(b"data: one\n\n")
+            self.wfile.write(b"40\r\ndata: t")
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def do_PUT(self) -> None:
         self.server.record(self)
@@ -65,8 +105,11 @@ class Handler(BaseHTTPRequestHandler):
         self.reply({"got": body, "type": self.headers.get("Content-Type")})
 
     def reply(self, doc: object) -> None:
-        data = json.dumps(doc).encode()
         self.send_response(200)
+        self.reply_body(doc)
+
+    def reply_body(self, doc: object) -> None:
+        data = json.dumps(doc).encode()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -81,6 +124,8 @@ class Server(ThreadingHTTPServer):
         self.peers: list[tuple[str, int]] = []  # client address per request
         self.handlers: list[BaseHTTPRequestHandler] = []
         self.lock = threading.Lock()
+        self.release = threading.Event()  # lets a held stream go on
+        self.accept_header = ""
 
     def record(self, handler: BaseHTTPRequestHandler) -> None:
         with self.lock:
@@ -101,6 +146,7 @@ def server() -> Iterator[Server]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
+    httpd.release.set()
     httpd.shutdown()
     httpd.server_close()
     thread.join()
@@ -205,6 +251,78 @@ def test_nothing_listening_is_a_connect_error() -> None:
 def test_an_api_host_that_is_not_a_url_is_a_cli_error() -> None:
     with pytest.raises(CliError, match="http:// or https://"):
         WispClient("ftp://somewhere", "u:k")
+
+
+def test_a_stream_is_read_as_it_arrives(server: Server) -> None:
+    with WispClient(server.url, "u:k") as client, client.stream("/stream/held", timeout=5) as sse:
+        lines = sse.iter_lines()
+        assert next(lines) == "data: one"  # while the server still holds the rest back
+        assert next(lines) == ""
+        server.release.set()
+        assert list(lines) == ["data: two", ""]  # and then the body ends
+    assert server.accept_header == "text/event-stream"
+
+
+def test_each_keep_alive_restarts_a_streams_timeout(server: Server) -> None:
+    transport = HTTPTransport(server.url)
+    stream = transport.stream(Request("GET", "/stream/ticking"), timeout=0.4)
+    started = time.monotonic()
+    seen = []
+    with pytest.raises(Timeout), stream:
+        for line in stream.iter_lines():
+            seen.append(line)
+    waited = time.monotonic() - started
+    # 0.8 s of keep-alives 0.1 s apart outlast a 0.4 s timeout; the silence after does not.
+    assert seen == [": keep-alive", ""] * 8
+    assert 1.1 < waited < 5, waited
+
+
+def test_a_stream_cut_off_mid_event_is_a_transport_error(server: Server) -> None:
+    transport = HTTPTransport(server.url)
+    seen = []
+    with (
+        pytest.raises(TransportError, match="closed the connection mid-response"),
+        transport.stream(Request("GET", "/stream/cut"), timeout=5) as stream,
+    ):
+        for line in stream.iter_lines():
+            seen.append(line)
+    assert seen == ["data: one", ""]
+
+
+def test_a_stream_refused_is_the_servers_error(server: Server) -> None:
+    with pytest.raises(ApiError) as info, WispClient(server.url, "u:k") as client:
+        client.stream("/stream/denied", timeout=5)
+    assert info.value.status == 401
+    assert info.value.message == (
+        "The supplied authentication is invalid (run `wisp login` with a valid key)"
+    )
+
+
+def test_a_stream_from_nothing_listening_is_a_cli_error() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(CliError) as info, WispClient(url, "u:k") as client:
+        client.stream("/stream/held", timeout=5)
+    assert info.value.message == f"cannot reach Wisp at {url} — is `wisp server` running?"
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"a\r\nb\n\nc"],
+        [b"a\r", b"\nb\n", b"\nc"],  # a CRLF split between two pieces is one line end
+        [b"a\r", b"", b"\nb\r\r", b"c"],  # CR alone ends a line, as SSE allows
+        [b"a", b"\r\n", b"b", b"\n", b"\n", b"c"],
+    ],
+)
+def test_stream_lines_end_with_crlf_lf_or_cr(pieces: list[bytes]) -> None:
+    stream = Stream(200, {}, Request("GET", "/"), pieces)
+    assert list(stream.iter_lines()) == ["a", "b", "", "c"]
+
+
+def test_stream_lines_are_utf8_even_split_mid_character() -> None:
+    text = "é€\n".encode()
+    pieces = [text[i : i + 1] for i in range(len(text))]
+    assert list(Stream(200, {}, Request("GET", "/"), pieces).iter_lines()) == ["é€"]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -6,15 +6,18 @@ import json
 import queue
 import statistics
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.cli.conftest import wisp_executable
-from tests.observability.live import Live, wait_for_subscribers
+from tests.live import LiveServer
+from tests.observability.live import CODE, Live, wait_for_subscribers
 from wisp.cli.follow import parse
 
 pytestmark = pytest.mark.slow
@@ -130,9 +133,9 @@ def _subscribers(live: Live) -> int:
 class Cli:
     """A long-running `wisp` command whose stdout lines are read on a thread."""
 
-    def __init__(self, live: Live, *args: str) -> None:
+    def __init__(self, live: LiveServer, *args: str, command: list[str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [wisp_executable(), *args],
+            [*(command or [wisp_executable()]), *args],
             env=live.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -189,6 +192,59 @@ def test_cli_logs_follow_prints_lines_as_they_come(live: Live) -> None:
         code, err = cli.stop()
     assert code == 0, err
     assert "Traceback" not in err
+
+
+# `wisp` that, once the command returns, says which of the packages behind httpx it imported.
+WISP_PROBE = (
+    "import sys\n"
+    "from wisp.cli.main import run\n"
+    "code = run(sys.argv[1:])\n"
+    "heavy = {'httpx', 'httpcore', 'anyio', 'trio', 'h11'}\n"
+    "found = sorted({name.partition('.')[0] for name in sys.modules} & heavy)\n"
+    "print('imported:', ' '.join(found) or 'none of them', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_cli_logs_follow_needs_no_httpx(live: Live) -> None:
+    live.deploy("follow/bare")
+    before = _subscribers(live)
+    probe = [sys.executable, "-c", WISP_PROBE]
+    cli = Cli(live, "activations", "logs", "--follow", "--function", "follow/bare", command=probe)
+    try:
+        wait_for_subscribers(live, before + 1)
+        record = live.invoke("follow/bare", {"name": "Bare"}).json()
+        assert cli.line("hello Bare").endswith(" stdout: hello Bare")  # as logged, timestamped
+        assert record["logs"][0].endswith(" stdout: hello Bare")
+    finally:
+        code, err = cli.stop()
+    assert code == 0, err
+    assert err.strip() == "imported: none of them"
+
+
+def test_cli_logs_follow_when_the_server_goes_away(tmp_path: Path) -> None:
+    with LiveServer(tmp_path) as server:
+        server.deploy("gone/fn", CODE)
+        cli = Cli(server, "activations", "logs", "--follow", "--strip")
+        try:
+            for _ in range(60):  # until an invocation's line comes: the stream is open
+                server.call("POST", "/api/v1/namespaces/_/actions/gone/fn?blocking=true")
+                try:
+                    assert cli.lines.get(timeout=0.5) == "hello stranger"
+                    break
+                except queue.Empty:
+                    continue
+            else:
+                pytest.fail("wisp activations logs --follow printed no line in 60 tries")
+            server.stop()
+            code = cli.proc.wait(timeout=60)
+        finally:
+            _, err = cli.stop()
+    assert code == 1
+    assert err.strip() == (
+        f"Error: the live stream from {server.url} broke: "
+        "the server closed the connection mid-response"
+    )
 
 
 def test_cli_list_watch_prints_new_activations(live: Live) -> None:

@@ -8,7 +8,8 @@ a traceback. Requests go through :mod:`wisp.cli.transport`.
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,6 +21,7 @@ from wisp.cli.transport import (
     HTTPTransport,
     Request,
     Response,
+    Stream,
     Timeout,
     TLSError,
     Transport,
@@ -95,16 +97,51 @@ class WispClient:
         timeout: float | None = None,
     ) -> Response:
         """Send one request; statuses outside ``expect`` raise :class:`ApiError`."""
+        request = self._request(method, path, params, json)
+        with self._failures(request):
+            response = self._transport.handle(request, self.timeout if timeout is None else timeout)
+        if response.status_code not in expect:
+            raise _api_error(response)
+        return response
+
+    def stream(self, path: str, params: Params | None = None, *, timeout: float) -> Stream:
+        """GET ``path`` and read its body as it arrives (Server-Sent Events); close the result.
+
+        ``timeout`` bounds each wait for bytes. Failing to connect or an error status raise
+        :class:`CliError` as :meth:`request` does; what breaks while the body is read raises
+        :class:`~wisp.cli.transport.TransportError`, for the caller to word.
+        """
+        request = self._request("GET", path, params, None, accept="text/event-stream")
+        with self._failures(request):
+            response = self._transport.stream(request, timeout)
+        if response.status_code != 200:
+            with response, self._failures(request):
+                raise _api_error(response.read())
+        return response
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json: Any,
+        accept: str = "application/json",
+    ) -> Request:
         url = path if path.startswith("/") else NAMESPACE_ROOT + path
         target = url + ("?" + urlencode(dict(params)) if params else "")
-        headers = dict(self._headers)
+        headers = {**self._headers, "accept": accept}
         content = b""
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":")).encode()
             headers["content-type"] = "application/json"
-        request = Request(method, target, headers, content)
+        return Request(method, target, headers, content)
+
+    @contextmanager
+    def _failures(self, request: Request) -> Iterator[None]:
+        """Transport failures as one-line :class:`CliError` s."""
+        method, url = request.method, request.path
         try:
-            response = self._transport.handle(request, self.timeout if timeout is None else timeout)
+            yield
         except TLSError as exc:
             raise CliError(f"TLS with {self.apihost} failed: {exc}") from exc
         except ConnectError as exc:
@@ -117,9 +154,6 @@ class WispClient:
             ) from exc
         except TransportError as exc:
             raise CliError(f"{method} {self.apihost}{url} failed: {exc}") from exc
-        if response.status_code not in expect:
-            raise _api_error(response)
-        return response
 
     # -- the calls deploying needs (see wisp.deploy.remote.Remote) -------------------------
 

@@ -8,47 +8,42 @@ following), or with a one-line error when the server goes away.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
-import httpx
 
+from wisp.cli.client import WispClient
 from wisp.cli.credentials import load_credentials
 from wisp.cli.errors import CliError
+from wisp.cli.transport import Timeout, TransportError
 
 STREAM = "/api/v1/namespaces/_/activations/stream"
 READ_TIMEOUT = 60.0  # seconds without a byte; the server sends a keep-alive every 15 s
 
 
-def events(name: str | None, logs: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+def events(
+    name: str | None, logs: bool, read_timeout: float = READ_TIMEOUT
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event, data) pairs from the server's stream, as they arrive."""
     creds = load_credentials()
-    uuid, _, key = creds.auth.partition(":")
     params = {"logs": "true" if logs else "false"}
     if name:
         params["name"] = name.strip("/") + ("/" if name.endswith("/") else "")
-    timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
-    url = creds.apihost.rstrip("/") + STREAM
-    try:
-        with (
-            httpx.Client(auth=(uuid, key), timeout=timeout) as http,
-            http.stream("GET", url, params=params) as response,
-        ):
-            if response.status_code != 200:
-                response.read()
-                raise CliError(_error(response))
+    with (
+        WispClient(creds.apihost, creds.auth) as client,
+        client.stream(STREAM, params, timeout=read_timeout) as response,
+    ):
+        try:
             yield from parse(response.iter_lines())
-    except httpx.ConnectError as exc:
-        raise CliError(f"cannot reach Wisp at {creds.apihost} — is `wisp server` running?") from exc
-    except httpx.ReadTimeout as exc:
-        raise CliError(f"the live stream from {creds.apihost} went silent") from exc
-    except httpx.HTTPError as exc:
-        raise CliError(f"the live stream from {creds.apihost} broke: {exc}") from exc
+        except Timeout as exc:
+            raise CliError(f"the live stream from {creds.apihost} went silent") from exc
+        except TransportError as exc:
+            raise CliError(f"the live stream from {creds.apihost} broke: {exc}") from exc
     raise CliError(f"{creds.apihost} closed the live stream")
 
 
-def parse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def parse(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Server-Sent Events: ``event:``/``data:`` fields, a blank line ends each one."""
     event, data = "message", ""
     for line in lines:
@@ -80,18 +75,6 @@ def follow(name: str | None, logs: bool, handle: Callable[[str, dict[str, Any]],
         return
 
 
-def _error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    message = body.get("error") if isinstance(body, dict) else None
-    text = str(message or response.text.strip()[:200] or response.reason_phrase)
-    if response.status_code == 401:
-        text += " (run `wisp login` with a valid key)"
-    return text
-
-
 def follow_logs(function: str | None, as_json: bool, strip: Callable[[str], str] | None) -> None:
     def show(event: str, data: dict[str, Any]) -> None:
         if event != "log":
@@ -112,8 +95,6 @@ def watch_list(
     row: Callable[[dict[str, Any]], tuple[str, ...]],
 ) -> None:
     """The last ``limit`` activations, oldest first, then each new one as it ends."""
-    from wisp.cli.client import WispClient
-
     params: dict[str, str | int] = {"limit": limit, "skip": 0}
     if function:
         params["name"] = function.strip("/")

@@ -4,7 +4,8 @@ The CLI talks to one server in short JSON exchanges, which a few dozen lines of
 HTTP/1.1 over a socket handle; httpx (with httpcore, anyio and, where installed,
 trio behind it) took ~200 ms of every command's start-up, and even the standard
 library's ``http.client`` ~15 ms (it imports the email parser and ssl).
-:class:`MockTransport` answers from a function, in memory, for tests.
+A :class:`Stream` is a response read as it arrives (the live stream's Server-Sent
+Events). :class:`MockTransport` answers from a function, in memory, for tests.
 
 Exceptions (:class:`TransportError` and below) say what failed at the connection
 level; :class:`~wisp.cli.client.WispClient` turns them into one-line ``CliError`` s::
@@ -18,10 +19,12 @@ level; :class:`~wisp.cli.client.WispClient` turns them into one-line ``CliError`
 from __future__ import annotations
 
 import base64
+import codecs
 import json as jsonlib
+import re
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -29,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
     import ssl
+    from types import TracebackType
 
 
 class TransportError(Exception):
@@ -97,11 +101,82 @@ class Response:
         return jsonlib.loads(self.content)
 
 
+class Stream:
+    """A response whose body is read as it arrives; close it (or use ``with``) when done.
+
+    Reading the body raises :class:`TransportError` s, as sending does.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Mapping[str, str],
+        request: Request,
+        chunks: Iterable[bytes],
+        close: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.request = request
+        self._chunks = iter(chunks)
+        self._close = close
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._close()
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The body's bytes, in pieces as they arrive."""
+        return self._chunks
+
+    def iter_lines(self) -> Iterator[str]:
+        """The body's lines as they arrive, without their ends (CRLF, LF or CR, as SSE allows)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending, after_cr = "", False
+        for chunk in self._chunks:
+            text = decoder.decode(chunk)
+            if not text:
+                continue
+            if after_cr and text[0] == "\n":
+                text = text[1:]  # the LF of a CRLF that was split between two pieces
+            after_cr = text.endswith("\r")
+            *lines, pending = _LINE_END.split(pending + text)
+            yield from lines
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending
+
+    def read(self) -> Response:
+        """The rest of the body, whole (e.g. an error status's JSON envelope)."""
+        return Response(self.status_code, b"".join(self._chunks), self.headers, self.request)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 class Transport:
     """Sends one request and returns its response; the base of both implementations."""
 
     def handle(self, request: Request, timeout: float) -> Response:
         raise NotImplementedError
+
+    def stream(self, request: Request, timeout: float) -> Stream:
+        """The response with its body still to read; ``timeout`` bounds each wait for bytes.
+
+        By default the body is read whole first, which is all a :class:`MockTransport` has.
+        """
+        response = self.handle(request, timeout)
+        return Stream(response.status_code, response.headers, request, [response.content])
 
     def close(self) -> None:
         pass
@@ -177,7 +252,23 @@ class HTTPTransport(Transport):
                 raise TLSError(str(exc)) from exc
         return Connection(sock)
 
-    def _exchange(self, connection: Connection, request: Request, timeout: float) -> Response:
+    def stream(self, request: Request, timeout: float) -> Stream:
+        # A connection of its own, never given back for reuse: the body may never end.
+        connection = self._connect(timeout)
+        try:
+            connection.sock.settimeout(timeout)  # per wait for bytes: each one resets it
+            connection.sock.sendall(self._head(request))
+            status, headers, _ = connection.read_head()
+        except (OSError, ValueError, TransportError) as exc:
+            connection.close()
+            raise _failure(exc, request) from exc
+        except BaseException:  # e.g. Ctrl-C while waiting for the answer
+            connection.close()
+            raise
+        body = _reading(connection.body(request.method, status, headers), request)
+        return Stream(status, headers, request, body, connection.close)
+
+    def _head(self, request: Request) -> bytes:
         head = [
             f"{request.method} {self.prefix}{request.target} HTTP/1.1",
             f"host: {self.host_header}",
@@ -185,23 +276,16 @@ class HTTPTransport(Transport):
         head += [f"{name}: {value}" for name, value in request.headers.items()]
         if request.content or request.method not in ("GET", "HEAD", "DELETE"):
             head.append(f"content-length: {len(request.content)}")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.content
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.content
+
+    def _exchange(self, connection: Connection, request: Request, timeout: float) -> Response:
         try:
             connection.sock.settimeout(timeout)
-            connection.sock.sendall(data)
+            connection.sock.sendall(self._head(request))
             status, headers, content, reusable = connection.read_response(request.method)
-        except (Stale, Timeout):
+        except (OSError, ValueError, TransportError) as exc:
             connection.close()
-            raise
-        except TimeoutError as exc:
-            connection.close()
-            raise Timeout(f"{request.method} {request.target} timed out") from exc
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            connection.close()
-            raise Stale(str(exc)) from exc
-        except (OSError, ValueError) as exc:
-            connection.close()
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            raise _failure(exc, request) from exc
         if reusable:
             with self._lock:
                 self._idle.append(connection)
@@ -220,11 +304,33 @@ class Stale(TransportError):
     """The connection was closed before any of the response arrived."""
 
 
+def _failure(exc: Exception, request: Request) -> TransportError:
+    """What a failed exchange raises: a :class:`TransportError` (Stale ones are retried)."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return Timeout(f"{request.method} {request.target} timed out")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return Stale(str(exc))
+    return TransportError(f"{type(exc).__name__}: {exc}")
+
+
+def _reading(body: Iterator[bytes], request: Request) -> Iterator[bytes]:
+    """A streamed body whose failures are :class:`TransportError` s, as the request's are."""
+    try:
+        yield from body
+    except TimeoutError as exc:
+        raise Timeout(f"no bytes of {request.method} {request.target} in time") from exc
+    except (OSError, ValueError) as exc:
+        raise TransportError(str(exc)) from exc
+
+
 class Connection:
     """One socket and the HTTP/1.1 responses read from it (Content-Length, chunked or close)."""
 
     MAX_LINE = 65536
     MAX_HEADERS = 200
+    PIECE = 65536  # the most one read of a streamed body returns
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -242,6 +348,14 @@ class Connection:
 
     def read_response(self, method: str) -> tuple[int, dict[str, str], bytes, bool]:
         """(status, headers with lower-case names, body, whether the connection can be reused)."""
+        status, headers, keep = self.read_head()
+        content = b"".join(self.body(method, status, headers))
+        if not _delimited(method, status, headers):
+            keep = False  # the body ended when the server closed
+        return status, headers, content, keep
+
+    def read_head(self) -> tuple[int, dict[str, str], bool]:
+        """(status, headers with lower-case names, whether the server keeps the connection)."""
         while True:
             line = self._line()
             if not line:
@@ -260,17 +374,25 @@ class Connection:
             keep = False
         elif "keep-alive" in connection:
             keep = True
+        return status, headers, keep
+
+    def body(self, method: str, status: int, headers: Mapping[str, str]) -> Iterator[bytes]:
+        """The body in pieces as they arrive: chunked, by length, or until the server closes."""
         if method == "HEAD" or status in (204, 304) or status < 200:
-            return status, headers, b"", keep
+            return
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            return status, headers, self._chunked(), keep
-        if "content-length" in headers:
-            length = int(headers["content-length"])
-            content = self.reader.read(length)
-            if len(content) != length:
-                raise ValueError("the server closed the connection mid-response")
-            return status, headers, content, keep
-        return status, headers, self.reader.read(), False  # the body ends when the server closes
+            yield from self._chunks()
+        elif "content-length" in headers:
+            left = int(headers["content-length"])
+            while left:
+                piece = self.reader.read1(min(left, self.PIECE))
+                if not piece:
+                    raise ValueError("the server closed the connection mid-response")
+                left -= len(piece)
+                yield piece
+        else:
+            while piece := self.reader.read1(self.PIECE):
+                yield piece
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -285,18 +407,27 @@ class Connection:
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
         raise ValueError("the response has too many header lines")
 
-    def _chunked(self) -> bytes:
-        parts: list[bytes] = []
+    def _chunks(self) -> Iterator[bytes]:
         while True:
-            size = int(self._line().split(b";")[0].strip() or b"x", 16)
+            line = self._line()
+            if not line:
+                raise ValueError("the server closed the connection mid-response")
+            size = int(line.split(b";")[0].strip() or b"x", 16)
             if size == 0:
                 self._headers()  # trailers, up to the blank line
-                return b"".join(parts)
+                return
             part = self.reader.read(size)
             if len(part) != size:
                 raise ValueError("the server closed the connection mid-response")
-            parts.append(part)
-            self._line()  # the CRLF after each chunk
+            yield part  # before its CRLF: a streamed event is handed on as soon as it is whole
+            self._line()
+
+
+def _delimited(method: str, status: int, headers: Mapping[str, str]) -> bool:
+    """Whether the body's end is marked (no body, chunked, a length), not the connection's end."""
+    if method == "HEAD" or status in (204, 304) or status < 200:
+        return True
+    return "chunked" in headers.get("transfer-encoding", "").lower() or "content-length" in headers
 
 
 def basic_auth(user: str, password: str) -> str:
