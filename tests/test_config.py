@@ -64,6 +64,8 @@ def test_egress_subnet_and_nameservers() -> None:
     assert settings.egress_subnet == "10.77.0.0/20"
     assert settings.egress_nameservers == "10.0.0.2, 1.1.1.1"
     assert load_settings({}).egress_subnet == "10.203.0.0/16"
+    assert load_settings({}).egress_flows == 2048
+    assert load_settings({"WISP_EGRESS_FLOWS": "64"}).egress_flows == 64
 
 
 @pytest.mark.parametrize(
@@ -73,6 +75,7 @@ def test_egress_subnet_and_nameservers() -> None:
         ({"WISP_EGRESS_SUBNET": "fd00::/64"}, "WISP_EGRESS_SUBNET='fd00::/64': not an IPv4"),
         ({"WISP_EGRESS_SUBNET": "10.77.0.0/31"}, "must be a /30 or larger"),
         ({"WISP_EGRESS_NAMESERVERS": "1.1.1.1,dns"}, "'dns' is not an IPv4 address"),
+        ({"WISP_EGRESS_FLOWS": "0"}, "WISP_EGRESS_FLOWS: must be at least 1"),
     ],
 )
 def test_bad_egress_settings_are_named(env: dict[str, str], message: str) -> None:

@@ -57,6 +57,7 @@ class Settings:
     instance_cpus: float = 1.0  # CPU time per wall second one instance may use; 0: no quota
     egress_subnet: str = "10.203.0.0/16"  # egress instances' addresses, a /30 each (root)
     egress_nameservers: str = ""  # IPv4 DNS servers instances may reach; empty: resolv.conf's
+    egress_flows: int = 2048  # conntrack entries (flows) one egress instance may hold at once
     sandbox_paths: tuple[str, ...] = ()  # more host paths visible (read-only) in sandboxes
     namespace_concurrent: int = 120  # invocations in flight per namespace (DigitalOcean's)
     namespace_per_minute: int = 600  # invocations started per namespace per minute
@@ -104,6 +105,7 @@ _ENV: dict[str, str] = {
     "instance_cpus": "WISP_INSTANCE_CPUS",
     "egress_subnet": "WISP_EGRESS_SUBNET",
     "egress_nameservers": "WISP_EGRESS_NAMESERVERS",
+    "egress_flows": "WISP_EGRESS_FLOWS",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
@@ -186,3 +188,5 @@ def check_egress(values: Mapping[str, Any]) -> None:
                 raise ValueError(
                     f"WISP_EGRESS_NAMESERVERS: {item.strip()!r} is not an IPv4 address"
                 ) from None
+    if values.get("egress_flows", 1) < 1:
+        raise ValueError("WISP_EGRESS_FLOWS: must be at least 1 (flows one instance may hold)")

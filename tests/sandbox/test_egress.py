@@ -193,6 +193,35 @@ async def test_the_internet_is_reached_through_nat(platform: Any) -> None:
     assert result[f"udp {PUBLIC}:{PORT}"] == " udp 198.51.100.254"
 
 
+async def test_an_instance_cannot_fill_the_hosts_flow_table(
+    tmp_path: Path, server_umask: None, internet: str
+) -> None:
+    """Past its flows (WISP_EGRESS_FLOWS), an instance's new connections are dropped,
+    however fast it makes them (the kernel's count may trail a burst by a few: 400
+    sends leave about 33 flows for a cap of 32); other instances are not affected."""
+    settings = Settings(
+        data_dir=tmp_path, stem_cells=1, egress_nameservers=PRIVATE, egress_flows=32
+    )
+    platform = build_platform(settings, MemoryStore())
+    await platform.start()
+    try:
+        spray = (
+            dial(PUBLIC, PORT, key="before")
+            # 400 flows: a new socket (a new source port) each, to the echo port
+            + "for _ in range(400):\n"
+            + "    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:\n"
+            + f"        u.sendto(b'x', ({PUBLIC!r}, {PORT}))\n"
+            + dial(PUBLIC, PORT, key="after")
+        )
+        result = await run(platform, spray, "sprayer")
+        assert result["before"] == "tcp 198.51.100.254 hello"
+        assert result["after"] == "timeout"  # dropped: the new flow is over its count
+        other = await run(platform, dial(PUBLIC, PORT, key="other"), "bystander")
+        assert other["other"] == "tcp 198.51.100.254 hello"
+    finally:
+        await platform.stop()
+
+
 async def test_dns_to_the_nameservers_only(platform: Any) -> None:
     # 10.254.53.1 is private: only port 53 there is let through (it is the nameserver).
     code = dial(PRIVATE, 53, "udp") + dial(PRIVATE, 53) + dial(PRIVATE, PORT, "udp")

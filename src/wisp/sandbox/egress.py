@@ -51,6 +51,10 @@ from wisp.errors import PlatformError
 log = logging.getLogger("wisp.sandbox")
 
 DEFAULT_SUBNET = "10.203.0.0/16"
+# Flows (conntrack entries) one instance may have at once: NAT tracks every flow in a
+# host-wide table (nf_conntrack_max, 262144 here), which a loop of UDP sends to fresh
+# ports would otherwise fill for everyone, the host's own services included.
+DEFAULT_FLOWS = 2048
 DENIED_V4 = (
     "0.0.0.0/8",
     "10.0.0.0/8",
@@ -91,8 +95,14 @@ def host_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
 
 
 class EgressNetwork:
-    def __init__(self, subnet: str = DEFAULT_SUBNET, nameservers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        subnet: str = DEFAULT_SUBNET,
+        nameservers: Sequence[str] = (),
+        flows: int = DEFAULT_FLOWS,
+    ) -> None:
         self.subnet = ipaddress.IPv4Network(subnet)
+        self.flows = flows
         self.slots = self.subnet.num_addresses // SLOT
         self.block = min(BLOCK, self.slots)
         explicit = [str(ipaddress.IPv4Address(a)) for a in nameservers]
@@ -163,6 +173,7 @@ class EgressNetwork:
         rules = [
             f"add table {t}",
             f"add set {t} mine {{ type ipv4_addr; flags interval; }}",
+            f"add set {t} flows {{ type ipv4_addr; size 65535; flags dynamic; }}",
             f"add chain {t} input {{ type filter hook input priority 0; policy accept; }}",
             f"add chain {t} forward {{ type filter hook forward priority 0; policy accept; }}",
             f"add chain {t} postrouting "
@@ -177,6 +188,10 @@ class EgressNetwork:
             f"add rule {t} forward oifname {wv} ct state established,related accept",
             f"add rule {t} forward oifname {wv} drop",
         ]
+        rules.append(  # past its flows, an instance's new ones are dropped (no ICMP to make)
+            f"add rule {t} forward {ours} ct state new "
+            f"add @flows {{ ip saddr ct count over {self.flows} }} drop"
+        )
         if self.nameservers:
             rules.append(f"add rule {t} forward {ours} {dns} accept")
         rules += [

@@ -101,7 +101,7 @@ class LocalSandbox(Sandbox):
         self.root: list[str] = []  # set in start(): paths bound into a private root
         self.code_roots = list(code_roots)  # unpacked bundles and builds
         nameservers = [a for a in settings.egress_nameservers.split(",") if a.strip()]
-        self.egress = EgressNetwork(settings.egress_subnet, nameservers)
+        self.egress = EgressNetwork(settings.egress_subnet, nameservers, settings.egress_flows)
         self._links: dict[int, int] = {}  # pid -> its egress /30 (index in the pool)
         self.isolation = self._describe()
 
