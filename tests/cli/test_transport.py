@@ -204,6 +204,44 @@ def test_an_answer_that_is_not_http_is_a_transport_error() -> None:
         thread.join()
 
 
+def test_a_response_cut_off_by_a_reset_is_not_sent_again() -> None:
+    """A reset after the status line means the server had the request: retrying it
+    on a new connection (as for a stale idle one) would run an invoke twice."""
+    requests: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(5)
+
+        def serve() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                requests.append(peer.recv(65536))
+                peer.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                requests.append(peer.recv(65536))
+                peer.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"par")
+                time.sleep(0.1)
+                linger = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+                peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)  # RST
+            listener.settimeout(1)
+            try:
+                again, _ = listener.accept()  # a retry would come here
+                with again:
+                    requests.append(again.recv(65536))
+            except TimeoutError:
+                pass
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with WispClient(url, "u:k") as client:
+            client.invoke("f", {}, blocking=True)
+            with pytest.raises(CliError, match="cut mid-response"):
+                client.invoke("f", {}, blocking=True)
+        thread.join()
+    assert len(requests) == 2, requests
+
+
 def test_threads_share_the_client_safely(server: Server) -> None:
     with WispClient(server.url, "u:k") as client, ThreadPoolExecutor(8) as pool:
         paths = list(pool.map(lambda i: client.get(f"/n{i}")["path"], range(64)))

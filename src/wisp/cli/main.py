@@ -30,7 +30,7 @@ class Subcommand(NamedTuple):
 
 
 # Each subcommand's module is imported only when that command runs: importing them all
-# (with httpx, Rich, YAML and the deploy machinery behind them) took most of a one-shot
+# (with Rich, YAML and the deploy machinery behind them; httpx once) took most of a one-shot
 # command's time. tests/cli/test_main.py checks the summaries against the commands.
 SUBCOMMANDS = {
     "activations": Subcommand(

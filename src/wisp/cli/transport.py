@@ -279,12 +279,17 @@ class HTTPTransport(Transport):
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.content
 
     def _exchange(self, connection: Connection, request: Request, timeout: float) -> Response:
+        connection.answered = False
         try:
             connection.sock.settimeout(timeout)
             connection.sock.sendall(self._head(request))
             status, headers, content, reusable = connection.read_response(request.method)
         except (OSError, ValueError, TransportError) as exc:
             connection.close()
+            if connection.answered and isinstance(exc, Stale | ConnectionError):
+                # Cut off mid-response: the server had the request, so it is not sent
+                # again (an invoke would run twice).
+                raise TransportError(f"the connection was cut mid-response: {exc}") from exc
             raise _failure(exc, request) from exc
         if reusable:
             with self._lock:
@@ -335,6 +340,7 @@ class Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reader = sock.makefile("rb")
+        self.answered = False  # a status line of the current response has arrived
 
     def close(self) -> None:
         self.reader.close()
@@ -360,6 +366,7 @@ class Connection:
             line = self._line()
             if not line:
                 raise Stale("the server closed the connection")
+            self.answered = True
             version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
             code = rest[:3]
             if not version.startswith("HTTP/1.") or not code.isdigit():
