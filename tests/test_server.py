@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -48,6 +50,29 @@ def test_startup_states_isolation_level(server):
     assert server.stop(signal.SIGTERM) == 0
     assert "isolation:" in server.output()
     assert "Traceback" not in server.output()
+
+
+def test_an_open_live_stream_does_not_hold_the_stop_up(server):
+    """uvicorn waits for running responses for its graceful timeout (10 s) and then
+    cancels them with a traceback: a live stream must end as soon as the stop begins."""
+    user, key = server.auth
+    token = base64.b64encode(f"{user}:{key}".encode()).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /api/v1/namespaces/_/activations/stream HTTP/1.1\r\n"
+            + f"host: x\r\nauthorization: Basic {token}\r\n\r\n".encode()
+        )
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and b"stream open" in head, head
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM) == 0
+        took = time.monotonic() - started
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    assert took < 5, f"the stop took {took:.1f}s"
+    assert rest.endswith(b"0\r\n\r\n"), rest  # the response ended properly
+    assert "Traceback" not in server.output() and "Cancel" not in server.output()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from wisp.config import Settings
@@ -149,7 +149,7 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
     )
     try:
-        _server_class()(config).run(sockets=[listener])
+        _server_class(app.state.observability.events.close)(config).run(sockets=[listener])
     finally:
         # Access lines still pending: a closing loop need not run the flush
         # scheduled in its last turn.
@@ -171,12 +171,18 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _server_class() -> type:
+def _server_class(stopping: Callable[[], None]) -> type:
     import uvicorn
 
     class Server(uvicorn.Server):
         """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; for `wisp server`
-        a requested stop that shut down cleanly is a clean exit (status 0)."""
+        a requested stop that shut down cleanly is a clean exit (status 0). ``stopping``
+        runs first: it ends the live streams, which would otherwise hold the stop for
+        the whole graceful timeout and then be cancelled with a traceback."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            stopping()
+            await super().shutdown(sockets)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:

@@ -69,6 +69,8 @@ class StreamApi:
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if record is None or subscription.closed:
+                    return  # the server is stopping: the response ends, the client is told
                 dropped = subscription.take_dropped()
                 if dropped:
                     yield sse("dropped", {"count": dropped})

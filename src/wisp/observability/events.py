@@ -9,6 +9,7 @@ invocations down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from wisp.models import Activation
@@ -27,10 +28,11 @@ def matches(name: str, wanted: str | None) -> bool:
 class Subscription:
     namespace: str
     name: str | None  # filter, as ``matches`` takes it
-    queue: asyncio.Queue[Activation] = field(
+    queue: asyncio.Queue[Activation | None] = field(  # None: the bus closed
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_MAX)
     )
     dropped: int = 0
+    closed: bool = False
 
     def offer(self, record: Activation) -> None:
         if not matches(record.name, self.name):
@@ -40,6 +42,12 @@ class Subscription:
         except asyncio.QueueFull:
             self.dropped += 1
 
+    def close(self) -> None:
+        """End the stream: a reader waiting on an empty queue wakes up and stops."""
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full one is read at once anyway
+            self.queue.put_nowait(None)
+
     def take_dropped(self) -> int:
         dropped, self.dropped = self.dropped, 0
         return dropped
@@ -48,6 +56,7 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        self._closed = False
 
     @property
     def subscribers(self) -> int:
@@ -63,7 +72,16 @@ class EventBus:
     def subscribe(self, namespace: str, name: str | None = None) -> Subscription:
         subscription = Subscription(namespace, name)
         self._subscribers.setdefault(namespace, set()).add(subscription)
+        if self._closed:
+            subscription.close()
         return subscription
+
+    def close(self) -> None:
+        """The server is stopping: end every stream, so that none holds the stop up."""
+        self._closed = True
+        for subscribers in self._subscribers.values():
+            for subscription in subscribers:
+                subscription.close()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscribers.get(subscription.namespace)
