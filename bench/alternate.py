@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,14 @@ def pooled_rounds(
             for key, values in json.loads(done.stdout.splitlines()[-1]).items():
                 pooled[variant].setdefault(key, []).extend(values)
     return pooled
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """p50, p90 and mean in ms, and how many: what the sandbox-level benches report."""
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p90_ms": round(ordered[max(0, int(len(ordered) * 0.9) - 1)], 2),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+        "n": len(ordered),
+    }

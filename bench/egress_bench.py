@@ -21,11 +21,12 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from alternate import spread
 
 CODE = "def main(args):\n    return {'greeting': 'Hello ' + args.get('name', 'x')}\n"
 MODES = ("host", "veth", "none")
@@ -74,15 +75,6 @@ async def measure(runs: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     return samples
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[max(0, int(len(ordered) * 0.9) - 1)], 2),
-        "n": len(ordered),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40, help="samples per mode per round")
@@ -94,7 +86,7 @@ def main() -> None:
         "load_avg": [round(x, 1) for x in os.getloadavg()],
     }
     for mode, kinds in samples.items():
-        report[mode] = {name: summary(values) for name, values in kinds.items()}
+        report[mode] = {name: spread(values) for name, values in kinds.items()}
     print(json.dumps(report, indent=2))
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alternate import pooled_rounds
+from alternate import pooled_rounds, spread
 
 CODES = {
     "nodejs": "function main(args) { return {greeting: 'Hello ' + (args.name || 'x')}; }\n",
@@ -82,20 +82,11 @@ async def measure(runs: int, kind_name: str = "nodejs:default") -> dict[str, lis
     return samples
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[max(0, int(len(ordered) * 0.9) - 1)], 2),
-        "mean_ms": round(statistics.fmean(ordered), 2),
-    }
-
-
 def report(samples: dict[str, list[float]]) -> dict[str, Any]:
     return {
-        "cold_from_stem_cell": summary(samples["cold"]),
+        "cold_from_stem_cell": spread(samples["cold"]),
         "cold_init_time_ms_p50": statistics.median(samples["init"]),
-        "warm": summary(samples["warm"]),
+        "warm": spread(samples["warm"]),
     }
 
 
