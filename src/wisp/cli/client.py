@@ -10,13 +10,13 @@ from __future__ import annotations
 import json as jsonlib
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from wisp.cli.credentials import Credentials, load_credentials
 from wisp.cli.errors import ApiError, CliError
 from wisp.cli.transport import (
+    Closing,
     ConnectError,
     HTTPTransport,
     Request,
@@ -43,7 +43,7 @@ def entity_path(collection: str, name: str) -> str:
     return collection + "/" + "/".join(quote(p, safe="") for p in parts)
 
 
-class WispClient:
+class WispClient(Closing):
     def __init__(
         self,
         apihost: str,
@@ -69,17 +69,6 @@ class WispClient:
     def from_credentials(cls, credentials: Credentials | None = None) -> WispClient:
         creds = credentials or load_credentials()
         return cls(creds.apihost, creds.auth)
-
-    def __enter__(self) -> WispClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._transport.close()

@@ -27,12 +27,30 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
     import ssl
     from types import TracebackType
+
+
+class Closing:
+    """``with`` for an object with a ``close()``: closed when the block ends."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class TransportError(Exception):
@@ -101,7 +119,7 @@ class Response:
         return jsonlib.loads(self.content)
 
 
-class Stream:
+class Stream(Closing):
     """A response whose body is read as it arrives; close it (or use ``with``) when done.
 
     Reading the body raises :class:`TransportError` s, as sending does.
@@ -120,17 +138,6 @@ class Stream:
         self.request = request
         self._chunks = iter(chunks)
         self._close = close
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._close()
