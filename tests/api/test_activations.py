@@ -112,7 +112,14 @@ async def test_list_filters_and_paging(guest: Tenant, ids: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("query", "name"),
-    [("since=x", "since"), ("upto=-3", "upto"), ("docs=perhaps", "docs"), ("limit=500", "limit")],
+    [
+        ("since=x", "since"),
+        ("upto=-3", "upto"),
+        ("docs=perhaps", "docs"),
+        ("limit=500", "limit"),
+        ("since=9223372036854775808", "since"),  # past SQL's 64-bit integers: was a 500
+        ("upto=191901684337042119030929883136", "upto"),
+    ],
 )
 async def test_bad_list_queries_are_400(guest: Tenant, query: str, name: str) -> None:
     r = await guest.client.get(f"{ACTIVATIONS}?{query}")
