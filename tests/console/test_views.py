@@ -128,3 +128,27 @@ async def test_bad_input_is_a_4xx_page(browser: httpx.AsyncClient, key: str) -> 
     assert good.status_code == 303
     record = await browser.get(good.headers["location"])
     assert record.status_code == 200 and "&#34;a&#34;: 1" in record.text
+
+
+async def test_non_ascii_cookies_and_tokens_are_refused_not_a_500(
+    browser: httpx.AsyncClient, key: str
+) -> None:
+    # Header bytes are read as latin-1: UTF-8 'é' arrives as a non-ASCII str.
+    forged = "wisp_session=é.é;wisp_login=ü".encode()
+    page = await browser.get("/ui/functions", headers={"Cookie": forged})
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+    signed_in = await browser.post(
+        "/ui/login", data={"key": key, "csrf": "ü"}, headers={"Cookie": forged}
+    )
+    assert signed_in.status_code == 403
+    await sign_in(browser, key)
+    value = browser.cookies["wisp_session"]
+    browser.cookies.clear()
+    payload, _, mac = value.rpartition(".")
+    tampered = f"wisp_session={payload}.é{mac[1:]}".encode()
+    assert (await browser.get("/ui/functions", headers={"Cookie": tampered})).status_code == 303
+    session = {"Cookie": f"wisp_session={value}"}
+    assert (await browser.get("/ui/functions", headers=session)).status_code == 200
+    for token in ("é" * 32, "\u2603"):
+        response = await browser.post("/ui/logout", data={"csrf": token}, headers=session)
+        assert response.status_code == 403 and "CSRF" in response.text

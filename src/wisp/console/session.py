@@ -81,7 +81,7 @@ class Signer:
         if not value or "." not in value:
             return None
         payload, _, mac = value.rpartition(".")
-        if not hmac.compare_digest(mac, self._mac(payload.encode())):
+        if not payload.isascii() or not same_token(mac, self._mac(payload.encode())):
             return None
         try:
             doc = json.loads(base64.urlsafe_b64decode(payload.encode()))
@@ -107,4 +107,12 @@ def clear_cookie(response: Response, name: str) -> None:
 
 
 def same_token(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    # Compared as bytes: compare_digest raises on a str that is not ASCII, and a
+    # cookie or form field is whatever the client sent.
+    if not a or not b:
+        return False
+    return hmac.compare_digest(_raw(a), _raw(b))
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
