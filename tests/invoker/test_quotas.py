@@ -1,8 +1,16 @@
+import asyncio
+import threading
+import time
+
 import pytest
 
+from tests.invoker.conftest import make_target
 from wisp.config import Settings
 from wisp.errors import TooManyRequests
-from wisp.invoker.quotas import OTHER, THROTTLED_MAX, Quotas
+from wisp.invoker.quotas import OTHER, REFRESH, RETRY, THROTTLED_MAX, Quotas
+from wisp.namespaces import create_namespace
+from wisp.server import build_platform
+from wisp.store.memory import MemoryStore
 
 
 class Clock:
@@ -53,10 +61,21 @@ def test_namespaces_are_counted_apart():
         quotas.admit("a")
 
 
+def wait_for_limits(quotas, namespace, wanted):
+    """Overrides are read in the background: wait until admission applies them."""
+    deadline = time.monotonic() + 5
+    while quotas.limits(namespace) != wanted:
+        assert time.monotonic() < deadline, quotas.limits(namespace)
+        time.sleep(0.01)
+
+
 def test_operator_overrides_apply():
     quotas, _ = make(
         concurrent=1, overrides={"big": {"concurrentActions": 3, "invocationsPerMinute": 9}}
     )
+    quotas.admit("big")  # the defaults, until the first read lands
+    quotas.done("big")
+    wait_for_limits(quotas, "big", (3, 9))
     for _ in range(3):
         quotas.admit("big")
     with pytest.raises(TooManyRequests):
@@ -64,8 +83,10 @@ def test_operator_overrides_apply():
 
 
 def test_bad_override_values_fall_back_to_defaults():
-    quotas, _ = make(concurrent=1, overrides={"x": {"concurrentActions": "many"}})
+    overrides = {"x": {"concurrentActions": "many", "invocationsPerMinute": 4}}
+    quotas, _ = make(concurrent=1, overrides=overrides)
     quotas.admit("x")
+    wait_for_limits(quotas, "x", (1, 4))
     with pytest.raises(TooManyRequests):
         quotas.admit("x")
 
@@ -87,3 +108,117 @@ def test_throttles_are_counted_per_namespace_and_bounded():
     assert len(quotas.throttled) == THROTTLED_MAX + 1
     assert quotas.throttled[OTHER] == 2  # the two past the bound
     assert quotas.throttled["a"] == 2
+
+
+class Blocking:
+    """A lookup that hangs until released, as a store whose server went away."""
+
+    def __init__(self, overrides):
+        self.overrides = overrides
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, namespace):
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(10)
+        return self.overrides
+
+
+def test_a_hanging_store_read_does_not_hold_up_admission():
+    lookup = Blocking({"concurrentActions": 2})
+    clock = Clock()
+    quotas = Quotas(Settings(namespace_concurrent=5), lookup, clock)
+    started = time.monotonic()
+    quotas.admit("guest")
+    assert lookup.entered.wait(5)  # the read is under way, in another thread
+    for _ in range(3):
+        quotas.admit("guest")  # still the defaults: 4 of 5 in flight
+    clock.now += REFRESH * 3  # a refresh is due, but one read at a time
+    quotas.admit("guest")
+    assert time.monotonic() - started < 1 and lookup.calls == 1
+    with pytest.raises(TooManyRequests):
+        quotas.admit("guest")
+    lookup.release.set()
+    wait_for_limits(quotas, "guest", (2, 600))
+
+
+def test_a_failing_store_keeps_the_last_limits_and_retries():
+    answer = {"now": {"concurrentActions": 1}}
+
+    def lookup(namespace):
+        if isinstance(answer["now"], Exception):
+            raise answer["now"]
+        return answer["now"]
+
+    def read_done():
+        deadline = time.monotonic() + 5
+        while quotas._pending:  # the reader thread is through with the namespace
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    clock = Clock()
+    quotas = Quotas(Settings(namespace_concurrent=5), lookup, clock)
+    quotas.admit("guest")
+    quotas.done("guest")
+    wait_for_limits(quotas, "guest", (1, 600))
+    answer["now"] = ConnectionError("the server is down")
+    clock.now += REFRESH + 1
+    quotas.admit("guest")  # schedules a read, which fails
+    read_done()
+    assert quotas.limits("guest") == (1, 600)  # the last limits read
+    with pytest.raises(TooManyRequests):
+        quotas.admit("guest")
+    quotas.done("guest")
+    answer["now"] = {"concurrentActions": 3}
+    clock.now += RETRY + 0.5  # retried sooner than REFRESH
+    quotas.admit("guest")
+    wait_for_limits(quotas, "guest", (3, 600))
+
+
+class HangingStore(MemoryStore):
+    """get_namespace hangs once armed: PostgreSQL gone, the connection not yet timed out."""
+
+    def __init__(self):
+        super().__init__()
+        self.hang = None
+
+    def get_namespace(self, name):
+        if self.hang is not None:
+            self.hang(name)
+        return super().get_namespace(name)
+
+
+async def test_invokes_do_not_wait_for_a_hanging_store(tmp_path, server_umask):
+    store = HangingStore()
+    settings = Settings(data_dir=tmp_path, pool_memory_mb=1024, stem_cells=1, keepalive=60)
+    create_namespace(store, "guest")
+    store.set_namespace_limits("guest", {"concurrentActions": 7})
+    platform = build_platform(settings, store)
+    await platform.start()
+    store.hang = Blocking(None)
+    lags = []
+
+    async def heartbeat():
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - before)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        target = make_target("def main(args):\n    return {'n': args['n']}\n")
+        for n in range(5):
+            invocation = platform.invoker.submit(target, {"n": n}, subject="guest")
+            record = await asyncio.wait_for(invocation.done, 30)
+            assert record.result == {"n": n}
+        # Every invoke ran while the read of the namespace's limits was stuck.
+        assert store.hang.entered.is_set() and not store.hang.release.is_set()
+        assert max(lags) < 1.0, max(lags)
+        store.hang.release.set()
+        await asyncio.to_thread(wait_for_limits, platform.invoker.quotas, "guest", (7, 600))
+    finally:
+        beat.cancel()
+        store.hang.release.set()
+        await platform.stop()

@@ -3,12 +3,18 @@
 Checked before an invocation starts, so a refused one is not half-run: the caller
 gets a 429 with Retry-After and OpenWhisk's error text, and nothing else happens.
 Operators override the defaults per namespace (``wisp admin namespace limits``);
-overrides are read from the store and cached for ``REFRESH`` seconds.
+overrides are read from the store by a background thread, at most every ``REFRESH``
+seconds per namespace. Admission never waits for the store: it uses the last limits
+read (the defaults until the first read lands), so a store that hangs or is down
+does not stall invokes; a failed read is retried after ``RETRY`` seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +24,16 @@ from wisp.config import Settings
 from wisp.errors import TooManyRequests
 
 REFRESH = 30.0  # seconds an operator's override may take to apply
+RETRY = 5.0  # seconds before a failed read of the overrides is tried again
+IDLE = 30.0  # seconds the reader thread waits for work before it exits
 THROTTLED_MAX = 1000  # namespaces counted apart; the rest are folded into OTHER
 OTHER = "_other"
 CONCURRENT_KEY = "concurrentActions"
 PER_MINUTE_KEY = "invocationsPerMinute"
 
 Lookup = Callable[[str], dict[str, Any] | None]  # namespace -> its limits overrides
+
+log = logging.getLogger("wisp.quotas")
 
 
 @dataclass
@@ -44,15 +54,22 @@ class Quotas:
         self.clock = clock
         self.throttled: dict[str, int] = {}  # refusals per namespace (bounded)
         self._usage: dict[str, _Usage] = {}
+        # The reader thread's work: namespaces to read, each queued at most once.
+        self._pending: set[str] = set()
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
 
     def admit(self, namespace: str) -> None:
         """Count one invocation in, or raise TooManyRequests."""
         usage = self._usage.get(namespace)
         now = self.clock()
         if usage is None:
-            usage = self._usage[namespace] = _Usage()
+            usage = _Usage(concurrent=self.default_concurrent, per_minute=self.default_per_minute)
+            self._usage[namespace] = usage
         if now - usage.checked > REFRESH:
-            self._refresh(namespace, usage, now)
+            usage.checked = now
+            self._schedule(namespace)
         minute = int(now // 60)
         if minute != usage.minute:
             usage.minute, usage.started = minute, 0
@@ -89,11 +106,53 @@ class Quotas:
         usage = self._usage.get(namespace)
         return usage.in_flight if usage else 0
 
-    def _refresh(self, namespace: str, usage: _Usage, now: float) -> None:
-        overrides = self.lookup(namespace) or {}
+    def limits(self, namespace: str) -> tuple[int, int]:
+        """(concurrent, per minute) as admission applies them now."""
+        usage = self._usage.get(namespace)
+        if usage is None:
+            return self.default_concurrent, self.default_per_minute
+        return usage.concurrent, usage.per_minute
+
+    def _schedule(self, namespace: str) -> None:
+        if namespace in self._pending:
+            return
+        self._pending.add(namespace)
+        self._queue.put(namespace)
+        with self._lock:
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read_loop, name="wisp-quotas", daemon=True
+                )
+                self._reader.start()
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                namespace = self._queue.get(timeout=IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # else a namespace came in: carry on
+                        self._reader = None
+                        return
+                continue
+            try:
+                self._refresh(namespace)
+            finally:
+                self._pending.discard(namespace)
+
+    def _refresh(self, namespace: str) -> None:
+        usage = self._usage.get(namespace)
+        if usage is None:
+            return
+        try:
+            overrides = self.lookup(namespace) or {}
+        except Exception as exc:  # the store is down: keep the last limits read
+            log.warning("could not read the limits of namespace %s: %s", namespace, exc)
+            usage.checked = self.clock() - REFRESH + RETRY
+            return
+        # Plain attribute writes: admission on the event loop reads whole ints.
         usage.concurrent = _positive(overrides.get(CONCURRENT_KEY), self.default_concurrent)
         usage.per_minute = _positive(overrides.get(PER_MINUTE_KEY), self.default_per_minute)
-        usage.checked = now
 
 
 def _positive(value: Any, default: int) -> int:
