@@ -253,3 +253,45 @@ class GatewayRoute:
     config: dict[str, Any] = field(default_factory=dict)
     created: int = 0  # epoch ms
     updated: int = 0
+
+
+@dataclass
+class DeadLetter:
+    """An asynchronous activation that ran out of attempts or of age.
+
+    ``request`` is what was asked (``params``, the request body, to redrive with;
+    ``subject``, ``cause``, ``firstStart``), ``response`` how the last attempt ended
+    (the activation record's ``response``).
+    """
+
+    activation_id: str
+    namespace: str
+    name: str  # action path, 'pkg/name'
+    version: str
+    reason: str  # RetriesExhausted | EventAgeExceeded
+    created: int  # epoch ms
+    attempts: int
+    request: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "activationId": self.activation_id,
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "reason": self.reason,
+            "created": self.created,
+            "attempts": self.attempts,
+            "request": self.request,
+            "response": self.response,
+        }
+
+
+@dataclass
+class IdempotencyClaim:
+    """Who holds an Idempotency-Key: the activation started for it, and its body."""
+
+    activation_id: str
+    body_hash: str  # sha256 hex of the request body
+    created: int  # epoch ms

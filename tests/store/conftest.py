@@ -13,7 +13,7 @@ from wisp.store.base import Store
 from wisp.store.memory import MemoryStore
 from wisp.store.sql import SqlStore
 
-TABLES = "namespaces, packages, actions, action_versions, activations, triggers, rules, activation_rollups, routes"
+TABLES = "namespaces, packages, actions, action_versions, activations, triggers, rules, activation_rollups, routes, invoke_configs, dead_letters, idempotency_keys"
 BACKENDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SQL_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -12,7 +12,9 @@ from typing import Any, Literal
 from wisp.models import (
     Action,
     Activation,
+    DeadLetter,
     GatewayRoute,
+    IdempotencyClaim,
     Namespace,
     Package,
     Rollup,
@@ -220,3 +222,46 @@ class Store(ABC):
         self, namespace: str, base_path: str, path: str | None, method: str | None
     ) -> int:
         """Delete the routes of a base path (of one path, of one method); return count."""
+
+    # -- asynchronous work: invoke configs, dead letters, idempotency keys ----
+    @abstractmethod
+    def put_invoke_config(
+        self, namespace: str, package: str, name: str, config: dict[str, Any], updated: int
+    ) -> None:
+        """Insert or replace a function's invoke config (validated JSON).
+        ``delete_action`` deletes it too."""
+
+    @abstractmethod
+    def get_invoke_config(self, namespace: str, package: str, name: str) -> dict[str, Any] | None:
+        ...
+
+    @abstractmethod
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        """Insert or replace (by activation id)."""
+
+    @abstractmethod
+    def get_dead_letter(self, namespace: str, activation_id: str) -> DeadLetter | None: ...
+
+    @abstractmethod
+    def list_dead_letters(self, namespace: str, limit: int, skip: int) -> list[DeadLetter]:
+        """Newest first."""
+
+    @abstractmethod
+    def delete_dead_letter(self, namespace: str, activation_id: str) -> bool: ...
+
+    @abstractmethod
+    def purge_dead_letters(self, namespace: str) -> int:
+        """Delete every dead letter of ``namespace``; return count."""
+
+    @abstractmethod
+    def claim_idempotency_key(
+        self, namespace: str, key: str, claim: IdempotencyClaim, expired_before: int
+    ) -> IdempotencyClaim:
+        """Atomically take ``key`` for ``claim`` unless a live claim holds it, and
+        return the claim that holds it now: ``claim`` itself when it won. A claim
+        created before ``expired_before`` (epoch ms) no longer counts and is replaced.
+        Of any number of concurrent callers with one key, exactly one wins."""
+
+    @abstractmethod
+    def purge_idempotency_keys(self, older_than: int) -> int:
+        """Delete claims created before ``older_than`` (epoch ms); return count."""

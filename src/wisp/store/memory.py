@@ -15,7 +15,9 @@ from wisp.errors import Conflict
 from wisp.models import (
     Action,
     Activation,
+    DeadLetter,
     GatewayRoute,
+    IdempotencyClaim,
     Namespace,
     Package,
     Rollup,
@@ -37,6 +39,9 @@ class MemoryStore(Store):
         self._rules: dict[tuple[str, str], Rule] = {}
         self._rollups: list[Rollup] = []
         self._routes: dict[tuple[str, str, str, str], GatewayRoute] = {}
+        self._invoke_configs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._dead_letters: dict[str, DeadLetter] = {}
+        self._idempotency: dict[tuple[str, str], IdempotencyClaim] = {}
 
     # namespaces
     def create_namespace(self, ns: Namespace) -> None:
@@ -124,6 +129,7 @@ class MemoryStore(Store):
             key = (namespace, package, name)
             for vkey in [k for k in self._versions if k[:3] == key]:
                 del self._versions[vkey]
+            self._invoke_configs.pop(key, None)
             return self._actions.pop(key, None) is not None
 
     def _matching(self, namespace: str, package: str | None) -> list[Action]:
@@ -360,3 +366,67 @@ class MemoryStore(Store):
             for key in doomed:
                 del self._routes[key]
             return len(doomed)
+
+    # asynchronous work
+    def put_invoke_config(
+        self, namespace: str, package: str, name: str, config: dict[str, Any], updated: int
+    ) -> None:
+        with self._lock:
+            self._invoke_configs[(namespace, package, name)] = copy.deepcopy(config)
+
+    def get_invoke_config(self, namespace: str, package: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            config = self._invoke_configs.get((namespace, package, name))
+            return copy.deepcopy(config) if config is not None else None
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        with self._lock:
+            self._dead_letters[letter.activation_id] = copy.deepcopy(letter)
+
+    def get_dead_letter(self, namespace: str, activation_id: str) -> DeadLetter | None:
+        with self._lock:
+            letter = self._dead_letters.get(activation_id)
+            if letter is None or letter.namespace != namespace:
+                return None
+            return copy.deepcopy(letter)
+
+    def list_dead_letters(self, namespace: str, limit: int, skip: int) -> list[DeadLetter]:
+        with self._lock:
+            found = sorted(
+                (d for d in self._dead_letters.values() if d.namespace == namespace),
+                key=lambda d: (d.created, d.activation_id),
+                reverse=True,
+            )
+            return [copy.deepcopy(d) for d in found[skip : skip + limit]]
+
+    def delete_dead_letter(self, namespace: str, activation_id: str) -> bool:
+        with self._lock:
+            letter = self._dead_letters.get(activation_id)
+            if letter is None or letter.namespace != namespace:
+                return False
+            del self._dead_letters[activation_id]
+            return True
+
+    def purge_dead_letters(self, namespace: str) -> int:
+        with self._lock:
+            doomed = [k for k, d in self._dead_letters.items() if d.namespace == namespace]
+            for k in doomed:
+                del self._dead_letters[k]
+            return len(doomed)
+
+    def claim_idempotency_key(
+        self, namespace: str, key: str, claim: IdempotencyClaim, expired_before: int
+    ) -> IdempotencyClaim:
+        with self._lock:
+            held = self._idempotency.get((namespace, key))
+            if held is not None and held.created >= expired_before:
+                return copy.deepcopy(held)
+            self._idempotency[(namespace, key)] = copy.deepcopy(claim)
+            return copy.deepcopy(claim)
+
+    def purge_idempotency_keys(self, older_than: int) -> int:
+        with self._lock:
+            old = [k for k, c in self._idempotency.items() if c.created < older_than]
+            for k in old:
+                del self._idempotency[k]
+            return len(old)

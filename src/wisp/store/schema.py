@@ -206,3 +206,49 @@ activation_rollups = Table(
     Index(None, "namespace", "name", "bucket"),
     Index(None, "bucket"),
 )
+
+# A function's invoke config (retries, maximum age, backoff, onFailure) as JSON,
+# validated by ``wisp.invoker.retries``; deleted with the function.
+invoke_configs = Table(
+    "invoke_configs",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("package", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "package", "name"),
+)
+
+# Asynchronous activations that ran out of attempts or age, with what they were
+# asked (``request``: the input, to redrive) and how the last attempt ended.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("activation_id", String(32), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(2 * NAME + 1), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    PrimaryKeyConstraint("activation_id"),
+    Index(None, "namespace", "created"),
+)
+
+# Idempotency-Key claims: the primary key makes a claim atomic (insert or get), so
+# concurrent invokes with one key start exactly one activation.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("activation_id", String(32), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "key"),
+    # Expired claims are purged across every namespace.
+    Index(None, "created"),
+)

@@ -40,15 +40,17 @@ from wisp.models import (
     Action,
     ActionLimits,
     Activation,
+    DeadLetter,
     Exec,
     GatewayRoute,
+    IdempotencyClaim,
     Namespace,
     Package,
     Rollup,
     Rule,
     Trigger,
 )
-from wisp.store import schema
+from wisp.store import schema, sql_async
 from wisp.store.base import Claim, Store
 
 T = TypeVar("T")
@@ -319,6 +321,7 @@ class SqlStore(Store):
             # Explicit rather than trusting ON DELETE CASCADE: SQLite enforces it
             # only on connections that turned foreign keys on.
             conn.execute(delete(v).where(*_is_action(v, namespace, package, name)))
+            sql_async.delete_invoke_config(conn, (namespace, package, name))
             result = conn.execute(delete(a).where(*_is_action(a, namespace, package, name)))
         return result.rowcount > 0
 
@@ -613,6 +616,51 @@ class SqlStore(Store):
         with self._begin() as conn:
             rows = conn.execute(query.order_by(t.c.name)).all()
         return [_rule(r) for r in rows]
+
+    # -- asynchronous work (SQL in sql_async.py) -----------------------------
+    def put_invoke_config(
+        self, namespace: str, package: str, name: str, config: dict[str, Any], updated: int
+    ) -> None:
+        insert = self._insert(schema.invoke_configs)
+        with self._begin() as conn:
+            sql_async.put_invoke_config(conn, insert, (namespace, package, name), config, updated)
+
+    def get_invoke_config(self, namespace: str, package: str, name: str) -> dict[str, Any] | None:
+        with self._begin() as conn:
+            return sql_async.get_invoke_config(conn, (namespace, package, name))
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        with self._begin() as conn:
+            sql_async.put_dead_letter(conn, self._insert(schema.dead_letters), letter)
+
+    def get_dead_letter(self, namespace: str, activation_id: str) -> DeadLetter | None:
+        with self._begin() as conn:
+            return sql_async.get_dead_letter(conn, namespace, activation_id)
+
+    def list_dead_letters(self, namespace: str, limit: int, skip: int) -> list[DeadLetter]:
+        with self._begin() as conn:
+            return sql_async.list_dead_letters(conn, namespace, limit, skip)
+
+    def delete_dead_letter(self, namespace: str, activation_id: str) -> bool:
+        with self._begin() as conn:
+            return sql_async.delete_dead_letters(conn, namespace, activation_id) > 0
+
+    def purge_dead_letters(self, namespace: str) -> int:
+        with self._begin() as conn:
+            return sql_async.delete_dead_letters(conn, namespace, None)
+
+    def claim_idempotency_key(
+        self, namespace: str, key: str, claim: IdempotencyClaim, expired_before: int
+    ) -> IdempotencyClaim:
+        insert = self._insert(schema.idempotency_keys)
+        with self._begin() as conn:
+            return sql_async.claim_idempotency_key(
+                conn, insert, namespace, key, claim, expired_before
+            )
+
+    def purge_idempotency_keys(self, older_than: int) -> int:
+        with self._begin() as conn:
+            return sql_async.purge_idempotency_keys(conn, older_than)
 
 
 def _is_action(
