@@ -81,3 +81,14 @@ def test_egress_subnet_and_nameservers() -> None:
 def test_bad_egress_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         load_settings(env)
+
+
+def test_writer_backlog_and_stop_timeout() -> None:
+    assert load_settings({}).writer_backlog == 50_000
+    assert load_settings({}).writer_stop_timeout == 10.0
+    settings = load_settings({"WISP_WRITER_BACKLOG": "100", "WISP_WRITER_STOP_TIMEOUT": "2.5"})
+    assert (settings.writer_backlog, settings.writer_stop_timeout) == (100, 2.5)
+    with pytest.raises(ValueError, match="WISP_WRITER_BACKLOG: must be at least 1"):
+        load_settings({"WISP_WRITER_BACKLOG": "0"})
+    with pytest.raises(ValueError, match="WISP_WRITER_STOP_TIMEOUT: must be 0 or more"):
+        load_settings({"WISP_WRITER_STOP_TIMEOUT": "-1"})

@@ -63,6 +63,8 @@ class Settings:
     namespace_per_minute: int = 600  # invocations started per namespace per minute
     writer_batch: int = 512  # activation records per group commit
     writer_interval: float = 0.02  # seconds a group commit waits for more records
+    writer_backlog: int = 50_000  # unwritten activation records before invokes get 503
+    writer_stop_timeout: float = 10.0  # seconds a stop waits for the store; the rest stays on disk
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For the gateway believes, comma-separated
     console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
@@ -108,6 +110,8 @@ _ENV: dict[str, str] = {
     "egress_flows": "WISP_EGRESS_FLOWS",
     "namespace_concurrent": "WISP_NAMESPACE_CONCURRENT",
     "namespace_per_minute": "WISP_NAMESPACE_PER_MINUTE",
+    "writer_backlog": "WISP_WRITER_BACKLOG",
+    "writer_stop_timeout": "WISP_WRITER_STOP_TIMEOUT",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
     "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
     "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
@@ -162,6 +166,10 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     if not 0 <= values.get("instance_cpus", 0) <= 1024:
         raise ValueError("WISP_INSTANCE_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
     check_egress(values)
+    if values.get("writer_backlog", 1) < 1:
+        raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")
+    if values.get("writer_stop_timeout", 0) < 0:
+        raise ValueError("WISP_WRITER_STOP_TIMEOUT: must be 0 or more seconds")
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
     return Settings(**values)

@@ -9,7 +9,8 @@
     ├── Conflict              409  entity exists and overwrite was not asked for
     ├── PayloadTooLarge       413  parameters / code over the limit
     ├── TooManyRequests       429  namespace quota exceeded
-    └── PlatformError         500  Wisp itself failed (never user code)
+    ├── PlatformError         500  Wisp itself failed (never user code)
+    └── Unavailable           503  Wisp cannot take work now (store down, journal unwritable)
 
 User code failing is *not* an exception: it is data in an activation record.
 """
@@ -72,6 +73,17 @@ class TooManyRequests(WispError):
 class PlatformError(WispError):
     status = 500
     code = "internal"
+
+
+class Unavailable(WispError):
+    """Nothing was accepted; the same request may succeed after ``retry_after`` seconds."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 ACTIVATION_NOT_FOUND = (

@@ -6,6 +6,7 @@ nothing reaches for globals.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from wisp.builds import Builder
@@ -14,6 +15,8 @@ from wisp.invoker.base import Invoker
 from wisp.runtimes import RuntimeTable
 from wisp.store.base import Store
 from wisp.store.writer import ActivationWriter
+
+log = logging.getLogger("wisp.server")
 
 
 @dataclass
@@ -31,4 +34,6 @@ class Platform:
 
     async def stop(self) -> None:
         await self.invoker.stop()
-        self.writer.stop()
+        left = self.writer.stop(self.settings.writer_stop_timeout)
+        for record in left:  # none unless submitted after the journal kept the rest
+            log.error("activation record not written at stop: %s", record.encoded().decode())

@@ -40,7 +40,12 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     store = store or open_store(settings.store_url)
     extra_runtimes = Path(settings.runtimes_file) if settings.runtimes_file else None
     runtimes = RuntimeTable(discover(extra_runtimes))
-    writer = ActivationWriter(store, batch=settings.writer_batch, interval=settings.writer_interval)
+    writer = ActivationWriter(
+        store,
+        batch=settings.writer_batch,
+        interval=settings.writer_interval,
+        backlog=settings.writer_backlog,
+    )
     code_root = bundle_root(settings.data_dir)
     sandbox = LocalSandbox(settings, runtimes, code_roots=[code_root])
     pool = Pool(sandbox, settings.pool_memory_mb, settings.keepalive)

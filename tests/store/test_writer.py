@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from wisp.errors import PlatformError
+from wisp.errors import PlatformError, Unavailable
 from wisp.models import Activation
 from wisp.store import writer as writer_module
 from wisp.store.base import Store
@@ -225,4 +226,74 @@ def test_purge_goes_to_the_store() -> None:
     w.flush()
     assert w.purge(250) == 2
     assert [a.start for a in w.list("guest")] == [300]
+    w.stop()
+
+
+# -- the backlog bound and stopping while the store is down -------------------
+
+
+def test_a_full_backlog_refuses_new_work_but_loses_no_record() -> None:
+    store = FlakyStore(failures=10**9)  # the database is away
+    w = started(store, backlog=5)
+    records = [activation("fn", i) for i in range(5)]
+    for record in records[:4]:
+        w.admit()
+        w.submit(record)
+    assert not w.saturated
+    w.admit()
+    w.submit(records[4])
+    assert w.saturated
+    with pytest.raises(Unavailable) as refused:
+        w.admit()
+    assert refused.value.status == 503 and refused.value.retry_after >= 1
+    assert "5 waiting, limit 5" in refused.value.message
+    assert w.refused == 1
+    late = activation("fn", 99)  # an invocation that was already running still lands
+    w.submit(late)
+    assert w.pending == 6 and w.get("guest", late.activation_id) == late
+    store.failures = 0  # the database is back
+    w.flush(timeout=10)
+    assert not w.saturated
+    w.admit()
+    stored = {a.activation_id for a in store.list_activations("guest", limit=100)}
+    assert stored == {r.activation_id for r in [*records, late]}
+    w.stop()
+
+
+def test_stop_gives_up_after_its_timeout_and_hands_back_what_is_unwritten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FlakyStore(failures=10**9)
+    w = started(store)
+    records = [activation("fn", i) for i in range(3)]
+    mark = 0
+    for record in records:
+        w.submit(record)
+        mark = w.mark()
+    began = time.monotonic()
+    left = w.stop(timeout=0.3)
+    assert time.monotonic() - began < 3
+    assert left == records  # in submit order
+    assert "stopping with 3 records not written" in caplog.text
+    assert w.pending == 0 and not w.committed(mark)  # handed back, not written
+    assert w.stop(timeout=0.1) == []
+    w.flush(timeout=0.1)  # nothing of its own left to wait for
+
+
+def test_stop_without_a_thread_also_has_a_timeout() -> None:
+    w = ActivationWriter(FlakyStore(failures=10**9))
+    w.submit(activation("fn", 1))
+    assert len(w.stop(timeout=0.2)) == 1
+
+
+def test_marks_are_committed_only_once_written() -> None:
+    store = FlakyStore(failures=10**9)
+    w = started(store)
+    w.submit(activation("fn", 1))
+    mark = w.mark()
+    time.sleep(0.05)
+    assert not w.committed(mark)
+    store.failures = 0
+    w.flush(timeout=10)
+    assert w.committed(mark)
     w.stop()

@@ -88,8 +88,8 @@ class LocalInvoker(Invoker):
             for task in left:
                 task.cancel()
         if self.journal is not None:
-            await asyncio.to_thread(self.writer.flush)
-            self.journal.close(delete=True)
+            # Bounded: with the store down, what is unwritten stays on disk.
+            await asyncio.to_thread(self.journal.close, True, self.settings.writer_stop_timeout)
 
     def submit(
         self,
@@ -101,6 +101,7 @@ class LocalInvoker(Invoker):
         trace: Trace | None = None,
         blocking: bool = False,
     ) -> Invocation:
+        self.writer.admit()  # 503 while the store cannot keep up: raises before anything
         if self.quotas is not None:
             self.quotas.admit(target.action.namespace)  # raises before anything starts
         aid = activation_id()
@@ -122,7 +123,12 @@ class LocalInvoker(Invoker):
             if blocking:
                 on_detach = accepted
             else:
-                accepted()
+                try:
+                    accepted()
+                except BaseException:
+                    if self.quotas is not None:
+                        self.quotas.done(action.namespace)  # it never started
+                    raise
         if trace is None:
             trace = incoming()  # the HTTP request's traceparent, when it had one
             if trace is None and self.tracing:
