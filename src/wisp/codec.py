@@ -19,6 +19,14 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
+def canonical(value: Any) -> bytes:
+    """One encoding per JSON value (keys sorted): equal documents, equal bytes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
 def loads(data: bytes | bytearray | str) -> Any:
     """Parse strict JSON (no NaN/Infinity). Raises ValueError on bad input."""
     try:

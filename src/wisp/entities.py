@@ -28,6 +28,8 @@ from wisp.builds import Builder
 from wisp.config import Limits
 from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from wisp.invoker.base import Target
+from wisp.invoker.retries import DEFAULT as DEFAULT_INVOKE_CONFIG
+from wisp.invoker.retries import InvokeConfig, parse_invoke_config
 from wisp.models import DEFAULT_PACKAGE, Action, ActionLimits, Exec, KeyValues, Package
 from wisp.runtimes import RuntimeTable
 from wisp.store.base import Store
@@ -244,10 +246,28 @@ class EntityService:
         if package != DEFAULT_PACKAGE:
             bound = self.store.get_package(namespace, package)
         target = _target(action, bound)
+        stored = self.store.get_invoke_config(namespace, package, name)
+        if stored is not None:
+            target.invoke_config = parse_invoke_config(stored)
         with self._lock:
             if self._generation == generation:
                 self._targets[(namespace, package, name)] = target
         return target
+
+    # -- invoke configs (retries of asynchronous invocations) ----------------
+    def get_invoke_config(self, namespace: str, package: str, name: str) -> InvokeConfig:
+        """The function's config; the defaults when none was put."""
+        self.get_action(namespace, package, name)  # 404 for a missing function
+        stored = self.store.get_invoke_config(namespace, package, name)
+        return parse_invoke_config(stored) if stored is not None else DEFAULT_INVOKE_CONFIG
+
+    def put_invoke_config(self, namespace: str, package: str, name: str, raw: Any) -> InvokeConfig:
+        """Validate and replace the function's config (absent fields: the defaults)."""
+        config = parse_invoke_config(raw)
+        self.get_action(namespace, package, name)
+        self.store.put_invoke_config(namespace, package, name, config.to_json(), now_ms())
+        self._invalidate(namespace, package, name)
+        return config
 
     def _invalidate(self, namespace: str, package: str, name: str | None) -> None:
         """Forget targets of one action, or of every action in a package (name=None)."""

@@ -8,6 +8,8 @@
     ├── NotFound              404  entity or activation does not exist
     ├── Conflict              409  entity exists and overwrite was not asked for
     ├── PayloadTooLarge       413  parameters / code over the limit
+    ├── Unprocessable         422  well-formed, but contradicts earlier state (an
+    │                              Idempotency-Key reused with another body)
     ├── TooManyRequests       429  namespace quota exceeded
     ├── PlatformError         500  Wisp itself failed (never user code)
     └── Unavailable           503  Wisp cannot take work now (store down, journal unwritable)
@@ -59,6 +61,11 @@ class Conflict(WispError):
 class PayloadTooLarge(WispError):
     status = 413
     code = "payload_too_large"
+
+
+class Unprocessable(WispError):
+    status = 422
+    code = "unprocessable"
 
 
 class TooManyRequests(WispError):

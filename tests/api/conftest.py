@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from wisp.api import create_app
 from wisp.config import Limits, Settings
 from wisp.entities import EntityService
-from wisp.ids import activation_id
+from wisp.ids import activation_id as new_activation_id
 from wisp.invoker.base import Invocation, Invoker, Target
 from wisp.models import (
     APPLICATION_ERROR,
@@ -83,9 +83,10 @@ class FakeInvoker(Invoker):
         subject: str,
         cause: str | None = None,
         blocking: bool = False,
+        activation_id: str | None = None,
     ) -> Invocation:
         loop = asyncio.get_running_loop()
-        aid = activation_id()
+        aid = activation_id or new_activation_id()
         self.calls.append(Call(target, params, subject, aid))
         merged = {**target.parameters, **params}
         status, result = SUCCESS, merged

@@ -44,6 +44,7 @@ async def test_the_document_describes_the_api(client: httpx.AsyncClient) -> None
         "blocking",
         "result",
         "timeout",
+        "Idempotency-Key",
         "traceparent",
         "tracestate",
         "X-Request-Id",
@@ -69,10 +70,12 @@ async def test_every_documented_read_is_routed(client: httpx.AsyncClient) -> Non
             continue  # public calls reach functions and routes: their own suites cover them
         url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
         response = await client.get(url)
-        # 404 only where the activation id is made up: then it is ours, not Starlette's.
+        # 404 only where the activation (or dead letter) id is made up: then it is
+        # ours, not Starlette's.
         assert response.status_code in (200, 404), (path, response.status_code)
         if response.status_code == 404:
-            assert "activation" in response.json()["error"], path
+            error = response.json()["error"]
+            assert "activation" in error or "dead letter" in error, path
 
 
 async def test_docs_page_loads_its_script(client: httpx.AsyncClient) -> None:
@@ -120,7 +123,16 @@ def test_every_routed_api_path_is_documented(app: Starlette) -> None:  # noqa: F
     assert not missing, f"routed but not in the OpenAPI document: {missing}"
     # Everything the issue names is there.
     paths = {_canonical(p) for _, p in routed}
-    for needle in ("/triggers", "/rules", "/routes", "/limits", "/activations/stream"):
+    for needle in (
+        "/triggers",
+        "/rules",
+        "/routes",
+        "/limits",
+        "/activations/stream",
+        "/invokeConfig",
+        "/deadletters",
+        "/redrive",
+    ):
         assert any(p.endswith(needle) or needle + "/" in p for p in paths), needle
     assert len(routed) > 60
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 from wisp.api.actions import ActionsApi
 from wisp.api.activations import ActivationsApi
+from wisp.api.asyncwork import AsyncWorkApi
 from wisp.api.auth import Authenticator
 from wisp.api.context import ApiContext, route
 from wisp.api.errors import http_exception
@@ -82,7 +83,9 @@ def create_app(
     web = WebActionsApi(ctx)
     invoke = InvokeApi(ctx).invoke
     routes: list[BaseRoute] = [
-        # Actions first: routes are matched in order, and invoke is the hot path.
+        # .../actions/{name}/invokeConfig would match the action routes' {pkg}/{name}.
+        *AsyncWorkApi(ctx).routes(),
+        # Actions early: routes are matched in order, and invoke is the hot path.
         *ActionsApi(ctx, invoke).routes(),
         route("/api/v1", GET=info),
         route("/api/v1/", GET=info),

@@ -9,6 +9,8 @@ keeps running (its record lands later), as DigitalOcean Functions does.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,9 +20,15 @@ from wisp.api.actions import action_key
 from wisp.api.context import ApiContext
 from wisp.api.errors import error_response
 from wisp.api.inputs import json_object, query_bool, query_int
-from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, Activation
+from wisp.api.retention import IDEMPOTENCY_WINDOW_MS
+from wisp.codec import canonical
+from wisp.errors import BadRequest, Unprocessable
+from wisp.ids import activation_id
+from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, Activation, IdempotencyClaim
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
+IDEMPOTENCY_HEADER = "idempotency-key"
+IDEMPOTENCY_KEY_MAX = 255
 # 502 only for real function failures: nim retries a 502 twice, running the function again.
 _HTTP_STATUS = {SUCCESS: 200, APPLICATION_ERROR: 502, DEVELOPER_ERROR: 502}
 
@@ -45,8 +53,14 @@ class InvokeApi:
             target = await run_in_threadpool(
                 ctx.entities.resolve_target, namespace.name, package, name
             )
+        chosen = None
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            chosen, first = await self.claim(namespace.name, key, params, blocking)
+            if not first:  # the key's activation was started before: not again
+                return _accepted(chosen, {ACTIVATION_HEADER: chosen})
         invocation = ctx.platform.invoker.submit(
-            target, params, subject=namespace.name, blocking=blocking
+            target, params, subject=namespace.name, blocking=blocking, activation_id=chosen
         )
         headers = {ACTIVATION_HEADER: invocation.activation_id}
         if not blocking:
@@ -65,6 +79,34 @@ class InvokeApi:
             return response
         return _finished(record, result_only, headers)
 
+    async def claim(
+        self, namespace: str, key: str, params: dict[str, object], blocking: bool
+    ) -> tuple[str, bool]:
+        """The activation id for an Idempotency-Key, and whether this request is the
+        first with it (and so must start the activation)."""
+        check_idempotency_key(key)
+        if blocking:
+            raise BadRequest(
+                "the Idempotency-Key header applies to non-blocking invokes only "
+                "(a blocking invoke is never repeated by Wisp: retry it yourself)"
+            )
+        now = time.time_ns() // 1_000_000
+        body_hash = hashlib.sha256(canonical(params)).hexdigest()
+        mine = IdempotencyClaim(activation_id(), body_hash, now)
+        held = await run_in_threadpool(
+            self.ctx.platform.store.claim_idempotency_key,
+            namespace,
+            key,
+            mine,
+            now - IDEMPOTENCY_WINDOW_MS,
+        )
+        if held.body_hash != body_hash:
+            raise Unprocessable(
+                f"Idempotency-Key {key!r} was used in the last 24 hours with a different "
+                f"request body (activation {held.activation_id}); use a new key"
+            )
+        return held.activation_id, held.activation_id == mine.activation_id
+
     def flags(self, request: Request) -> tuple[bool, bool, int | None]:
         query: bytes = request.scope["query_string"]
         flags = self._flags.get(query)
@@ -78,6 +120,14 @@ class InvokeApi:
                 self._flags.clear()
             self._flags[query] = flags
         return flags
+
+
+def check_idempotency_key(key: str) -> None:
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise BadRequest(
+            f"the Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII "
+            f"characters (got {len(key)} characters)"
+        )
 
 
 async def wait_done(future: asyncio.Future[Activation], seconds: float) -> bool:

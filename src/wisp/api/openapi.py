@@ -116,6 +116,20 @@ PARAMS: dict[str, Json] = {
         "echoed in the response, in the server's log lines and the activation's `requestId`.",
     },
 }
+PARAMS["Idempotency-Key"] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Non-blocking invokes only: within 24 h the same key with the same body "
+    "answers 202 with the same activation id and runs nothing; another body is a 422.",
+}
+PARAMS["letter"] = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The dead activation's id.",
+}
 TRACE = ["traceparent", "tracestate", "X-Request-Id"]
 INVOKED = {
     "200": _json(_ref("Activation"), "Finished (blocking)"),
@@ -155,7 +169,8 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
     ("delete", NS + "/actions/{fn}", "actions", "Delete a function", ["ns", "fn"], None,
      {"200": _json(_ref("Action"))}),
     ("post", NS + "/actions/{fn}", "invoke", "Invoke a function",
-     ["ns", "fn", "blocking", "result", "timeout", *TRACE], ANY_OBJECT, INVOKED),
+     ["ns", "fn", "blocking", "result", "timeout", "Idempotency-Key", *TRACE], ANY_OBJECT,
+     INVOKED),
     ("get", NS + "/actions/{pkg}/{fn}", "actions", "Get a function in a package",
      ["ns", "pkg", "fn"], None, {"200": _json(_ref("Action"))}),
     ("put", NS + "/actions/{pkg}/{fn}", "actions", "Create or update a function in a package",
@@ -163,7 +178,30 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
     ("delete", NS + "/actions/{pkg}/{fn}", "actions", "Delete a function in a package",
      ["ns", "pkg", "fn"], None, {"200": _json(_ref("Action"))}),
     ("post", NS + "/actions/{pkg}/{fn}", "invoke", "Invoke a function in a package",
-     ["ns", "pkg", "fn", "blocking", "result", "timeout", *TRACE], ANY_OBJECT, INVOKED),
+     ["ns", "pkg", "fn", "blocking", "result", "timeout", "Idempotency-Key", *TRACE],
+     ANY_OBJECT, INVOKED),
+    *[(method, path + "/invokeConfig", "invoke", summary, params, body,
+       {"200": _json(_ref("InvokeConfig"))})
+      for path, params in ((NS + "/actions/{fn}", ["ns", "fn"]),
+                           (NS + "/actions/{pkg}/{fn}", ["ns", "pkg", "fn"]))
+      for method, summary, body in (
+          ("get", "A function's retry policy for asynchronous invocations", None),
+          ("put", "Set a function's retry policy (absent fields take the defaults)",
+           _ref("InvokeConfig")))],
+    ("get", NS + "/deadletters", "invoke",
+     "Dead letters: asynchronous activations out of attempts or age, newest first",
+     ["ns", "limit", "skip"], None,
+     {"200": _json({"type": "array", "items": _ref("DeadLetter")})}),
+    ("delete", NS + "/deadletters", "invoke", "Purge the namespace's dead letters", ["ns"],
+     None, {"200": _json({"type": "object", "properties": {"purged": {"type": "integer"}}})}),
+    ("get", NS + "/deadletters/{id}", "invoke", "Get a dead letter", ["ns", "letter"], None,
+     {"200": _json(_ref("DeadLetter"))}),
+    ("post", NS + "/deadletters/{id}/redrive", "invoke",
+     "Invoke the function again with the dead letter's input (the letter is removed)",
+     ["ns", "letter"], None,
+     {"202": _json({"type": "object", "properties": {
+         "activationId": {"type": "string"}, "redriven": {"type": "string"}}},
+         "Accepted: the new activation's id")}),
     ("get", NS + "/activations", "activations", "List activations, newest first",
      ["ns", "name", "since", "upto", "limit", "skip", "docs"], None,
      {"200": _json({"type": "array", "items": _ref("Activation")})}),
@@ -287,6 +325,28 @@ SCHEMAS: Json = {
                         "path, kind, limits, waitTime, initTime (cold starts), timeout, "
                         "cpuTime (ms), peakMemory (bytes), oom, requestId, traceId, "
                         "spanId, parentSpanId"}}},
+    "InvokeConfig": {"type": "object", "properties": {
+        "maximumRetryAttempts": {"type": "integer", "minimum": 0, "maximum": 5, "default": 0},
+        "maximumEventAgeSeconds": {"type": "integer", "minimum": 60, "maximum": 21600,
+                                   "default": 21600},
+        "backoff": {"type": "object", "description": "delay before retry n: "
+                    "min(max, initial * factor^(n-1)) * (1 ± jitter); durations are seconds "
+                    "or strings such as 500ms, 2s, 1m", "properties": {
+            "initial": {"type": ["number", "string"], "default": 1},
+            "factor": {"type": "number", "minimum": 1, "maximum": 10, "default": 2},
+            "max": {"type": ["number", "string"], "default": 60},
+            "jitter": {"type": "number", "minimum": 0, "maximum": 0.5, "default": 0.1}}},
+        "retryOn": {"type": "array", "items": {"enum": ["internal", "developer", "application"]},
+                    "description": "outcomes retried; internal always is"},
+        "onFailure": {"type": ["object", "null"], "description":
+                      '{"function": "PKG/FN"} or {"trigger": "NAME"}: receives '
+                      "{condition, request, response} of each dead letter"}}},
+    "DeadLetter": {"type": "object", "properties": {
+        "activationId": {"type": "string"}, "namespace": {"type": "string"},
+        "name": {"type": "string"}, "version": {"type": "string"},
+        "reason": {"enum": ["RetriesExhausted", "EventAgeExceeded"]},
+        "created": {"type": "integer"}, "attempts": {"type": "integer"},
+        "request": ANY_OBJECT, "response": ANY_OBJECT}},
     "Limits": {"type": "object", "additionalProperties": {"type": "integer"}, "description":
                "concurrentActions, invocationsPerMinute, firesPerMinute, min/maxActionMemory "
                "(bytes), min/maxActionTimeout (ms), min/maxActionLogs (bytes), "

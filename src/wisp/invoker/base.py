@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wisp.invoker.retries import DEFAULT, InvokeConfig
 from wisp.models import Action, Activation
 from wisp.observability.tracing import Trace
 
@@ -21,6 +22,7 @@ class Target:
     action: Action
     parameters: dict[str, Any] = field(default_factory=dict)  # package params < action params
     env: dict[str, str] = field(default_factory=dict)  # "init": true parameters, as strings
+    invoke_config: InvokeConfig = DEFAULT  # retries of asynchronous invocations
 
 
 @dataclass
@@ -59,8 +61,12 @@ class Invoker(ABC):
         cause: str | None = None,
         trace: Trace | None = None,
         blocking: bool = False,
+        activation_id: str | None = None,
     ) -> Invocation:
         """Start an invocation. ``params`` (the request body) overlay target.parameters.
+
+        ``activation_id``: the id to use, when the caller chose it already (an
+        Idempotency-Key claim names it before the invocation starts).
 
         ``blocking``: the caller waits for the record and calls ``detach()`` if it
         stops waiting first; until then, a crash drops its connection, which tells it.

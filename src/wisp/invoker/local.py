@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wisp.config import Settings
-from wisp.ids import activation_id
+from wisp.ids import activation_id as new_activation_id
 from wisp.invoker.base import Invocation, Invoker, Target
 from wisp.invoker.journal import AcceptJournal
 from wisp.invoker.quotas import Quotas
@@ -100,11 +100,12 @@ class LocalInvoker(Invoker):
         cause: str | None = None,
         trace: Trace | None = None,
         blocking: bool = False,
+        activation_id: str | None = None,
     ) -> Invocation:
         self.writer.admit()  # 503 while the store cannot keep up: raises before anything
         if self.quotas is not None:
             self.quotas.admit(target.action.namespace)  # raises before anything starts
-        aid = activation_id()
+        aid = activation_id or new_activation_id()
         done: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
         args = {**target.parameters, **params} if target.parameters else params
         start = now_ms()

@@ -232,8 +232,9 @@ class Store(ABC):
         ``delete_action`` deletes it too."""
 
     @abstractmethod
-    def get_invoke_config(self, namespace: str, package: str, name: str) -> dict[str, Any] | None:
-        ...
+    def get_invoke_config(
+        self, namespace: str, package: str, name: str
+    ) -> dict[str, Any] | None: ...
 
     @abstractmethod
     def put_dead_letter(self, letter: DeadLetter) -> None:
