@@ -254,3 +254,22 @@ def test_triggers_are_read_and_target_namespace_is_tolerated(make_project: MakeP
 def test_two_sources_for_one_function_is_an_error(make_project: MakeProject) -> None:
     root = make_project(None, {**HELLO, "packages/hello/hello/__main__.py": "x = 1\n"})
     assert "function hello/hello is also defined by" in error_of(root)
+
+
+def test_invoke_config_is_validated_and_normalised(make_project: MakeProject) -> None:
+    yml = """
+        packages:
+          - name: hello
+            functions:
+              - name: hello
+                invokeConfig: {maximumRetryAttempts: 2, backoff: 1s}
+        """
+    project = load_project(make_project(yml, HELLO), None, {})
+    config = project.functions[0].invoke_config
+    assert config is not None
+    assert config["maximumRetryAttempts"] == 2 and config["maximumEventAgeSeconds"] == 21600
+    assert config["backoff"]["initial"] == 1.0 and config["retryOn"] == ["internal"]
+    bad = yml.replace("maximumRetryAttempts: 2", "maximumRetryAttempts: 9")
+    message = error_of(make_project(bad, HELLO))
+    assert "packages[0].functions[0].invokeConfig" in message
+    assert "maximumRetryAttempts must be an integer from 0 to 5" in message

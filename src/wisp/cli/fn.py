@@ -217,3 +217,116 @@ def delete(name: str) -> None:
     with WispClient.from_credentials() as client:
         client.delete(entity_path("actions", name))
     stdout.print(f"Deleted function {name}")
+
+
+@fn.command("invoke-config")
+@click.argument("name")
+@click.option("--max-retries", type=int, metavar="N", help="Retries after a failure (0-5).")
+@click.option("--max-age", metavar="S", help="Give up this long after the first try (60-21600 s).")
+@click.option("--backoff", metavar="DURATION", help="Delay before the first retry (e.g. 1s).")
+@click.option("--backoff-factor", type=float, help="Each further delay is this many times longer.")
+@click.option("--backoff-max", metavar="DURATION", help="The longest delay.")
+@click.option("--jitter", type=float, help="Random spread of each delay, a fraction (0-0.5).")
+@click.option(
+    "--retry-on",
+    metavar="KINDS",
+    help="Comma-separated outcomes to retry besides internal: developer, application "
+    "('internal' alone: platform failures only).",
+)
+@click.option("--on-failure", metavar="PKG/FN", help="A function that receives each dead letter.")
+@click.option("--on-failure-trigger", metavar="NAME", help="A trigger fired with each dead letter.")
+@click.option("--no-on-failure", is_flag=True, help="Send dead letters nowhere.")
+@JSON_FLAG
+def invoke_config(
+    name: str,
+    max_retries: int | None,
+    max_age: str | None,
+    backoff: str | None,
+    backoff_factor: float | None,
+    backoff_max: str | None,
+    jitter: float | None,
+    retry_on: str | None,
+    on_failure: str | None,
+    on_failure_trigger: str | None,
+    no_on_failure: bool,
+    as_json: bool,
+) -> None:
+    """Show or change how asynchronous invocations of NAME (PKG/FN) are retried.
+
+    With no option, prints the current config. Options change only what they name.
+    """
+    if sum(bool(x) for x in (on_failure, on_failure_trigger, no_on_failure)) > 1:
+        raise CliError("give one of --on-failure, --on-failure-trigger, --no-on-failure")
+    path = entity_path("actions", name) + "/invokeConfig"
+    with WispClient.from_credentials() as client:
+        config = client.get(path)
+        if not isinstance(config, dict):
+            raise CliError("the server's invoke config is not an object")
+        changes: dict[str, Any] = {}
+        if max_retries is not None:
+            changes["maximumRetryAttempts"] = max_retries
+        if max_age is not None:
+            changes["maximumEventAgeSeconds"] = _seconds("--max-age", max_age)
+        steps = {"initial": backoff, "factor": backoff_factor, "max": backoff_max}
+        steps["jitter"] = jitter
+        set_steps = {k: v for k, v in steps.items() if v is not None}
+        if set_steps:
+            changes["backoff"] = {**(config.get("backoff") or {}), **set_steps}
+        if retry_on is not None:
+            changes["retryOn"] = [k.strip() for k in retry_on.split(",") if k.strip()]
+        if on_failure:
+            changes["onFailure"] = {"function": on_failure}
+        elif on_failure_trigger:
+            changes["onFailure"] = {"trigger": on_failure_trigger}
+        elif no_on_failure:
+            changes["onFailure"] = None
+        if changes:
+            config = client.put(path, {**config, **changes})
+    if as_json:
+        print_json(config)
+        return
+    _show_config(name, config)
+
+
+def _seconds(flag: str, text: str) -> int:
+    """Whole seconds from ``600`` or a duration such as ``10m`` or ``6h``."""
+    from wisp.errors import BadRequest
+    from wisp.invoker.retries import parse_duration
+
+    try:
+        seconds = parse_duration(flag, text)
+    except BadRequest as exc:
+        raise CliError(exc.message) from exc
+    if seconds != int(seconds):
+        raise CliError(f"{flag} must be whole seconds (got {text!r})")
+    return int(seconds)
+
+
+def _show_config(name: str, config: dict[str, Any]) -> None:
+    backoff = config.get("backoff") or {}
+    target = config.get("onFailure") or {}
+    destination = (
+        f"function {target['function']}"
+        if "function" in target
+        else f"trigger {target['trigger']}"
+        if "trigger" in target
+        else "-"
+    )
+    rows = [
+        ("function", name),
+        ("max retries", config.get("maximumRetryAttempts")),
+        ("max age", f"{config.get('maximumEventAgeSeconds')}s"),
+        (
+            "backoff",
+            f"{backoff.get('initial')}s x{backoff.get('factor')} up to {backoff.get('max')}s, "
+            f"jitter ±{round(float(backoff.get('jitter') or 0) * 100)}%",
+        ),
+        ("retry on", ", ".join(config.get("retryOn") or [])),
+        ("on failure", destination),
+    ]
+    table = make_table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, str(value))
+    stdout.print(table)

@@ -41,6 +41,11 @@ SUBCOMMANDS = {
         "admin",
         "Operator commands; they use the store of --data-dir (or WISP_DATABASE_URL).",
     ),
+    "deadletters": Subcommand(
+        "wisp.cli.deadletters",
+        "deadletters",
+        "Dead letters: asynchronous activations out of retries or age; list, get, redrive, purge.",
+    ),
     "deploy": Subcommand(
         "wisp.cli.deploy",
         "deploy",

@@ -69,6 +69,16 @@ def apply_plan(
         else:
             functions.append(change)
     run(functions, lambda c: _put(remote, c))
+    failed_functions = {
+        o.change.name for o in outcomes if not o.ok and o.change.entity == "function"
+    }
+    configs: list[Change] = []
+    for change in (c for c in puts if c.entity == "invokeConfig"):
+        if change.name in failed_functions:
+            record(Outcome(change, False, f"function {change.name} was not deployed"))
+        else:
+            configs.append(change)
+    run(configs, lambda c: _put(remote, c))
     # A rule names its trigger and function, so both must exist first.
     run([c for c in puts if c.entity == "trigger"], lambda c: _put(remote, c))
     run([c for c in puts if c.entity == "rule"], lambda c: _put(remote, c))

@@ -92,12 +92,29 @@ class DesiredFunction:
 
 
 @dataclass
+class DesiredInvokeConfig:
+    """A function's ``invokeConfig``, put after the function (it must exist first)."""
+
+    function: DesiredFunction
+    body: Body
+
+    @property
+    def label(self) -> str:
+        return f"invokeConfig {self.function.path}"
+
+    @property
+    def api_path(self) -> str:
+        return self.function.api_path + "/invokeConfig"
+
+
+@dataclass
 class DesiredState:
     packages: list[DesiredPackage]
     functions: list[DesiredFunction]
     triggers: list[DesiredTrigger] = field(default_factory=list)
     rules: list[DesiredRule] = field(default_factory=list)
     routes: list[DesiredRoute] = field(default_factory=list)
+    invoke_configs: list[DesiredInvokeConfig] = field(default_factory=list)
 
 
 def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -114,15 +131,19 @@ def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any
 def desired_state(project: Project, runtimes: Runtimes) -> DesiredState:
     packages: list[DesiredPackage] = []
     functions: list[DesiredFunction] = []
+    configs: list[DesiredInvokeConfig] = []
     for pkg in project.packages:
         if pkg.name != DEFAULT_PACKAGE:
             packages.append(DesiredPackage(pkg.name, package_body(pkg)))
         for fn in pkg.functions:
-            functions.append(DesiredFunction(fn.package, fn.name, function_body(fn, pkg, runtimes)))
+            function = DesiredFunction(fn.package, fn.name, function_body(fn, pkg, runtimes))
+            functions.append(function)
+            if fn.invoke_config is not None:
+                configs.append(DesiredInvokeConfig(function, fn.invoke_config))
     specs = [spec for fn in project.functions for spec in fn.triggers]
     triggers = [desired_trigger(spec) for spec in specs]
     rules = [desired_rule(spec) for spec in specs]
-    return DesiredState(packages, functions, triggers, rules, list(project.routes))
+    return DesiredState(packages, functions, triggers, rules, list(project.routes), configs)
 
 
 def package_body(pkg: PackageSpec) -> Body:

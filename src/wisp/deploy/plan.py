@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from wisp.deploy.desired import Body, DesiredFunction, DesiredPackage, DesiredState
+from wisp.deploy.desired import (
+    Body,
+    DesiredFunction,
+    DesiredInvokeConfig,
+    DesiredPackage,
+    DesiredState,
+)
 from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE
 from wisp.deploy.remote import LIST_PAGE, Remote, action_path
@@ -21,7 +27,7 @@ from wisp.deploy.routes import ROUTES_PATH, DesiredRoute, delete_params, route_n
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_trigger
 
 Verb = Literal["create", "update", "unchanged", "delete"]
-Entity = Literal["package", "function", "trigger", "rule", "route"]
+Entity = Literal["package", "function", "invokeConfig", "trigger", "rule", "route"]
 SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
 MAX_WORKERS = 25  # concurrent requests, as DigitalOcean's deployer does
@@ -81,9 +87,12 @@ def make_plan(
     workers: int = MAX_WORKERS,
 ) -> Plan:
     """Fetch the current state of everything the project names, and compare."""
-    wanted: list[DesiredPackage | DesiredFunction | DesiredTrigger | DesiredRule] = [
+    wanted: list[
+        DesiredPackage | DesiredFunction | DesiredInvokeConfig | DesiredTrigger | DesiredRule
+    ] = [
         *desired.packages,
         *desired.functions,
+        *desired.invoke_configs,
         *desired.triggers,
         *desired.rules,
     ]
@@ -216,6 +225,16 @@ def diff_package(want: Body, have: dict[str, Any]) -> list[str]:
     return reasons
 
 
+def diff_invoke_config(want: Body, have: dict[str, Any]) -> list[str]:
+    """Both sides are whole, normalised configs (the project's was parsed as the
+    server parses a PUT), so every field is compared."""
+    reasons: list[str] = []
+    for key in sorted(want.keys() | have.keys()):
+        if want.get(key) != have.get(key):
+            reasons.append(f"invokeConfig.{key} {_show(have.get(key))} → {_show(want.get(key))}")
+    return reasons
+
+
 def _as_dict(items: Iterable[Any] | None, keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
@@ -266,12 +285,14 @@ def _show(value: Any) -> str:
 _ENTITIES: dict[type, Entity] = {
     DesiredPackage: "package",
     DesiredFunction: "function",
+    DesiredInvokeConfig: "invokeConfig",
     DesiredTrigger: "trigger",
     DesiredRule: "rule",
 }
 _DIFFS: dict[Entity, Callable[[Body, dict[str, Any]], list[str]]] = {
     "package": diff_package,
     "function": diff_function,
+    "invokeConfig": diff_invoke_config,
     "trigger": diff_trigger,
     "rule": diff_rule,
 }

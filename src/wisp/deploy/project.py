@@ -50,6 +50,7 @@ _FUNCTION_KEYS = {
     "parameters",
     "environment",
     "limits",
+    "invokeConfig",
     "triggers",
     "remoteBuild",
     "localBuild",
@@ -74,6 +75,9 @@ class FunctionSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
+    # Retries of asynchronous invocations, normalised (every field, defaults filled):
+    # what the server answers on GET, so a second deploy compares equal.
+    invoke_config: dict[str, Any] | None = None
     triggers: list[TriggerSpec] = field(default_factory=list)
 
     @property
@@ -270,6 +274,7 @@ class _Reader:
             parameters=self.mapping(raw.get("parameters"), f"{where}.parameters"),
             environment=self.environment(raw.get("environment"), f"{where}.environment"),
             limits=self.limits(raw.get("limits"), f"{where}.limits"),
+            invoke_config=self.invoke_config(raw.get("invokeConfig"), f"{where}.invokeConfig"),
             triggers=read_triggers(
                 raw.get("triggers"),
                 f"{where}.triggers",
@@ -328,6 +333,18 @@ class _Reader:
             if not isinstance(item, str):
                 raise self.fail(f"{where}.{key}", "must be a string (quote it in YAML)")
         return env
+
+    def invoke_config(self, value: Any, where: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from wisp.errors import BadRequest
+        from wisp.invoker.retries import parse_invoke_config
+
+        try:
+            return parse_invoke_config(self.mapping(value, where)).to_json()
+        except BadRequest as exc:
+            # The message starts with the field's own path: put it under the function's.
+            raise self.fail(where, exc.message.removeprefix("invokeConfig.")) from exc
 
     def limits(self, value: Any, where: str) -> dict[str, int]:
         raw = self.mapping(value, where)
