@@ -52,8 +52,12 @@ class Settings:
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
     cgroups: str = "auto"  # auto | off
-    isolation: str = "minimal"  # the least the sandbox must achieve: minimal|userns|standard|strict
-    network: str = "egress"  # functions' network unless annotated: egress | none
+    # The least the sandbox must achieve: minimal|userns|standard|strict. Empty: userns,
+    # so that a host reaching only minimal (single-tenant) refuses unless asked for it.
+    isolation: str = ""
+    # Functions' network unless annotated: egress | none | egress-unfiltered (egress, but
+    # sharing the host's network where no filter can be installed, instead of none).
+    network: str = "egress"
     instance_cpus: float = 1.0  # CPU time per wall second one instance may use; 0: no quota
     egress_subnet: str = "10.203.0.0/16"  # egress instances' addresses, a /30 each (root)
     egress_nameservers: str = ""  # IPv4 DNS servers instances may reach; empty: resolv.conf's
@@ -126,6 +130,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "log_format": ("text", "json"),
     "access_log": ("on", "off"),
     "tracing": ("on", "off"),
+    "network": ("egress", "none", "egress-unfiltered"),
 }
 # Limits an operator may raise or lower, in bytes (the rest are per-function ranges).
 _LIMITS_ENV: dict[str, str] = {"payload_max": "WISP_PAYLOAD_MAX", "result_max": "WISP_RESULT_MAX"}

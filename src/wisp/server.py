@@ -125,6 +125,7 @@ def serve(settings: Settings) -> None:
         "listening": settings.public_api_host,
         "store": redact(settings.store_url),
         "isolation": level,
+        "egress": sandbox.egress_note() if sandbox is not None else "unknown",
         "guest_key": str(settings.data_dir / "guest.key"),
     }
     if settings.otlp_endpoint:

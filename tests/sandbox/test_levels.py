@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from wisp.config import Settings
 from wisp.errors import PlatformError
 from wisp.runtimes import RuntimeTable, discover, python_runtime
+from wisp.sandbox import local
 from wisp.sandbox.local import EGRESS, LEVELS, NO_NETWORK, LocalSandbox
 
 PYTHON = python_runtime().kind
@@ -54,3 +57,79 @@ def test_requiring_more_than_the_host_reaches_refuses(tmp_path):
 def test_an_unknown_level_is_named(tmp_path):
     with pytest.raises(PlatformError, match="unknown isolation level 'paranoid'"):
         unprivileged(tmp_path, userns=True, isolation="paranoid").prepare_isolation()
+
+
+def test_an_implicit_minimal_level_refuses_and_names_the_flag(tmp_path):
+    sandbox = unprivileged(tmp_path, userns=False, isolation="")
+    with pytest.raises(PlatformError) as refused:
+        sandbox.prepare_isolation()
+    message = str(refused.value)
+    assert "reaches only isolation 'minimal'" in message and "\n" not in message
+    assert "(unshare(CLONE_NEWUSER): Operation not permitted)" in message
+    assert "single-tenant only: pass --isolation minimal" in message
+    unprivileged(tmp_path, userns=False, isolation="minimal").prepare_isolation()
+    unprivileged(tmp_path, userns=True, isolation="").prepare_isolation()  # userns: no flag
+
+
+def test_without_a_filter_egress_is_loopback_only_unless_asked_for(tmp_path):
+    sandbox = unprivileged(tmp_path, userns=True)
+    assert sandbox.egress_mode == "none" and "egress-none(no root)" in sandbox.isolation
+    assert "net" in sandbox.fork_spec(PYTHON, EGRESS, None, None)["namespaces"]
+    settings = Settings(data_dir=tmp_path, cgroups="off", network="egress-unfiltered")
+    sandbox = LocalSandbox(settings, RuntimeTable(discover(None)))
+    sandbox.as_root, sandbox.userns = False, True
+    assert sandbox.egress_mode == "unfiltered"
+    assert "net" not in sandbox.fork_spec(PYTHON, EGRESS, None, None)["namespaces"]
+    assert "net" in sandbox.fork_spec(PYTHON, NO_NETWORK, None, None)["namespaces"]
+
+
+def test_at_minimal_seccomp_keeps_offline_instances_to_unix_sockets(tmp_path):
+    sandbox = unprivileged(tmp_path, userns=False)
+    sandbox.seccomp = True
+    for network in (EGRESS, NO_NETWORK):
+        spec = sandbox.fork_spec(PYTHON, network, None, None)
+        assert spec["sockets"] == "unix" and "namespaces" not in spec
+        assert spec["rlimits"]["RLIMIT_NPROC"] == sandbox.nproc_shared
+    sandbox.seccomp = False  # nothing could keep them off the network: refuse to start
+    with pytest.raises(PlatformError, match="WISP_NETWORK=egress-unfiltered"):
+        sandbox.prepare_isolation()
+
+
+def test_rlimit_nproc_is_set_at_every_level(tmp_path):
+    root = LocalSandbox(Settings(data_dir=tmp_path, cgroups="off"), RuntimeTable(discover(None)))
+    root.as_root = True
+    assert root.fork_spec(PYTHON, NO_NETWORK, None, 200_000)["rlimits"]["RLIMIT_NPROC"] == 256
+    userns = unprivileged(tmp_path, userns=True)
+    assert userns.fork_spec(PYTHON, EGRESS, None, None)["rlimits"]["RLIMIT_NPROC"] == 1024
+    minimal = unprivileged(tmp_path, userns=False)
+    assert minimal.fork_spec(PYTHON, EGRESS, None, None)["rlimits"]["RLIMIT_NPROC"] > 0
+
+
+def test_the_shared_nproc_limit_counts_the_uids_tasks(monkeypatch):
+    threads = sum(
+        int(line.split()[1])
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        for line in open_quietly(f"/proc/{pid}/status")
+        if line.startswith("Threads:") and owner(pid) == os.getuid()
+    )
+    monkeypatch.setattr(local.resource, "getrlimit", lambda _: (-1, -1))  # unlimited
+    limit = local.shared_nproc_limit()
+    assert abs(limit - (threads + local.RLIMIT_NPROC_SHARED)) < 64  # tasks come and go
+    monkeypatch.setattr(local.resource, "getrlimit", lambda _: (threads + 500, 99999))
+    assert local.shared_nproc_limit() == threads + 500 - local.NPROC_MARGIN
+
+
+def open_quietly(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.readlines()
+    except OSError:
+        return []
+
+
+def owner(pid: str) -> int:
+    for line in open_quietly(f"/proc/{pid}/status"):
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return -1

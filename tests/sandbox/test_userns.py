@@ -8,13 +8,14 @@ operator's own Python would be. Run unprivileged, the test starts it directly.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import shlex
 import shutil
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,8 @@ def hidden_ancestor(path: Path) -> Path | None:
     return None
 
 
-def command(argv: list[str], stage: Path) -> list[str]:
+def command(argv: list[str], stage: Path, before: Sequence[str] = ()) -> list[str]:
+    """The server as ``nobody``; ``before``: a command (as root) that execs the rest."""
     server = [sys.executable, "-c", "from wisp.cli.main import main; main()", *argv]
     if not ROOT:
         return server
@@ -64,16 +66,20 @@ def command(argv: list[str], stage: Path) -> list[str]:
             f"mount --move {stage} {prefix}",
         ]
     setpriv = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --inh-caps=-all"
-    steps.append(f"exec {setpriv} --bounding-set=-all {shlex.join(server)}")
+    steps.append(f"exec {shlex.join(before)} {setpriv} --bounding-set=-all {shlex.join(server)}")
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(steps)]
 
 
-@pytest.fixture
-def unprivileged(tmp_path: Path) -> Iterator[Unprivileged]:
+@contextlib.contextmanager
+def nobody_server(
+    tmp_path: Path, args: Sequence[str] = (), before: Sequence[str] = (), start: bool = True
+) -> Iterator[Unprivileged]:
+    """A server run as ``nobody`` (``args`` after its own; ``before``: see command);
+    ``start``: False leaves starting it to the caller."""
     if ROOT and not shutil.which("setpriv"):
         pytest.fail("setpriv (util-linux) is needed to start the server as nobody")
     # A data dir where a sandbox could reach it if anything let it: not under /tmp.
-    data_dir = Path("/var/lib") / f"wisp-userns-test-{os.getpid()}"
+    data_dir = Path("/var/lib") / f"wisp-userns-test-{os.getpid()}-{tmp_path.name}"
     home = tmp_path / "home"
     stage = tmp_path / "stage"
     for d in (home, stage):
@@ -84,13 +90,26 @@ def unprivileged(tmp_path: Path) -> Iterator[Unprivileged]:
         os.chown(home, NOBODY, NOBODY)
         os.chmod(tmp_path, 0o755)
     env = {"WISP_CONFIG": str(home / "credentials.json"), "HOME": str(home)}
+    server = Unprivileged(
+        tmp_path,
+        env=env,
+        args=args,
+        data_dir=data_dir,
+        launch=lambda argv: command(argv, stage, before),
+    )
     try:
-        with Unprivileged(
-            tmp_path, env=env, data_dir=data_dir, launch=lambda argv: command(argv, stage)
-        ) as server:
-            yield server
+        if start:
+            server.start()
+        yield server
     finally:
+        server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def unprivileged(tmp_path: Path) -> Iterator[Unprivileged]:
+    with nobody_server(tmp_path) as server:
+        yield server
 
 
 PROBE = """
@@ -122,6 +141,8 @@ def main(args):
     out['caps'] = [fields[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd')]
     out['seccomp'] = fields['Seccomp'].strip()
     out['interfaces'] = sorted(name for _, name in socket.if_nameindex())
+    with open('/proc/self/limits') as limits:
+        out['nproc'] = [l.split()[2] for l in limits if l.startswith('Max processes')][0]
     return out
 """
 
@@ -169,7 +190,10 @@ def test_unprivileged_server_confines_instances_in_user_namespaces(unprivileged)
     assert result["mount"] != 0 and result["unshare"] != 0
     assert result["caps"] == ["0000000000000000"] * 3, result
     assert result["seccomp"] == "2"
-    assert len(result["interfaces"]) > 1  # egress: the host's network, unfiltered
+    # egress without root has no filter to go through: fail closed, loopback only.
+    assert result["interfaces"] == ["lo"], result
+    assert isolation["egress"] == "none" and "egress-none(no root)" in isolation["layers"]
+    assert result["nproc"] == "1024"  # shared by all instances (one uid)
 
     unprivileged.deploy(
         "offline",

@@ -32,7 +32,9 @@ from wisp.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_setti
     default=None,
     help="Refuse to start unless sandboxes achieve at least this level "
     "(strict: root, cgroups, namespaces, seccomp, egress filter; userns: "
-    "namespaces in a user namespace, without root).",
+    "namespaces in a user namespace, without root; the default). 'minimal' "
+    "(no namespaces: single-tenant only) runs only when asked for by this flag "
+    "[env WISP_ISOLATION].",
 )
 @click.option(
     "--log-format",

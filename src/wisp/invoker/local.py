@@ -68,7 +68,11 @@ class LocalInvoker(Invoker):
 
     @property
     def isolation(self) -> dict[str, str]:
-        return {"level": self.sandbox.level, "layers": self.sandbox.isolation}
+        return {
+            "level": self.sandbox.level,
+            "layers": self.sandbox.isolation,
+            "egress": self.sandbox.egress_mode,
+        }
 
     async def start(self) -> None:
         await asyncio.to_thread(self.bundles.prepare)

@@ -67,6 +67,11 @@ class Sandbox(ABC):
         """minimal < standard < strict."""
         return "minimal"
 
+    @property
+    def egress_mode(self) -> str:
+        """What an ``egress`` function's network is: filtered, none or unfiltered."""
+        return "none"
+
     async def start(self) -> None:  # noqa: B027
         """Prepare zygotes and stem cells."""
 
@@ -77,5 +82,6 @@ class Sandbox(ABC):
     async def spawn(self, kind: str, network: str = "egress") -> Instance:
         """A fresh, confined, code-less instance (from a ready stem cell when there is one).
 
-        ``network``: "egress" (the host's network, filtered) or "none" (loopback only).
+        ``network``: "egress" (the internet, filtered; loopback only where there is no
+        filter, see ``egress_mode``) or "none" (loopback only).
         """

@@ -15,6 +15,8 @@ import contextlib
 import logging
 import os
 import platform
+import resource
+import shutil
 import signal
 import socket
 import sys
@@ -48,9 +50,15 @@ RLIMITS = {
 RLIMIT_NPROC = 256  # per uid: meaningful only with a uid of the instance's own
 # In a user namespace every instance has the server's uid: the count is shared by all.
 RLIMIT_NPROC_USERNS = 1024
+# At minimal the count is the server's uid's, in the host: what that uid runs at start
+# (the server's threads, the operator's shell...) plus this much for all instances.
+RLIMIT_NPROC_SHARED = 1024
+NPROC_MARGIN = 64  # tasks the server can still start when instances hold the rest
 LEVELS = ("minimal", "userns", "standard", "strict")
-EGRESS, NO_NETWORK = "egress", "none"
+EGRESS, NO_NETWORK, UNFILTERED = "egress", "none", "egress-unfiltered"
 NETWORKS = (EGRESS, NO_NETWORK)
+# What an `egress` function gets (LocalSandbox.egress_mode).
+FILTERED, LOOPBACK_ONLY, HOST_NETWORK = "filtered", "none", "unfiltered"
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 REFILL_DELAY = 0.05  # seconds after a cold start took a stem cell, while another is left
 
@@ -103,6 +111,8 @@ class LocalSandbox(Sandbox):
         nameservers = [a for a in settings.egress_nameservers.split(",") if a.strip()]
         self.egress = EgressNetwork(settings.egress_subnet, nameservers, settings.egress_flows)
         self._links: dict[int, int] = {}  # pid -> its egress /30 (index in the pool)
+        self.nproc_shared = RLIMIT_NPROC_SHARED  # minimal's RLIMIT_NPROC, set in start()
+        self._install_tried = False
         self.isolation = self._describe()
 
     def _describe(self) -> str:
@@ -122,13 +132,46 @@ class LocalSandbox(Sandbox):
         layers.append(f"landlock(abi {self.landlock})" if self.landlock else "no-landlock(kernel)")
         if self.seccomp:
             layers.append("seccomp")
-        if self.egress.active:
+        mode = self.egress_mode
+        if mode == FILTERED:
             layers.append(f"egress-veth({self.egress.subnet})")
-        elif self.as_root:
-            layers.append("egress-unfiltered(no nft)")
         else:
-            layers.append("egress-unfiltered(no root)")
+            layers.append(f"egress-{mode}({self.no_filter_reason()})")
         return "+".join(layers)
+
+    @property
+    def egress_mode(self) -> str:
+        """What an ``egress`` function gets here: ``filtered`` (a network namespace of its
+        own, out through the host's nftables rules); where no filter is installed,
+        ``none`` (loopback only; at minimal, no sockets but unix ones) unless the
+        operator asked for ``unfiltered`` (the host's network) with
+        WISP_NETWORK=egress-unfiltered."""
+        if self.egress.active:
+            return FILTERED
+        return HOST_NETWORK if self.settings.network == UNFILTERED else LOOPBACK_ONLY
+
+    def no_filter_reason(self) -> str:
+        if not self.as_root:
+            return "no root"
+        if shutil.which("nft") is None:
+            return "no nft"
+        return "nft refused the rules" if self._install_tried else "not installed yet"
+
+    def egress_note(self) -> str:
+        """One line for the start-up banner: what `egress` functions get, and why."""
+        mode = self.egress_mode
+        if mode == FILTERED:
+            return f"filtered (nftables table {self.egress.table}, {self.egress.subnet})"
+        why = self.no_filter_reason()
+        if mode == HOST_NETWORK:
+            return (
+                f"UNFILTERED ({why}; WISP_NETWORK=egress-unfiltered): egress functions "
+                "share the host's network, its loopback services included"
+            )
+        return (
+            f"none ({why}): egress functions get no network; to share the host's "
+            "network unfiltered instead, set WISP_NETWORK=egress-unfiltered"
+        )
 
     @property
     def level(self) -> str:
@@ -159,6 +202,8 @@ class LocalSandbox(Sandbox):
         if self.as_root:
             self.uids = uids.claim(self.settings.uid_base, self.settings.uid_count)
             self._free_uids = list(range(self.uids.last, self.uids.first - 1, -1))
+        elif not self.userns:
+            self.nproc_shared = await asyncio.to_thread(shared_nproc_limit)
         # Python kinds first: every other kind's stem cells are children of the Python
         # zygote that exec their own launcher once confined (runtimes/__init__.py).
         for kind, runtime in sorted(self.runtimes.runtimes.items(), key=lambda i: bool(i[1].stem)):
@@ -175,11 +220,25 @@ class LocalSandbox(Sandbox):
         """Set up host-wide layers and check the operator's minimum level (idempotent)."""
         if self.as_root:
             self.egress.install()
+            self._install_tried = True
             self.isolation = self._describe()
         required = self.settings.isolation
-        if required not in LEVELS:
+        if required and required not in LEVELS:
             raise PlatformError(f"unknown isolation level {required!r}; use one of {LEVELS}")
-        if LEVELS.index(self.level) < LEVELS.index(required):
+        if not required and self.level == "minimal":
+            # Instances would share the server's uid with no pid namespace: one tenant
+            # could signal the server and every other tenant's instances.
+            why = self.userns_refused or "no user namespaces"
+            raise PlatformError(
+                f"this host reaches only isolation 'minimal' ({why}), which is single-tenant "
+                "only: pass --isolation minimal (WISP_ISOLATION=minimal) to run anyway"
+            )
+        if self.level == "minimal" and not self.seccomp and self.egress_mode == LOOPBACK_ONLY:
+            raise PlatformError(
+                "at isolation 'minimal' without seccomp (x86_64 only) functions cannot be "
+                "kept off the network: set WISP_NETWORK=egress-unfiltered to run anyway"
+            )
+        if required and LEVELS.index(self.level) < LEVELS.index(required):
             self.egress.remove()
             raise PlatformError(
                 f"isolation {required!r} is required but this host achieves {self.level!r} "
@@ -202,10 +261,12 @@ class LocalSandbox(Sandbox):
     async def spawn(self, kind: str, network: str = EGRESS) -> Instance:
         if kind not in self.zygotes:
             raise PlatformError(f"no zygote for the kind {kind!r}")
+        if network == UNFILTERED:  # WISP_NETWORK's default: egress, where there is no filter
+            network = EGRESS  # too (egress_mode)
         if network not in NETWORKS:
             raise PlatformError(f"unknown network mode {network!r}; use one of {NETWORKS}")
-        if network == NO_NETWORK and not (self.as_root or self.userns):
-            raise PlatformError("network 'none' needs a server running as root or user namespaces")
+        if network == NO_NETWORK and not (self.as_root or self.userns or self.seccomp):
+            raise PlatformError("network 'none' needs root, user namespaces or seccomp")
         pool = (kind, network)
         # A mode's stem cells are kept from its first use on.
         cells = self.stem_cells.setdefault(pool, deque())
@@ -305,7 +366,7 @@ class LocalSandbox(Sandbox):
 
     def _veth(self, uid: int | None) -> bool:
         """Whether an egress instance gets a namespace and veth pair of its own (as
-        root, with the host side installed); otherwise it shares the host's network."""
+        root, with the host side installed); otherwise see egress_mode."""
         return uid is not None and self.egress.active
 
     def fork_spec(
@@ -321,10 +382,11 @@ class LocalSandbox(Sandbox):
         spec: dict[str, Any] = {
             "op": "fork",
             "cgroups": slot.paths if slot else [],
-            "rlimits": dict(RLIMITS),
+            "rlimits": {**RLIMITS, "RLIMIT_NPROC": self.nproc_shared},
             "cwd": "/tmp",
             "seccomp": self.seccomp,
         }
+        offline = network == NO_NETWORK or self.egress_mode == LOOPBACK_ONLY
         stem = self.runtimes.runtimes[kind].stem
         if stem:
             spec["exec"] = list(stem)
@@ -337,14 +399,16 @@ class LocalSandbox(Sandbox):
                 spec["userns"] = True
                 spec["rlimits"]["RLIMIT_NPROC"] = RLIMIT_NPROC_USERNS
             spec["namespaces"] = ["pid", "mount", "ipc", "uts", "cgroup"]
-            if network == NO_NETWORK:
-                spec["namespaces"].append("net")  # only a loopback of its own
-            elif link is not None:
+            if link is not None:
                 spec["namespaces"].append("net")
                 spec["veth"] = self.egress.spec(link)  # and a way out through the host
+            elif offline:
+                spec["namespaces"].append("net")  # only a loopback of its own
             spec["tmp_mb"] = TMP_MB
             if self.root:
                 spec["root"] = self.root
+        elif offline and self.seccomp:
+            spec["sockets"] = "unix"  # no namespace to give: seccomp refuses other sockets
         if self.landlock:
             private = "namespaces" in spec
             spec["landlock"] = landlock_paths(self.runtime_paths(), private, bool(self.root))
@@ -399,3 +463,28 @@ class LocalSandbox(Sandbox):
         instance = self.live.get(pid)
         if instance is not None:
             instance.mark_exited(signum)
+
+
+def shared_nproc_limit(uid: int | None = None) -> int:
+    """RLIMIT_NPROC for instances sharing the server's uid (minimal): the kernel counts
+    every task (thread) of the uid, the server's included, so the limit is what the uid
+    runs now plus RLIMIT_NPROC_SHARED, and stays NPROC_MARGIN below the server's own
+    limit so that a fork bomb at the limit leaves the server room to work."""
+    uid = os.getuid() if uid is None else uid
+    running = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if int(fields["Uid"].split()[0]) == uid:
+            running += int(fields["Threads"])
+    limit = running + RLIMIT_NPROC_SHARED
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    ceiling = soft if soft != resource.RLIM_INFINITY else hard
+    if ceiling != resource.RLIM_INFINITY:  # an instance may not raise it past the hard one
+        limit = max(1, min(limit, ceiling - NPROC_MARGIN))
+    return limit

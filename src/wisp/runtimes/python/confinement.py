@@ -136,7 +136,7 @@ def confine(spec):
     if spec.get("landlock"):
         landlock.restrict(spec["landlock"])
     if spec.get("seccomp"):
-        install_seccomp()
+        install_seccomp(unix_only=spec.get("sockets") == "unix")
 
 
 # -- without root: a user namespace -------------------------------------------------
@@ -353,7 +353,9 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
 RET_ALLOW = 0x7FFF0000
 RET_KILL_PROCESS = 0x80000000
-EPERM, ENOSYS = 1, 38
+EPERM, EACCES, ENOSYS = 1, 13, 38
+SOCKET_X86_64 = 41
+AF_UNIX = 1
 
 # x86_64 numbers of calls no function needs and that widen the kernel's attack
 # surface or reach outside the sandbox.
@@ -421,7 +423,9 @@ def _insn(code, jt, jf, k):
     return struct.pack("HBBI", code, jt, jf, k)
 
 
-def seccomp_program():
+def seccomp_program(unix_only=False):
+    """The filter; ``unix_only``: socket() of any family but AF_UNIX fails with EACCES
+    (an instance that must stay off the network but has no namespace of its own)."""
     ld_abs, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
     errno = lambda e: 0x00050000 | e  # noqa: E731
     prog = [
@@ -436,6 +440,14 @@ def seccomp_program():
         prog += [_insn(jeq, 0, 1, nr), _insn(ret, 0, 0, errno(EPERM))]
     for nr in sorted(ENOSYS_X86_64.values()):
         prog += [_insn(jeq, 0, 1, nr), _insn(ret, 0, 0, errno(ENOSYS))]
+    if unix_only:
+        prog += [
+            _insn(jeq, 0, 4, SOCKET_X86_64),
+            _insn(ld_abs, 0, 0, 16),  # low half of args[0]: the address family
+            _insn(jeq, 1, 0, AF_UNIX),
+            _insn(ret, 0, 0, errno(EACCES)),
+            _insn(ret, 0, 0, RET_ALLOW),
+        ]
     prog += [
         _insn(jeq, 0, 4, CLONE_X86_64),
         _insn(ld_abs, 0, 0, 16),  # low half of args[0]: the clone flags
@@ -447,8 +459,8 @@ def seccomp_program():
     return b"".join(prog)
 
 
-def install_seccomp():
-    code = seccomp_program()
+def install_seccomp(unix_only=False):
+    code = seccomp_program(unix_only)
     count = len(code) // 8
     buffer = ctypes.create_string_buffer(code, len(code))
 
