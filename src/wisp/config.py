@@ -70,6 +70,9 @@ class Settings:
     writer_backlog: int = 50_000  # unwritten activation records before invokes get 503
     writer_stop_timeout: float = 10.0  # seconds a stop waits for the store; the rest stays on disk
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For the gateway believes, comma-separated
+    jwks_allow_http_loopback: str = "off"  # on: route JWKS over http:// (and https) to loopback
+    jwks_allow_networks: str = ""  # CIDRs route JWKS URLs may reach although not public
+    jwks_ca_file: str = ""  # PEM CAs trusted for route JWKS besides the system's
     console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
@@ -117,6 +120,9 @@ _ENV: dict[str, str] = {
     "writer_backlog": "WISP_WRITER_BACKLOG",
     "writer_stop_timeout": "WISP_WRITER_STOP_TIMEOUT",
     "trusted_proxies": "WISP_TRUSTED_PROXIES",
+    "jwks_allow_http_loopback": "WISP_JWKS_ALLOW_HTTP_LOOPBACK",
+    "jwks_allow_networks": "WISP_JWKS_ALLOW_NETWORKS",
+    "jwks_ca_file": "WISP_JWKS_CA_FILE",
     "trigger_fires_per_minute": "WISP_TRIGGER_FIRES_PER_MINUTE",
     "scheduler_interval": "WISP_SCHEDULER_INTERVAL",
     "log_format": "WISP_LOG_FORMAT",
@@ -131,6 +137,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "access_log": ("on", "off"),
     "tracing": ("on", "off"),
     "network": ("egress", "none", "egress-unfiltered"),
+    "jwks_allow_http_loopback": ("on", "off"),
 }
 # Limits an operator may raise or lower, in bytes (the rest are per-function ranges).
 _LIMITS_ENV: dict[str, str] = {"payload_max": "WISP_PAYLOAD_MAX", "result_max": "WISP_RESULT_MAX"}
@@ -175,6 +182,14 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")
     if values.get("writer_stop_timeout", 0) < 0:
         raise ValueError("WISP_WRITER_STOP_TIMEOUT: must be 0 or more seconds")
+    for item in str(values.get("jwks_allow_networks") or "").split(","):
+        if item.strip():
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"WISP_JWKS_ALLOW_NETWORKS: {item.strip()!r} is not an IP network"
+                ) from None
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
     return Settings(**values)

@@ -2,59 +2,48 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
 
-from tests.api.conftest import FakeInvoker, Tenant
+from tests.api.conftest import PAYLOAD_MAX, SYNC_LIMIT, FakeInvoker, Tenant
 from tests.gateway.conftest import client_from, make_route
+from tests.gateway.jwks_server import AUDIENCE, ISSUER, JwksServer, Keys
+from wisp.config import Limits, Settings
 from wisp.gateway.ipfilter import IpRules, parse_networks
 from wisp.gateway.ratelimit import TokenBucket
 
-ISSUER = "https://issuer.example"
-AUDIENCE = "wisp-api"
+
+@pytest.fixture
+def settings() -> Settings:
+    # The JWKS is served on loopback over plain http: the operator's opt-in.
+    return Settings(
+        sync_limit=SYNC_LIMIT,
+        limits=Limits(payload_max=PAYLOAD_MAX),
+        jwks_allow_http_loopback="on",
+    )
 
 
-class Keys:
-    def __init__(self, tmp: Path) -> None:
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.ec = ec.generate_private_key(ec.SECP256R1())
-        self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        keys = []
-        for kid, key, alg in (("r1", self.rsa, "RS256"), ("e1", self.ec, "ES256")):
-            jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(key.public_key()))
-            keys.append({**jwk, "kid": kid, "alg": alg, "use": "sig"})
-        self.path = tmp / "jwks.json"
-        self.path.write_text(json.dumps({"keys": keys}))
-
-    def token(
-        self, alg: str = "RS256", key: Any = None, kid: str | None = None, **claims: Any
-    ) -> str:
-        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": int(time.time()) + 300}
-        body.update(claims)
-        signer = key or (self.rsa if alg == "RS256" else self.ec)
-        return jwt.encode(
-            body, signer, algorithm=alg, headers={"kid": kid or ("r1" if alg == "RS256" else "e1")}
-        )
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> Keys:
-    return Keys(tmp_path)
+def jwks(keys: Keys) -> Iterator[JwksServer]:
+    with JwksServer({"/jwks.json": keys.document}) as server:
+        yield server
 
 
 @pytest.fixture
-async def url(guest: Tenant, echo: str, keys: Keys) -> str:
+async def url(guest: Tenant, echo: str, jwks: JwksServer) -> str:
     policy = {
         "type": "jwt",
-        "jwks": str(keys.path),
+        "jwks": jwks.url("/jwks.json"),
         "issuer": ISSUER,
         "audience": AUDIENCE,
         "scopes": ["items:read"],
@@ -80,7 +69,7 @@ async def test_valid_tokens_pass_claims(keys: Keys, url: str, public: httpx.Asyn
 
 
 async def test_bad_tokens_are_refused(
-    keys: Keys, url: str, public: httpx.AsyncClient, invoker: FakeInvoker
+    keys: Keys, url: str, public: httpx.AsyncClient, invoker: FakeInvoker, jwks: JwksServer
 ) -> None:
     unsigned = jwt.encode(
         {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60, **GOOD},
@@ -109,6 +98,7 @@ async def test_bad_tokens_are_refused(
         r = await public.get(url, headers=headers)
         assert r.status_code == 401, (label, r.text)
         assert "Traceback" not in r.text
+    assert jwks.hits["/jwks.json"] == 1  # the unknown kid did not refetch within the minute
     r = await public.get(url, headers=bearer(keys.token(scope="other", tenant="acme")))
     assert r.status_code == 403 and "items:read" in r.json()["error"]
     r = await public.get(url, headers=bearer(keys.token(scope="items:read", tenant="globex")))

@@ -72,7 +72,11 @@ async def test_same_route_again_changes_nothing(guest: Tenant, echo: str) -> Non
         ({"policy": {"type": "basic", "users": {"ada": "short"}}}, "8 or more"),
         ({"policy": {"type": "api-key", "keys": ["tiny"]}}, "16 or more"),
         ({"policy": {"type": "jwt", "jwks": "ftp://x"}}, "policy.jwks"),
-        ({"policy": {"type": "jwt", "jwks": "/k.json", "issuer": "i"}}, "policy.audience"),
+        ({"policy": {"type": "jwt", "jwks": "/k.json", "issuer": "i"}}, "policy.jwks"),
+        (
+            {"policy": {"type": "jwt", "jwks": "https://93.184.216.34/k", "issuer": "i"}},
+            "policy.audience",
+        ),
         ({"ip": {"allow": ["10.0.0.0/33"]}}, "ip.allow"),
         ({"rateLimit": {"requests": 0}}, "rateLimit.requests"),
         ({"maxBody": 10**9}, "maxBody must be at most"),

@@ -45,7 +45,7 @@ def _users(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--user", "users", multiple=True, metavar="NAME:PASSWORD", help="basic: a user.")
 @click.option("--api-key", "api_keys", multiple=True, help="api-key: a key (default: generated).")
 @click.option("--key-query", help="api-key: also accept the key in this query parameter.")
-@click.option("--jwks", help="jwt: URL or file of the JWKS.")
+@click.option("--jwks", help="jwt: https:// URL of the JWKS.")
 @click.option("--issuer", help="jwt: the required 'iss'.")
 @click.option("--audience", help="jwt: the required 'aud'.")
 @click.option("--scope", "scopes", multiple=True, help="jwt: a required scope.")

@@ -77,7 +77,11 @@ def gateway_routes(ctx: ApiContext) -> tuple[list[BaseRoute], Gateway]:
     settings = ctx.platform.settings
     gateway = Gateway(ctx, trusted_networks(settings.trusted_proxies))
     service = RouteService(
-        ctx.platform.store, ctx.entities, settings.limits.payload_max, gateway.invalidate
+        ctx.platform.store,
+        ctx.entities,
+        settings.limits.payload_max,
+        gateway.invalidate,
+        gateway.loader.rules,
     )
     routes = [
         *ApiManagement(ctx, service).routes(),

@@ -1,65 +1,24 @@
 """The ``jwt`` policy: OIDC bearer tokens (RS256 / ES256) checked against a JWKS.
 
-The JWKS comes from a file or a URL and is cached; a token signed with a key id
-the cache does not know triggers one refetch (keys rotate). The algorithm must be
-one the route allows — never ``none``, and never chosen by the token alone.
+The JWKS comes from an https:// URL, fetched and cached by ``jwks.JwksLoader``
+(which also decides what a URL may reach); a token signed with a key id the cache
+does not know may trigger a refetch (keys rotate), at most once a minute per URL.
+The algorithm must be one the route allows — never ``none``, and never chosen by the token alone.
 Issuer, audience and expiry are required; required scopes (``scope`` or ``scp``)
 and claims give 403 when missing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 
 from wisp.errors import Forbidden, Unauthorized
+from wisp.gateway.jwks import JwksLoader
 from wisp.gateway.policies import Identity, Policy
 
-JWKS_TTL = 300.0  # seconds a fetched key set is used before it is fetched again
-JWKS_TIMEOUT = 5.0
 LEEWAY = 30  # seconds of clock skew tolerated on exp/nbf/iat
-
-
-class JwksLoader:
-    """Key sets by source (URL or file), cached for JWKS_TTL."""
-
-    def __init__(self, ttl: float = JWKS_TTL) -> None:
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
-
-    async def keys(self, source: str, *, refresh: bool = False) -> jwt.PyJWKSet:
-        cached = self._cache.get(source)
-        if cached is not None and not refresh and cached[0] > time.monotonic():
-            return cached[1]
-        try:
-            document = await self._fetch(source)
-            keys = jwt.PyJWKSet.from_dict(document)
-        except (OSError, ValueError, httpx.HTTPError, jwt.PyJWTError) as exc:
-            if cached is not None:
-                return cached[1]  # a flaky JWKS endpoint must not lock everyone out
-            raise Unauthorized(f"the route's JWKS could not be loaded: {exc}") from None
-        self._cache[source] = (time.monotonic() + self.ttl, keys)
-        return keys
-
-    @staticmethod
-    async def _fetch(source: str) -> dict[str, Any]:
-        if source.startswith(("https://", "http://")):
-            async with httpx.AsyncClient(timeout=JWKS_TIMEOUT) as client:
-                response = await client.get(source)
-                response.raise_for_status()
-                document = response.json()
-        else:
-            path = Path(source.removeprefix("file://"))
-            document = json.loads(await asyncio.to_thread(path.read_text))
-        if not isinstance(document, dict):
-            raise ValueError("a JWKS document is a JSON object with 'keys'")
-        return document
 
 
 class JwtPolicy(Policy):

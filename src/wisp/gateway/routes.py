@@ -20,6 +20,7 @@ from typing import Any
 from wisp.entities import EntityService
 from wisp.errors import BadRequest, Conflict, NotFound
 from wisp.gateway.hashing import hash_api_key, hash_password, new_api_key, verify_password
+from wisp.gateway.jwks import JwksRules, check_url
 from wisp.models import DEFAULT_PACKAGE, GatewayRoute
 from wisp.store.base import Store
 
@@ -91,11 +92,13 @@ class RouteService:
         entities: EntityService,
         payload_max: int,
         on_change: Callable[[str], None] | None = None,
+        jwks_rules: JwksRules | None = None,
     ) -> None:
         self.store = store
         self.entities = entities
         self.payload_max = payload_max
         self.on_change = on_change
+        self.jwks_rules = jwks_rules or JwksRules()
 
     def list(self, namespace: str) -> list[GatewayRoute]:
         return self.store.list_routes(namespace)
@@ -131,7 +134,9 @@ class RouteService:
             "responseType": _choice(
                 "responseType", doc.get("responseType", "http"), RESPONSE_TYPES
             ),
-            "policy": _policy(doc.get("policy"), old.get("policy") or {}, generated),
+            "policy": _policy(
+                doc.get("policy"), old.get("policy") or {}, generated, self.jwks_rules
+            ),
             "ip": _ip_lists(doc.get("ip")),
             "rateLimit": _rate_limit(doc.get("rateLimit")),
             "cors": _cors(doc.get("cors")),
@@ -235,7 +240,9 @@ def _strings(name: str, raw: Any) -> list[str]:
     return list(raw)
 
 
-def _policy(raw: Any, old: Mapping[str, Any], generated: list[str]) -> dict[str, Any]:
+def _policy(
+    raw: Any, old: Mapping[str, Any], generated: list[str], jwks_rules: JwksRules
+) -> dict[str, Any]:
     doc = _mapping("policy", raw)
     kind = _choice("policy.type", doc.get("type", "none"), POLICIES)
     if kind == "none":
@@ -269,7 +276,7 @@ def _policy(raw: Any, old: Mapping[str, Any], generated: list[str]) -> dict[str,
                 raise BadRequest("policy.keys: an API key must be 16 or more characters")
         entries = [{"id": f"key-{hash_api_key(k)[:8]}", "hash": hash_api_key(k)} for k in keys]
         return {"type": "api-key", **_key_places(doc), "keys": entries}
-    return _jwt(doc)
+    return _jwt(doc, jwks_rules)
 
 
 def _key_places(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,10 +289,14 @@ def _key_places(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"header": header.lower(), "query": query}
 
 
-def _jwt(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _jwt(doc: Mapping[str, Any], jwks_rules: JwksRules) -> dict[str, Any]:
     jwks = doc.get("jwks")
-    if not isinstance(jwks, str) or not jwks.startswith(("https://", "http://", "file://", "/")):
-        raise BadRequest("policy.jwks must be an https:// URL or a file path of a JWKS document")
+    if not isinstance(jwks, str) or not jwks:
+        raise BadRequest("policy.jwks must be the https:// URL of a JWKS document")
+    try:
+        check_url(jwks, jwks_rules)  # checked again at every fetch: DNS answers change
+    except ValueError as exc:
+        raise BadRequest(f"policy.jwks: {exc}") from None
     algorithms = _strings("policy.algorithms", doc.get("algorithms")) or list(ALGORITHMS)
     for alg in algorithms:
         if alg not in ALGORITHMS:

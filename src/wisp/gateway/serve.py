@@ -24,7 +24,7 @@ from wisp.api.errors import envelope, error_response, guarded
 from wisp.api.inputs import read_body
 from wisp.errors import Forbidden, NotFound, TooManyRequests
 from wisp.gateway.ipfilter import Network, client_ip, parse_networks
-from wisp.gateway.jwt import JwksLoader
+from wisp.gateway.jwks import JwksLoader, JwksRules
 from wisp.gateway.matching import CompiledRoute, RouteTable, compile_route
 from wisp.gateway.ratelimit import TokenBucket
 from wisp.models import GatewayRoute
@@ -42,7 +42,7 @@ class Gateway:
     def __init__(self, ctx: ApiContext, trusted_proxies: list[Network]) -> None:
         self.ctx = ctx
         self.trusted = trusted_proxies
-        self.loader = JwksLoader()
+        self.loader = JwksLoader(JwksRules.from_settings(ctx.platform.settings))
         self._tables: dict[str, tuple[float, RouteTable]] = {}
         self._limiters: dict[tuple[Any, ...], TokenBucket] = {}
         # One endpoint for the router and for the fast path (wisp.web.fastpath).
