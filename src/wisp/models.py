@@ -81,11 +81,15 @@ SUCCESS = 0
 APPLICATION_ERROR = 1
 DEVELOPER_ERROR = 2
 INTERNAL_ERROR = 3
+# Wisp's own: an asynchronous activation out of retries or age (its annotation
+# ``reason`` says which); its result is the last attempt's.
+DEAD = 4
 STATUS_TEXT = {
     SUCCESS: "success",
     APPLICATION_ERROR: "application error",
     DEVELOPER_ERROR: "action developer error",
     INTERNAL_ERROR: "whisk internal error",
+    DEAD: "dead",
 }
 
 

@@ -142,6 +142,10 @@ async def test_idempotency_key_same_body_same_activation(
     other_body = await guest.client.post(fn, json={"a": 2}, headers=headers)
     assert other_body.status_code == 422
     assert "Idempotency-Key" in other_body.json()["error"] and aid in other_body.json()["error"]
+    # The same key and body for another function is another request too.
+    assert (await guest.client.put(f"{ACTIONS}/pkg/fn2", json=hello())).status_code == 200
+    elsewhere = await guest.client.post(f"{fn}2", json={"a": 1, "b": 2}, headers=headers)
+    assert elsewhere.status_code == 422
     # Another key is another activation.
     fresh = await guest.client.post(fn, json={"a": 1}, headers={"Idempotency-Key": "order-43"})
     assert fresh.json()["activationId"] != aid and len(invoker.calls) == 2

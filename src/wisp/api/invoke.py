@@ -56,7 +56,8 @@ class InvokeApi:
         chosen = None
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None:
-            chosen, first = await self.claim(namespace.name, key, params, blocking)
+            function = target.action.path
+            chosen, first = await self.claim(namespace.name, key, function, params, blocking)
             if not first:  # the key's activation was started before: not again
                 return _accepted(chosen, {ACTIVATION_HEADER: chosen})
         invocation = ctx.platform.invoker.submit(
@@ -80,7 +81,7 @@ class InvokeApi:
         return _finished(record, result_only, headers)
 
     async def claim(
-        self, namespace: str, key: str, params: dict[str, object], blocking: bool
+        self, namespace: str, key: str, function: str, params: dict[str, object], blocking: bool
     ) -> tuple[str, bool]:
         """The activation id for an Idempotency-Key, and whether this request is the
         first with it (and so must start the activation)."""
@@ -91,7 +92,8 @@ class InvokeApi:
                 "(a blocking invoke is never repeated by Wisp: retry it yourself)"
             )
         now = time.time_ns() // 1_000_000
-        body_hash = hashlib.sha256(canonical(params)).hexdigest()
+        # The function is part of what is asked: one key for two functions is a misuse.
+        body_hash = hashlib.sha256(canonical([function, params])).hexdigest()
         mine = IdempotencyClaim(activation_id(), body_hash, now)
         held = await run_in_threadpool(
             self.ctx.platform.store.claim_idempotency_key,
@@ -102,8 +104,8 @@ class InvokeApi:
         )
         if held.body_hash != body_hash:
             raise Unprocessable(
-                f"Idempotency-Key {key!r} was used in the last 24 hours with a different "
-                f"request body (activation {held.activation_id}); use a new key"
+                f"Idempotency-Key {key!r} was used in the last 24 hours for a different "
+                f"function or request body (activation {held.activation_id}); use a new key"
             )
         return held.activation_id, held.activation_id == mine.activation_id
 

@@ -13,7 +13,13 @@ from wisp.cli.output import annotation, format_time, make_table, print_json, std
 from wisp.deploy.remote import LIST_PAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
-STATUS = {0: "success", 1: "application error", 2: "developer error", 3: "internal error"}
+STATUS = {
+    0: "success",
+    1: "application error",
+    2: "developer error",
+    3: "internal error",
+    4: "dead",
+}
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 

@@ -82,7 +82,7 @@ class Adapter:
         meta = message.get("meta") or {}
         request = {"value": message.get("args") or {}}
         for key in ("activation_id", "transaction_id", "namespace", "action_name",
-                    "action_version", "api_host", "api_key", "deadline",
+                    "action_version", "api_host", "api_key", "deadline", "attempt",
                     "trace_parent", "trace_state"):
             if key in meta:
                 request[key] = meta[key]

@@ -208,6 +208,8 @@ class Context {
     this.apiHost = this.api_host = meta.api_host || '';
     this.apiKey = this.api_key = meta.api_key || '';
     this.deadline = Number(meta.deadline || 0);
+    // 1-based: an asynchronous activation retried by its invokeConfig runs again.
+    this.attempt = Number(meta.attempt || 1);
     // W3C trace context of this activation's span (empty when tracing is off).
     this.traceParent = this.trace_parent = this.traceparent = meta.trace_parent || '';
     this.traceState = this.trace_state = this.tracestate = meta.trace_state || '';
@@ -233,6 +235,7 @@ async function run(message) {
   env.__OW_NAMESPACE = meta.namespace || '';
   env.__OW_API_HOST = meta.api_host || '';
   env.__OW_DEADLINE = String(meta.deadline || '');
+  env.__OW_ATTEMPT = String(meta.attempt || 1);
   if (meta.api_key) env.__OW_API_KEY = meta.api_key;
   // Never the previous activation's trace.
   if (meta.trace_parent) env.TRACEPARENT = meta.trace_parent;

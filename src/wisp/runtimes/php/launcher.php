@@ -35,6 +35,7 @@ final class Context
     public string $apiKey;
     public string $api_key;
     public int $deadline;
+    public int $attempt;
     public string $traceParent;
     public string $trace_parent;
     public string $traceState;
@@ -50,6 +51,8 @@ final class Context
         $this->apiHost = $this->api_host = (string) ($meta['api_host'] ?? '');
         $this->apiKey = $this->api_key = (string) ($meta['api_key'] ?? '');
         $this->deadline = (int) ($meta['deadline'] ?? 0);
+        // 1-based: an asynchronous activation retried by its invokeConfig runs again.
+        $this->attempt = (int) ($meta['attempt'] ?? 1);
         // W3C trace context of this activation's span (empty when tracing is off).
         $this->traceParent = $this->trace_parent = (string) ($meta['trace_parent'] ?? '');
         $this->traceState = $this->trace_state = (string) ($meta['trace_state'] ?? '');
@@ -217,6 +220,7 @@ final class Launcher
             '__OW_NAMESPACE' => $meta['namespace'] ?? '',
             '__OW_API_HOST' => $meta['api_host'] ?? '',
             '__OW_DEADLINE' => (string) ($meta['deadline'] ?? ''),
+            '__OW_ATTEMPT' => (string) ($meta['attempt'] ?? 1),
         ];
         if (isset($meta['api_key'])) {
             $vars['__OW_API_KEY'] = $meta['api_key'];

@@ -157,6 +157,8 @@ class Context:
         self.api_host = meta.get("api_host", "")
         self.api_key = meta.get("api_key", "")
         self.deadline = meta.get("deadline", 0)
+        # 1-based: an asynchronous activation retried by its invokeConfig runs again.
+        self.attempt = int(meta.get("attempt", 1))
         # W3C trace context of this activation's span (empty when tracing is off).
         self.trace_parent = self.traceparent = meta.get("trace_parent", "")
         self.trace_state = self.tracestate = meta.get("trace_state", "")
@@ -271,6 +273,7 @@ class Instance:
             "__OW_NAMESPACE": meta.get("namespace", ""),
             "__OW_API_HOST": meta.get("api_host", ""),
             "__OW_DEADLINE": str(meta.get("deadline", "")),
+            "__OW_ATTEMPT": str(meta.get("attempt", 1)),
         }
         if meta.get("api_key"):
             ow["__OW_API_KEY"] = meta["api_key"]
