@@ -26,7 +26,7 @@ from typing import Any
 
 from wisp.builds import Builder
 from wisp.config import Limits
-from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, VersionTaken
 from wisp.invoker.base import Target
 from wisp.invoker.retries import DEFAULT as DEFAULT_INVOKE_CONFIG
 from wisp.invoker.retries import InvokeConfig, parse_invoke_config
@@ -42,6 +42,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
 TargetKey = tuple[str, str, str]  # (namespace, package, name)
+VERSION_ATTEMPTS = 10  # concurrent PUTs of one action: each takes the next free version
 
 
 def now_ms() -> int:
@@ -166,6 +167,25 @@ class EntityService:
             check_name("package", package)
             if self.store.get_package(namespace, package) is None:
                 raise NotFound(f"package {package!r} does not exist")
+        built: dict[str, Exec] = {}  # by digest: a retry does not build again
+        for _ in range(VERSION_ATTEMPTS - 1):
+            try:
+                return self._put_action(namespace, package, name, doc, overwrite, built)
+            except VersionTaken:
+                # A concurrent PUT stored the version this one computed: apply this
+                # one's changes on top of that version, as the next version.
+                continue
+        return self._put_action(namespace, package, name, doc, overwrite, built)
+
+    def _put_action(
+        self,
+        namespace: str,
+        package: str,
+        name: str,
+        doc: Mapping[str, Any],
+        overwrite: bool,
+        built: dict[str, Exec],
+    ) -> Action:
         existing = self.store.get_action(namespace, package, name)
         if existing is not None and not overwrite:
             path = action_path(package, name)
@@ -173,7 +193,11 @@ class EntityService:
         previous_exec = existing.exec if existing else None
         exec_ = self._exec(doc.get("exec"), previous_exec)
         if exec_ is not previous_exec:
-            exec_ = self._build(exec_, previous_exec)  # a failed build stores nothing
+            if exec_.digest in built:
+                exec_ = built[exec_.digest]
+            else:
+                exec_ = self._build(exec_, previous_exec)  # a failed build stores nothing
+                built[exec_.digest] = exec_
         limits = self._limits(doc.get("limits"), existing.limits if existing else None)
         parameters = _key_values("parameters", doc.get("parameters"))
         annotations = _key_values("annotations", doc.get("annotations"))

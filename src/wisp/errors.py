@@ -7,6 +7,7 @@
     ├── Forbidden             403  authenticated, but not allowed
     ├── NotFound              404  entity or activation does not exist
     ├── Conflict              409  entity exists and overwrite was not asked for
+    │   └── VersionTaken      409  a concurrent update stored that version first
     ├── PayloadTooLarge       413  parameters / code over the limit
     ├── Unprocessable         422  well-formed, but contradicts earlier state (an
     │                              Idempotency-Key reused with another body)
@@ -56,6 +57,12 @@ class NotFound(WispError):
 class Conflict(WispError):
     status = 409
     code = "conflict"
+
+
+class VersionTaken(Conflict):
+    """Versions are immutable: another write stored this version with other content."""
+
+    code = "version_taken"
 
 
 class PayloadTooLarge(WispError):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
 from tests.api.conftest import KIND, hello
 from wisp.config import Limits
 from wisp.entities import EntityService, next_version
-from wisp.errors import Conflict, NotFound
-from wisp.models import DEFAULT_PACKAGE
+from wisp.errors import Conflict, NotFound, VersionTaken
+from wisp.models import DEFAULT_PACKAGE, Action
 from wisp.runtimes import RuntimeTable, discover
 from wisp.store.memory import MemoryStore
 
@@ -34,6 +35,54 @@ def test_digest_covers_kind_main_and_code(service: EntityService) -> None:
         "ns", DEFAULT_PACKAGE, "b", {"exec": {"kind": KIND, "code": "x = 1", "main": "handler"}}
     )
     assert other.exec.digest != expected and other.exec.main == "handler"
+
+
+class RacedStore(MemoryStore):
+    """Another PUT of the same action lands between this PUT's read and its write,
+    ``races`` times."""
+
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+
+    def put_action(self, action: Action) -> None:
+        if self.races > 0 and action.version != "0.0.1":
+            self.races -= 1
+            code = f"theirs {self.races}"
+            theirs = replace(action, exec=replace(action.exec, code=code, digest=code))
+            super().put_action(theirs)
+        super().put_action(action)
+
+
+def test_a_concurrent_put_takes_the_next_version_instead_of_overwriting() -> None:
+    store = RacedStore(races=0)
+    service = EntityService(store, RuntimeTable(discover()), Limits())
+    service.put_action("ns", DEFAULT_PACKAGE, "a", hello("v = 1"))
+    store.races = 2
+    mine = service.put_action("ns", DEFAULT_PACKAGE, "a", hello("mine"), overwrite=True)
+    assert mine.version == "0.0.4" and mine.exec.code == "mine"
+    assert store.list_action_versions("ns", DEFAULT_PACKAGE, "a") == [
+        "0.0.1",
+        "0.0.2",
+        "0.0.3",
+        "0.0.4",
+    ]
+    codes = [
+        store.get_action_version("ns", DEFAULT_PACKAGE, "a", v).exec.code  # type: ignore[union-attr]
+        for v in ("0.0.2", "0.0.3", "0.0.4")
+    ]
+    assert codes == ["theirs 1", "theirs 0", "mine"]
+    assert store.get_action("ns", DEFAULT_PACKAGE, "a") == mine
+
+
+def test_endless_races_end_in_a_409() -> None:
+    store = RacedStore(races=0)
+    service = EntityService(store, RuntimeTable(discover()), Limits())
+    service.put_action("ns", DEFAULT_PACKAGE, "a", hello("v = 1"))
+    store.races = 10**6
+    with pytest.raises(VersionTaken) as taken:
+        service.put_action("ns", DEFAULT_PACKAGE, "a", hello("mine"), overwrite=True)
+    assert taken.value.status == 409
 
 
 def test_every_version_is_kept(service: EntityService) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from wisp.errors import Conflict
+from wisp.errors import Conflict, VersionTaken
 from wisp.ids import activation_id
 from wisp.models import (
     APPLICATION_ERROR,
@@ -189,12 +189,28 @@ def test_put_action_keeps_every_version(store: Store) -> None:
 
 
 def test_putting_a_version_again_keeps_its_place(store: Store) -> None:
-    store.put_action(action("hello", version="0.0.1"))
-    store.put_action(action("hello", version="0.0.2"))
+    first = action("hello", version="0.0.1", updated=100)
+    store.put_action(first)
+    store.put_action(action("hello", version="0.0.2", code="v2"))
     rollback = action("hello", version="0.0.1", updated=9_999_999_999_999)
     store.put_action(rollback)
     assert store.get_action("guest", DEFAULT_PACKAGE, "hello") == rollback
-    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.1") == rollback
+    # The version row is immutable: the rollback only points the action at it.
+    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.1") == first
+    assert store.list_action_versions("guest", DEFAULT_PACKAGE, "hello") == ["0.0.1", "0.0.2"]
+
+
+def test_a_version_is_never_rewritten_with_other_content(store: Store) -> None:
+    v1 = action("hello", version="0.0.1", code="v1")
+    v2 = action("hello", version="0.0.2", code="mine")
+    store.put_action(v1)
+    store.put_action(v2)
+    theirs = action("hello", version="0.0.2", code="theirs")  # computed from 0.0.1 as well
+    with pytest.raises(VersionTaken, match=r"version 0\.0\.2 of action"):
+        store.put_action(theirs)
+    # Nothing changed: neither the version nor the current action.
+    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.2") == v2
+    assert store.get_action("guest", DEFAULT_PACKAGE, "hello") == v2
     assert store.list_action_versions("guest", DEFAULT_PACKAGE, "hello") == ["0.0.1", "0.0.2"]
 
 

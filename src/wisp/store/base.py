@@ -72,9 +72,12 @@ class Store(ABC):
     @abstractmethod
     def put_action(self, action: Action) -> None:
         """Insert or replace the current action, and keep ``action.version`` as an
-        immutable version row (namespace, package, name, version). Putting a version
-        that exists again replaces that row's content but keeps its place in
-        ``list_action_versions``."""
+        immutable version row (namespace, package, name, version), in one transaction.
+
+        A version that exists is never rewritten: putting it again with the same
+        content (a rollback) only points the action at it; with other content (a
+        concurrent update took that version first) raises ``VersionTaken`` and
+        changes nothing."""
 
     @abstractmethod
     def get_action(self, namespace: str, package: str, name: str) -> Action | None: ...

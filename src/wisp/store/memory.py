@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import replace
 from typing import Any
 
-from wisp.errors import Conflict
+from wisp.errors import Conflict, VersionTaken
 from wisp.models import (
     Action,
     Activation,
@@ -102,8 +103,15 @@ class MemoryStore(Store):
     def put_action(self, action: Action) -> None:
         with self._lock:
             key = (action.namespace, action.package, action.name)
+            stored = self._versions.get((*key, action.version))
+            if stored is None:
+                self._versions[(*key, action.version)] = copy.deepcopy(action)
+            elif replace(stored, updated=action.updated) != action:
+                raise VersionTaken(
+                    f"version {action.version} of action {action.path!r} was stored by "
+                    "another update; versions are immutable"
+                )
             self._actions[key] = copy.deepcopy(action)
-            self._versions[(*key, action.version)] = copy.deepcopy(action)
 
     def get_action(self, namespace: str, package: str, name: str) -> Action | None:
         with self._lock:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from wisp.errors import Conflict, PlatformError
+from wisp.errors import Conflict, PlatformError, VersionTaken
 from wisp.models import (
     Action,
     ActionLimits,
@@ -287,11 +287,26 @@ class SqlStore(Store):
     # -- actions -----------------------------------------------------------
     def put_action(self, action: Action) -> None:
         row = _action_row(action)
+        v = schema.action_versions
         version_key = [*_ACTION_KEY, "version"]
         with self._begin() as conn:
+            # The action row first (the version row's foreign key needs it). On
+            # PostgreSQL a concurrent put of the same action waits here for the
+            # other transaction, then finds its version row below.
             conn.execute(self._upsert(schema.actions, row, _ACTION_KEY))
-            # An upsert keeps the row's id, so a re-put version keeps its place.
-            conn.execute(self._upsert(schema.action_versions, row, version_key))
+            stmt = self._insert(v).values(row).on_conflict_do_nothing(index_elements=version_key)
+            # RETURNING, as psycopg's rowcount for this statement is -1.
+            if conn.execute(stmt.returning(v.c.id)).first() is None:
+                query = select(v).where(
+                    *_is_action(v, action.namespace, action.package, action.name),
+                    v.c.version == action.version,
+                )
+                stored = conn.execute(query).one()
+                if _content(stored._asdict()) != _content(row):
+                    raise VersionTaken(
+                        f"version {action.version} of action {action.path!r} was stored by "
+                        "another update; versions are immutable"
+                    )
 
     def get_action(self, namespace: str, package: str, name: str) -> Action | None:
         t = schema.actions
@@ -694,6 +709,14 @@ def _package(row: Row[Any]) -> Package:
         version=row.version,
         updated=row.updated,
     )
+
+
+_CONTENT = ("exec", "limits", "parameters", "annotations", "publish")
+
+
+def _content(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a version what it is (not when it was put)."""
+    return tuple(json.loads(row[c]) if isinstance(row[c], str) else row[c] for c in _CONTENT)
 
 
 def _action_row(action: Action) -> dict[str, Any]:
