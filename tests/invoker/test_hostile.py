@@ -730,3 +730,189 @@ attempt('signal_zygote', lambda: os.kill(os.getppid() or 1, 0))
     for allowed in ("read_hosts", "read_stdlib", "write_tmp", "tmp_tool"):
         assert result[allowed] == 0, (allowed, result)
     await still_serving(invoke)
+
+
+# -- the control socket (fd 3 in every instance): frames the launcher did not send ------
+
+MALFORMED = (  # call n writes the n-th of these before returning
+    "import os, time\n"
+    "FRAMES = [b'[]', b'\"text\"', b'{}', b'{\"ok\":true}', b'{\"result\":7}', b'{\"res']\n"
+    "n = -1\n"
+    "def main(args):\n"
+    "    global n\n"
+    "    n += 1\n"
+    "    body = FRAMES[n % len(FRAMES)]\n"
+    "    os.write(3, len(body).to_bytes(4, 'big') + body)\n"
+    "    time.sleep(0.05)\n"
+    "    return {'n': n}\n"
+)
+FLOOD = (  # valid result frames of 64 KB, as fast as it can, forever
+    "import os\n"
+    "BODY = b'{\"result\":{\"x\":\"' + b'a' * 65000 + b'\"}}'\n"
+    "FRAME = len(BODY).to_bytes(4, 'big') + BODY\n"
+    "def main(args):\n"
+    "    while True:\n"
+    "        os.write(3, FRAME)\n"
+)
+HUGE = "def main(args):\n    return {'x': 'a' * (args.get('mb', 200) << 20)}\n"
+
+
+def memory_kb(field: str) -> int:
+    """This process's (the server's) VmRSS or VmHWM, in KB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_memory() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from VmRSS
+
+
+def pool_key(target) -> tuple[str, str, str, str]:
+    action = target.action
+    return (action.namespace, action.package, action.name, action.version)
+
+
+async def test_malformed_frames_are_developer_errors_and_never_fill_the_pool(
+    tmp_path, server_umask
+):
+    """Issue 12: four calls writing a bad frame to fd 3 filled a 1 GiB pool and the
+    fifth queued forever. Each is now its activation's developer error, its instance
+    killed: the pool (room for four 256 MB instances) never fills."""
+    settings = Settings(data_dir=tmp_path, pool_memory_mb=1024, stem_cells=1)
+    platform = build_platform(settings, MemoryStore())
+    await platform.start()
+    try:
+        bad = make_target(MALFORMED, name="malformed", memory=256)
+        pool = platform.invoker.pool
+        for call in range(8):
+            invocation = platform.invoker.submit(bad, {}, subject="guest")
+            record = await asyncio.wait_for(invocation.done, 20)  # never queued for good
+            assert record.status_code == DEVELOPER_ERROR, (call, record.result)
+            error = record.result["error"]
+            assert "broke the runtime protocol" in error and "was stopped" in error, error
+            assert pool.busy == 0 and pool.instances(pool_key(bad)) == 0
+        assert pool.used_mb == 0
+        good = make_target("def main(args):\n    return {'ok': 1}\n", name="canary")
+        record = await asyncio.wait_for(platform.invoker.submit(good, {}, subject="guest").done, 20)
+        assert record.result == {"ok": 1}
+    finally:
+        await platform.stop()
+
+
+async def test_a_frame_flood_is_cut_off_and_the_server_memory_stays_bounded(invoke, platform):
+    """A loop writing valid 64 KB frames to fd 3: the server reads the one frame it
+    asked for, kills the instance at the next, and its memory does not grow."""
+    await still_serving(invoke)  # the platform's own start-up allocations are done
+    flood = make_target(FLOOD, name="flood", timeout=10_000)
+    before = memory_kb("VmRSS")
+    reset_peak_memory()
+    began = time.monotonic()
+    record = await invoke(flood)
+    took = time.monotonic() - began
+    assert record.status_code == DEVELOPER_ERROR, record.result
+    assert "broke the runtime protocol" in record.result["error"]
+    assert took < 5  # cut off, not left to the 10 s timeout
+    assert platform.invoker.pool.instances(pool_key(flood)) == 0
+    await asyncio.sleep(1)  # a flooder left running would keep growing the server
+    grown = (memory_kb("VmHWM") - before) // 1024
+    print(f"frame flood: server peak RSS grew {grown} MB, cut off after {took * 1000:.0f} ms")
+    assert grown < 32, grown
+    await still_serving(invoke)
+
+
+async def test_a_200_mb_result_is_refused_unread_without_blocking_the_loop(invoke, platform):
+    """Refused from the reply's length word: the server neither buffers nor parses it,
+    and another tenant's invokes are answered meanwhile."""
+    await still_serving(invoke)
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    answered: list[float] = []
+    done = asyncio.Event()
+
+    async def watch_the_loop() -> None:
+        while not done.is_set():
+            tick = loop.time()
+            await asyncio.sleep(0.005)
+            lags.append(loop.time() - tick - 0.005)
+
+    async def neighbour() -> None:
+        good = make_target("def main(args):\n    return {'ok': 1}\n", name="neighbour")
+        while not done.is_set():
+            record = await invoke(good)
+            assert record.result == {"ok": 1}
+            answered.append(loop.time())
+            await asyncio.sleep(0.05)  # within the namespace's 600 a minute
+
+    before = memory_kb("VmRSS")
+    reset_peak_memory()
+    watchers = [asyncio.create_task(watch_the_loop()), asyncio.create_task(neighbour())]
+    try:
+        huge = make_target(HUGE, name="huge", memory=1024, timeout=30_000)
+        began = loop.time()
+        record = await invoke(huge)
+        ended = loop.time()
+    finally:
+        done.set()
+        await asyncio.gather(*watchers)
+    grown = (memory_kb("VmHWM") - before) // 1024
+    print(
+        f"200 MB result: refused after {(ended - began) * 1000:.0f} ms, server peak RSS grew "
+        f"{grown} MB, longest loop stall {max(lags) * 1000:.1f} ms, "
+        f"{sum(began <= t <= ended for t in answered)} neighbour invokes answered meanwhile"
+    )
+    assert record.status_code == DEVELOPER_ERROR, record.result
+    assert record.result["error"] == (
+        "The action produced a response that exceeded the allowed length: "
+        f"{(200 << 20) + 8} > {platform.invoker.settings.limits.result_max} bytes."  # {"x":""}
+    )
+    assert grown < 32, grown  # not 200 MB, let alone the gigabytes parsing took
+    assert max(lags) < 0.1, max(lags)
+    assert any(began <= t <= ended for t in answered)
+    assert platform.invoker.pool.instances(pool_key(huge)) == 0
+
+
+async def test_protocol_attacks_leave_a_neighbours_latency_within_bounds(invoke):
+    """A neighbour's p99 while flooders, malformed frames and 200 MB results keep coming,
+    against its quiet p99 (the measuring pattern of the CPU/fork/log attack test)."""
+    good = make_target("def main(args):\n    return {'ok': 1}\n", name="good")
+    await invoke(good)
+
+    async def sample(n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            await invoke(good)
+            times.append((time.perf_counter() - t) * 1000)
+        return times
+
+    quiet = await sample(100)
+    attacks = [
+        make_target(FLOOD, name="flooder", timeout=10_000),
+        make_target(MALFORMED, name="malformer"),
+        make_target(HUGE, name="huge-result", memory=1024, timeout=30_000),
+    ]
+    stop = asyncio.Event()
+    counts = [0] * len(attacks)
+
+    async def keep_attacking(which: int) -> None:
+        while not stop.is_set():
+            record = await invoke(attacks[which])
+            assert record.status_code == DEVELOPER_ERROR, record.result
+            counts[which] += 1
+
+    running = [asyncio.create_task(keep_attacking(i)) for i in range(len(attacks))]
+    await asyncio.sleep(0.2)
+    loud = await sample(100)
+    stop.set()
+    await asyncio.gather(*running)
+    quiet_p99 = statistics.quantiles(quiet, n=100)[98]
+    loud_p99 = statistics.quantiles(loud, n=100)[98]
+    print(
+        f"neighbour p99: quiet {quiet_p99:.2f} ms, under protocol attacks {loud_p99:.2f} ms "
+        f"({loud_p99 / quiet_p99:.2f}x; attacks: {counts} floods, malformed, 200 MB results)"
+    )
+    assert all(counts), counts
+    # Target 2x (issue 12); asserted loosely, as above, because CI machines are shared.
+    assert loud_p99 < max(10 * quiet_p99, 100)

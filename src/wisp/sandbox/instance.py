@@ -14,7 +14,7 @@ from typing import Any, cast
 from wisp import codec
 from wisp.sandbox.base import Code, Instance, Outcome
 from wisp.sandbox.cgroups import Slot
-from wisp.sandbox.protocol import ControlChannel
+from wisp.sandbox.protocol import ControlChannel, ProtocolViolation, ReplyTooLarge
 from wisp.sandbox.usage import UsageMeter
 
 MARKER = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
@@ -31,6 +31,11 @@ CPU_HOG = 0.5
 # An instance whose main thread has used this much CPU in its life is retired after its
 # run, half way to the RLIMIT_CPU backstop (3600 s) that would otherwise kill it mid-run.
 CPU_RETIRE_NS = 1800 * 10**9
+# Every launcher frames a run's result as {"result":<json>}: the result's size is the
+# frame's less these 11 bytes, and a frame past result_max + 11 is refused unread.
+RESULT_FRAMING = len(b'{"result":}')
+INIT_REPLY_MAX = 1024 * 1024  # {"ok":false,"error":...}: a load error's text
+DEFAULT_RESULT_MAX = 1024 * 1024
 
 
 class LogCollector:
@@ -84,6 +89,11 @@ class LogCollector:
         finally:
             timer.cancel()
             self._marked = None
+
+    def give_up(self) -> None:
+        """Stop waiting for markers that cannot come (the instance was killed)."""
+        if self._marked is not None:
+            _settle(self._marked)
 
     def end_quietly(self) -> None:
         """No markers come (a QUIET reply): everything written was read, so a last
@@ -185,11 +195,14 @@ class LocalInstance(Instance):
         transports: list[asyncio.ReadTransport],
         slot: Slot | None,
         on_dead: Callable[[LocalInstance], None],
+        result_max: int = DEFAULT_RESULT_MAX,
     ) -> None:
         self.kind = kind
         self.pid = pid
         self.memory_mb = 0
         self.channel = channel
+        channel.on_violation = self._violated
+        self.result_max = result_max
         self.logs = logs
         self.transports = transports
         self.slot = slot
@@ -222,27 +235,31 @@ class LocalInstance(Instance):
             "env": code.env,
             "memory_mb": code.memory_mb,
         }
-        return await self._exchange(message, timeout, log_limit)
+        return await self._exchange(message, timeout, log_limit, INIT_REPLY_MAX)
 
     async def run(
         self, args: dict[str, Any], meta: dict[str, Any], timeout: float, log_limit: int
     ) -> Outcome:
         self.meter.begin()
         message = {"op": "run", "args": args, "meta": meta}
-        outcome = await self._exchange(message, timeout, log_limit)
+        limit = self.result_max + RESULT_FRAMING
+        outcome = await self._exchange(message, timeout, log_limit, limit)
         usage = self.meter.end()
         outcome.cpu_ms, outcome.peak_memory = usage.cpu_ms, usage.peak_memory
         if self.meter.lifetime_cpu_ns() > CPU_RETIRE_NS:
             await self.kill()  # not reusable: the pool takes the next call elsewhere
         return outcome
 
-    async def _exchange(self, message: dict[str, Any], timeout: float, log_limit: int) -> Outcome:
+    async def _exchange(
+        self, message: dict[str, Any], timeout: float, log_limit: int, reply_max: int
+    ) -> Outcome:
         if not self.alive:
+            if self.channel.violation is not None:  # between two exchanges of one lease
+                return self._broken(self.channel.violation, message["op"])
             return Outcome(False, error="the instance is gone", kind="crash")
         self.logs.reset(log_limit)
         try:
-            self.channel.send(message)
-            reply = self.channel.next_frame()
+            reply = self.channel.request(message, reply_max)
             self._watch(reply, timeout)
             try:
                 raw, quiet = await reply
@@ -256,6 +273,13 @@ class LocalInstance(Instance):
             # Abandoned mid-exchange (shutdown): its state is unknown, so it must go.
             await self.kill()
             raise
+        except ReplyTooLarge as exc:
+            # The launcher marks the logs' end before it sends: they are complete.
+            await self._collect_logs(exc.quiet)
+            await self.kill()
+            return self._broken(exc, message["op"])
+        except ProtocolViolation as exc:
+            return self._broken(exc, message["op"])
         except (ConnectionError, OSError, ValueError):
             return await self._died()
         slot = self.slot
@@ -265,11 +289,50 @@ class LocalInstance(Instance):
                     slot.fence.short_exchange()
             elif not self._killed:
                 slot.set_cpu_low(False)
+        await self._collect_logs(quiet)
+        outcome = decode_reply(raw, message["op"], self.logs.take())
+        if outcome.kind == "crash":  # a malformed reply: this instance is not reused
+            await self.kill()
+            return outcome
+        violation = self.channel.violation  # more came after the reply, while logs settled
+        if violation is not None:
+            return self._broken(violation, message["op"], outcome.logs)
+        return outcome
+
+    async def _collect_logs(self, quiet: bool) -> None:
         if quiet:
             self.logs.end_quietly()
         else:
             await self.logs.wait_markers(MARKER_WAIT)
-        return decode_reply(raw, message["op"], self.logs.take())
+
+    def _violated(self, violation: ProtocolViolation) -> None:
+        """The channel saw the sandbox break the protocol: this instance is done, at
+        once (a flood must not run on), whether or not an exchange is under way."""
+        if not isinstance(violation, ReplyTooLarge):  # whose logs are still wanted
+            self._stop()
+            self.logs.give_up()
+
+    def _broken(
+        self, violation: ProtocolViolation, op: str, logs: list[str] | None = None
+    ) -> Outcome:
+        self._stop()
+        if logs is None:
+            logs = self.logs.take()
+        if isinstance(violation, ReplyTooLarge):
+            if op == "init":
+                error = f"the runtime's reply of {violation.size} bytes exceeds the limit of "
+                error += f"{violation.limit} bytes"
+                return Outcome(False, kind="init", error=error, logs=logs)
+            size = violation.size - RESULT_FRAMING
+            return Outcome(
+                False,
+                kind="crash",
+                error=f"The action produced a response that exceeded the allowed length: "
+                f"{size} > {self.result_max} bytes.",
+                size=size,
+                logs=logs,
+            )
+        return broken(str(violation), logs)
 
     def _watch(self, reply: asyncio.Future[Any], timeout: float) -> None:
         """One timer per exchange: the CPU demotion (with a cgroup), then the deadline."""
@@ -319,6 +382,9 @@ class LocalInstance(Instance):
         )
 
     async def kill(self) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
         if self._killed:
             return
         self._killed = True
@@ -333,20 +399,45 @@ class LocalInstance(Instance):
         self.on_dead(self)
 
 
+def broken(detail: str, logs: list[str]) -> Outcome:
+    """A reply the protocol does not allow: the instance is killed, never reused."""
+    error = f"The action broke the runtime protocol ({detail}); its instance was stopped."
+    return Outcome(False, kind="crash", error=error, logs=logs)
+
+
+_RUN_REPLIES = ("result", "exception", "invalid", "oom")
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
 def decode_reply(raw: bytes, op: str, logs: list[str]) -> Outcome:
+    """What a reply says; whatever the sandboxed side sent, never an exception."""
     try:
         reply = codec.loads(raw)
-    except ValueError:
-        return Outcome(False, kind="crash", error="the runtime sent a malformed reply", logs=logs)
+    except (ValueError, RecursionError):
+        return broken(f"a reply of {len(raw)} bytes that is not JSON", logs)
+    if not isinstance(reply, dict):
+        return broken(f"a reply that is a JSON {json_type(reply)}, not an object", logs)
     if op == "init":
-        if reply.get("ok"):
+        ok = reply.get("ok")
+        if ok is True:
             return Outcome(True, logs=logs)
-        return Outcome(False, kind="init", error=str(reply.get("error", "")), logs=logs)
+        if ok is False:
+            return Outcome(False, kind="init", error=str(reply.get("error", "")), logs=logs)
+        return broken('an init reply without "ok": true or false', logs)
     if "result" in reply:
+        result = reply["result"]
+        if not isinstance(result, dict):  # every launcher sends "invalid" for those
+            return broken(f"a result that is a JSON {json_type(result)}, not an object", logs)
         # The launcher frames the result as {"result":<json>}: its size is the body's.
-        return Outcome(True, result=reply["result"], size=len(raw) - 11, logs=logs)
+        return Outcome(True, result=result, size=len(raw) - RESULT_FRAMING, logs=logs)
     if reply.get("oom"):
         return Outcome(False, kind="oom", logs=logs)
     if "exception" in reply:
         return Outcome(False, kind="exception", error=str(reply["exception"]), logs=logs)
-    return Outcome(False, kind="invalid", error=str(reply.get("invalid", "bad reply")), logs=logs)
+    if "invalid" in reply:
+        return Outcome(False, kind="invalid", error=str(reply["invalid"]), logs=logs)
+    return broken("a run reply with none of " + ", ".join(_RUN_REPLIES), logs)

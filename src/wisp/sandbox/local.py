@@ -354,7 +354,9 @@ class LocalSandbox(Sandbox):
             ours.close()
             self._release(slot, uid, link)
             raise
-        instance = LocalInstance(kind, pid, channel, logs, transports, slot, self._dead)
+        instance = LocalInstance(
+            kind, pid, channel, logs, transports, slot, self._dead, self.settings.limits.result_max
+        )
         instance.uid = uid
         self.live[pid] = instance
         if link is not None:
