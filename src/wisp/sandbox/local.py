@@ -61,6 +61,8 @@ NETWORKS = (EGRESS, NO_NETWORK)
 FILTERED, LOOPBACK_ONLY, HOST_NETWORK = "filtered", "none", "unfiltered"
 TMP_MB = 512  # private /tmp, /var/tmp, /dev/shm; tmpfs pages also count against memory
 REFILL_DELAY = 0.05  # seconds after a cold start took a stem cell, while another is left
+SETTLE_STEP = 0.5  # seconds between kills while a dead instance's processes linger
+SETTLE_WARN = 10.0  # seconds of lingering before the log says which processes hold on
 
 
 def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
@@ -100,6 +102,7 @@ class LocalSandbox(Sandbox):
         self.uids: uids.UidBlock | None = None  # this server's own block (root)
         self._free_uids: list[int] = []
         self._refill: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._settling: set[asyncio.Task[None]] = set()  # dead instances not yet gone
         self._stopping = False
         self.seccomp = platform.machine() == "x86_64"
         self.landlock = landlock_abi()
@@ -247,7 +250,7 @@ class LocalSandbox(Sandbox):
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._refill.values():
+        for task in [*self._refill.values(), *self._settling]:
             task.cancel()
         for instance in list(self.live.values()):
             await instance.kill()
@@ -447,19 +450,55 @@ class LocalSandbox(Sandbox):
             self.egress.release(link)
 
     def _dead(self, instance: LocalInstance) -> None:
-        """An instance was killed: give back its slot and uid once its process is gone."""
+        """An instance was killed: give back its slot, uid and link once nothing of it
+        is left (however long that takes)."""
 
         async def settle() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(instance.exited), 2.0)
+            await self._gone(instance)
             self.live.pop(instance.pid, None)
             self._release(instance.slot, instance.uid, self._links.pop(instance.pid, None))
 
         if not self._stopping:
-            asyncio.get_running_loop().create_task(settle())
+            task = asyncio.get_running_loop().create_task(settle())
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
         else:
             self.live.pop(instance.pid, None)
             self._links.pop(instance.pid, None)
+
+    async def _gone(self, instance: LocalInstance) -> None:
+        """Until the instance's process is reaped (the zygote says so, or it is no longer
+        in /proc) and its cgroup holds no process, kill them again every SETTLE_STEP: a
+        uid or slot handed to the next tenant while one of these still ran there would
+        share its process count, memory and files with them. A process that never dies
+        (uninterruptible sleep, frozen) keeps them out of use for good."""
+        started = asyncio.get_running_loop().time()
+        warned = False
+        while True:
+            if not instance.exited.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(instance.exited), SETTLE_STEP)
+            reaped = instance.exited.done() or not os.path.exists(f"/proc/{instance.pid}")
+            left = instance.slot.pids() if instance.slot is not None else []
+            if reaped and not left:
+                return
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(instance.pid, signal.SIGKILL)
+            if instance.slot is not None:
+                instance.slot.kill_all()
+            waited = asyncio.get_running_loop().time() - started
+            if waited >= SETTLE_WARN and not warned:
+                warned = True
+                log.warning(
+                    "instance %d killed %.0f s ago still has processes %s; its uid %s and "
+                    "cgroup slot stay out of use until they are gone",
+                    instance.pid,
+                    waited,
+                    left or [instance.pid],
+                    instance.uid,
+                )
+            if reaped:  # the exit future is done: only the cgroup is left to poll
+                await asyncio.sleep(SETTLE_STEP)
 
     def _on_exit(self, pid: int, signum: int, code: int | None) -> None:
         instance = self.live.get(pid)
