@@ -48,6 +48,10 @@ class Settings:
     keepalive: float = 600.0  # seconds an idle instance is kept warm
     stem_cells: int = 2  # pre-forked, confined, code-less instances per runtime
     build_timeout: float = 300.0  # seconds a deploy's server-side build may take
+    # Hosts builds may reach (HTTPS through the build proxy); "*.suffix" allows subdomains.
+    build_registries: str = "pypi.org,files.pythonhosted.org,registry.npmjs.org"
+    build_memory_mb: int = 2048  # memory (cgroup) of one build command
+    build_cpus: float = 1.0  # CPU time per wall second of one build command; 0: no quota
     runtimes_file: str = ""  # JSON list of operator-defined runtime kinds
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
@@ -106,6 +110,9 @@ _ENV: dict[str, str] = {
     "keepalive": "WISP_KEEPALIVE",
     "stem_cells": "WISP_STEM_CELLS",
     "build_timeout": "WISP_BUILD_TIMEOUT",
+    "build_registries": "WISP_BUILD_REGISTRIES",
+    "build_memory_mb": "WISP_BUILD_MEMORY_MB",
+    "build_cpus": "WISP_BUILD_CPUS",
     "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
     "console_secret": "WISP_CONSOLE_SECRET",

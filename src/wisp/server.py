@@ -28,6 +28,8 @@ GUEST = "guest"
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     """Assemble the core services for ``settings`` (nothing is started yet)."""
     from wisp.builds import Builder
+    from wisp.builds.cache import BuildCache
+    from wisp.builds.sandbox import BuildSandbox
     from wisp.invoker.journal import AcceptJournal
     from wisp.invoker.local import LocalInvoker
     from wisp.invoker.quotas import Quotas
@@ -53,11 +55,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
     invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas, journal)
-    # Builds run as the uid just below the sandboxes' range (when root): never as root,
-    # never as a uid an instance has.
-    build_uid = settings.uid_base - 1 if os.geteuid() == 0 else None
-    cache = bundles.root.parent / "build-cache"
-    builder = Builder(bundles, cache, settings.limits.code_max, settings.build_timeout, build_uid)
+    # Builds run in sandboxes like instances' (wisp.builds.sandbox), as uids no instance has.
+    cache = BuildCache(bundles.root.parent / "build-cache")
+    jail = BuildSandbox(sandbox, settings)
+    builder = Builder(bundles, cache, settings.limits.code_max, jail, settings.build_timeout)
     return Platform(settings, store, writer, runtimes, invoker, builder)
 
 

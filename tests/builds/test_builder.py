@@ -14,14 +14,17 @@ import pytest
 
 from tests.runtimes.conftest import make_zip
 from wisp.builds import Builder, BuildFailed
+from wisp.builds.cache import BuildCache
+from wisp.builds.sandbox import BuildSandbox
+from wisp.config import Settings
 from wisp.errors import PayloadTooLarge
 from wisp.models import Exec
 from wisp.runtimes import Runtime, RuntimeTable, discover
 from wisp.sandbox.bundles import BundleCache
+from wisp.sandbox.local import LocalSandbox
 
 # A small pure-Python package from PyPI, and a small npm package without dependencies.
 PYPI_PACKAGE = "six==1.16.0"
-BUILD_UID = 199_999
 NPM_PACKAGE = '{"name": "fn", "main": "index.js", "dependencies": {"is-number": "7.0.0"}}'
 
 
@@ -50,12 +53,18 @@ def build_root(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def make_builder(root: Path, settings: Settings | None = None) -> Builder:
+    settings = settings or Settings(data_dir=root)
+    bundles = BundleCache(root / "bundles", 64 * 1024 * 1024)
+    bundles.prepare()
+    sandbox = LocalSandbox(settings, RuntimeTable(discover()), code_roots=[bundles.root])
+    jail = BuildSandbox(sandbox, settings)
+    return Builder(bundles, BuildCache(root / "cache"), 8 * 1024 * 1024, jail, timeout=300)
+
+
 @pytest.fixture
 def builder(build_root: Path) -> Builder:
-    bundles = BundleCache(build_root / "bundles", 64 * 1024 * 1024)
-    bundles.prepare()
-    uid = BUILD_UID if os.geteuid() == 0 else None
-    return Builder(bundles, build_root / "cache", code_max=8 * 1024 * 1024, timeout=300, uid=uid)
+    return make_builder(build_root)
 
 
 def test_code_without_build_inputs_needs_no_build(builder: Builder) -> None:
@@ -111,7 +120,9 @@ def test_build_script_runs_in_the_bundle(builder: Builder) -> None:
     result = builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
     assert result is not None and "building" in result.log
     if os.geteuid() == 0:
-        assert f"building as {BUILD_UID}" in result.log  # never as root
+        uid = int(result.log.split("building as ")[1].split()[0])
+        settings = Settings()
+        assert settings.uid_base <= uid < settings.uid_base + 16 * settings.uid_count  # never root
     built = builder.path(result.name)
     assert (built / "generated.py").read_text().strip() == "VALUE = 42"
     assert oct((built / "generated.py").stat().st_mode & 0o777) == "0o644"

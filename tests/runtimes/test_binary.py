@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.runtimes.conftest import Invoke, kind_of, make_target, make_zip
-from wisp.builds import Builder, BuildFailed
+from wisp.builds import BuildFailed
 from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS
 from wisp.platform import Platform
 from wisp.runtimes import RuntimeTable, discover
@@ -71,8 +69,8 @@ async def test_executable_that_exits_is_a_crash(invoke: Invoke) -> None:
 async def test_go_function_is_built_at_deploy_and_runs(platform: Platform, invoke: Invoke) -> None:
     kind = kind_of("go")
     runtime = RuntimeTable(discover()).resolve(kind)
-    bundles = platform.invoker.bundles  # type: ignore[attr-defined]
-    builder = Builder(bundles, Path(bundles.root).parent / "build-cache", 48 << 20)
+    builder = platform.builder
+    assert builder is not None
     target = make_target(kind, GO_MAIN)
     result = builder.build(target.action.exec, runtime)
     assert result is not None  # (cached when an earlier run shared the bundles root)
@@ -90,8 +88,8 @@ async def test_go_function_is_built_at_deploy_and_runs(platform: Platform, invok
 async def test_go_compile_error_fails_the_build(platform: Platform) -> None:
     kind = kind_of("go")
     runtime = RuntimeTable(discover()).resolve(kind)
-    bundles = platform.invoker.bundles  # type: ignore[attr-defined]
-    builder = Builder(bundles, Path(bundles.root).parent / "build-cache", 48 << 20)
+    builder = platform.builder
+    assert builder is not None
     bad = make_target(kind, "package main\n\nfunc Main(args map[string]interface{}) map[string]interface{} {\n\treturn nope\n}\n")
     with pytest.raises(BuildFailed) as caught:
         builder.build(bad.action.exec, runtime)

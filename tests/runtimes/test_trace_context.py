@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.runtimes.conftest import annotation, kind_of, make_target, make_zip
-from wisp.builds import Builder
 from wisp.config import Settings
 from wisp.invoker.base import Target
 from wisp.models import SUCCESS, Activation
@@ -151,8 +149,8 @@ async def test_go_sees_traceparent_for_that_activation_only(tmp_path: Path) -> N
     kind = kind_of("go")
     platform = await _platform(tmp_path, "off")
     try:
-        bundles: Any = platform.invoker.bundles  # type: ignore[attr-defined]
-        builder = Builder(bundles, Path(bundles.root).parent / "build-cache", 48 << 20)
+        builder = platform.builder
+        assert builder is not None
         target = make_target(kind, GO)
         built = builder.build(target.action.exec, RuntimeTable(discover()).resolve(kind))
         assert built is not None

@@ -23,7 +23,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from wisp.builds import steps
+from wisp.builds import inputs, steps
+from wisp.builds.cache import BuildCache
+from wisp.builds.sandbox import BuildSandbox
 from wisp.errors import BadRequest, PayloadTooLarge
 from wisp.models import Exec
 from wisp.runtimes import Runtime
@@ -48,17 +50,17 @@ class Builder:
     def __init__(
         self,
         bundles: BundleCache,
-        cache: Path,
+        cache: BuildCache,
         code_max: int,
+        sandbox: BuildSandbox,
         timeout: float = 300.0,
-        uid: int | None = None,
     ) -> None:
         self.bundles = bundles
         self.root = bundles.root
         self.cache = cache
         self.code_max = code_max
+        self.sandbox = sandbox
         self.timeout = timeout
-        self.uid = uid
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -97,11 +99,17 @@ class Builder:
                 log = log_file.read_text(encoding="utf-8") if log_file.is_file() else ""
                 return BuildResult(name, log, cached=True)
             self.root.mkdir(parents=True, exist_ok=True)
+            self.cache.prepare()
             staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".build-"))
-            runner = steps.Runner(self.cache, self.timeout, self.uid, [])
+            log_lines: list[str] = []
             try:
                 self._sources(exec_, runtime, staging)
-                self._steps(runner, runtime, staging)
+                self._check(runtime, staging)
+                with self.sandbox.uid() as uid:
+                    runner = steps.Runner(
+                        self.sandbox, self.cache, self.root, self.timeout, uid, log_lines
+                    )
+                    self._steps(runner, runtime, staging, exec_.digest)
                 size = _tree_size(staging)
                 if size > self.code_max:
                     raise PayloadTooLarge(
@@ -109,12 +117,12 @@ class Builder:
                         f"code limit of {self.code_max} bytes ({self.code_max / MB:.0f} MB)"
                     )
                 _seal(staging)
-                log = _clip("\n".join(runner.log) + "\n")
+                log = _clip("\n".join(log_lines) + "\n")
                 log_file.write_text(log, encoding="utf-8")
                 os.chmod(log_file, 0o600)
                 os.rename(staging, target)
             except steps.StepFailed as exc:
-                tail = _clip("\n".join(runner.log))[-LOG_TAIL:]
+                tail = _clip("\n".join(log_lines))[-LOG_TAIL:]
                 raise BuildFailed(f"the build failed: {exc}\n{tail}") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -133,12 +141,20 @@ class Builder:
         # everything the steps may write is theirs; the rest of the root is not
         os.chmod(staging, 0o755)
 
-    def _steps(self, runner: steps.Runner, runtime: Runtime, bundle: Path) -> None:
+    @staticmethod
+    def _check(runtime: Runtime, bundle: Path) -> None:
+        """Refuse (400, naming the file and line) inputs that reach outside the function."""
+        if runtime.family == "python" and (bundle / "requirements.txt").is_file():
+            inputs.requirements(bundle)
+        if runtime.family == "nodejs":
+            inputs.npmrc(bundle)
+
+    def _steps(self, runner: steps.Runner, runtime: Runtime, bundle: Path, code: str) -> None:
         runner.own(bundle)
         if steps.build_script(runner, bundle):
             pass  # the function's own script replaces the automatic steps
         elif runtime.family == "python" and (bundle / "requirements.txt").is_file():
-            steps.pip_install(runner, bundle, runtime.interpreter, _python_version(runtime))
+            steps.pip_install(runner, bundle, runtime.interpreter, _python_version(runtime), code)
         elif (
             runtime.family == "nodejs"
             and (bundle / "package.json").is_file()

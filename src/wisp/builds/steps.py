@@ -1,4 +1,4 @@
-"""The build steps a deploy runs on the server, each a subprocess with a clean environment.
+"""The build steps a deploy runs on the server, each a command in a build sandbox.
 
 - ``build.sh`` / ``.build``: the function's own script (DigitalOcean's convention).
 - ``requirements.txt`` (Python): ``pip install --target`` into the bundle's
@@ -9,9 +9,12 @@
 - Go: ``main.go`` with ``func Main(map[string]interface{}) map[string]interface{}``,
   compiled with a generated ``main`` into the ``exec`` the binary protocol runs.
 
-Dependency installs are cached by a hash of what decides them (the requirements
-file, package.json + lock), so a redeploy with the same dependencies does no
-network work. Steps run as an unprivileged uid when Wisp runs as root.
+Every command runs in a sandbox of its own (sandbox.py) that sees the function's
+folder at ``/build/src``, a fresh output folder at ``/build/out`` and the cache
+read-only; dependency installs are cached (cache.py) by a hash of what decides them
+(the requirements files, package.json + lock), so a redeploy with the same
+dependencies does no network work. The platform fills the cache from a build's
+output once the build has ended; no build writes to it.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from wisp.builds import inputs
+from wisp.builds.cache import BuildCache, CacheError, copy_tree
+from wisp.builds.sandbox import CACHE, OUT, PROXY, SRC, BuildSandbox, Mount
 from wisp.runtimes import HERE as RUNTIMES
 
 LOG_MAX = 64 * 1024  # bytes of build output kept with a version
@@ -38,11 +43,13 @@ class StepFailed(Exception):
 
 @dataclass
 class Runner:
-    """Runs one build's commands and collects their output as its log."""
+    """Runs one build's commands, each in a sandbox, and collects their output as its log."""
 
-    cache: Path  # <data-dir>/build-cache: dependency installs and the Go build cache
+    sandbox: BuildSandbox
+    cache: BuildCache
+    scratch: Path  # where output folders are made (beside the bundles, never in the cache)
     timeout: float
-    uid: int | None  # run as this uid (root only), else as ourselves
+    uid: int | None  # the build's uid (None: the server's, in a user namespace)
     log: list[str]
 
     def note(self, line: str) -> None:
@@ -51,45 +58,43 @@ class Runner:
     def run(
         self,
         argv: list[str],
-        cwd: Path,
-        env: dict[str, str] | None = None,
+        source: Path,
         *,
-        trusted: bool = False,
+        out: Path | None = None,
+        cwd: str = SRC,
+        env: dict[str, str] | None = None,
+        network: bool = True,
     ) -> None:
-        """``trusted``: run as the server's own user (only for commands that execute no
-        code from the function or its dependencies)."""
-        uid = None if trusted else self.uid
-        home = Path(tempfile.mkdtemp(prefix="wisp-build-home-"))
-        if uid is not None:
-            self.own(home)
-        full_env = {"PATH": SAFE_PATH, "HOME": str(home), "LANG": "C.UTF-8", **(env or {})}
+        """Run ``argv`` with ``source`` at /build/src and ``out`` at /build/out."""
+        full_env = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+        if network:
+            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+                full_env[name] = PROXY
+        full_env.update(env or {})
+        mounts = [Mount(source, SRC, True), Mount(self.cache.root, CACHE, False)]
+        if out is not None:
+            mounts.append(Mount(out, OUT, True))
         self.note(f"$ {' '.join(argv)}")
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=self.timeout,
-                start_new_session=True,
-                user=uid,
-                group=uid,
-                extra_groups=[] if uid is not None else None,
-            )
-        except subprocess.TimeoutExpired as exc:
-            self.note(_text(exc.stdout))
-            raise StepFailed(f"{argv[0]} did not finish within {self.timeout:g} s") from None
-        except OSError as exc:
-            raise StepFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
-        output = _text(done.stdout).rstrip()
+        outcome = self.sandbox.run(
+            argv,
+            uid=self.uid,
+            cwd=cwd,
+            env=full_env,
+            mounts=mounts,
+            network=network,
+            timeout=self.timeout,
+        )
+        output = outcome.output.rstrip()
         if output:
             self.note(output)
-        if done.returncode != 0:
-            raise StepFailed(f"{' '.join(argv[:3])} exited with status {done.returncode}")
+        if outcome.refused:
+            listed = ", ".join(sorted(set(outcome.refused)))
+            allowed = ", ".join(self.sandbox.registries)
+            self.note(f"(the build proxy refused: {listed}; allowed: {allowed})")
+        if outcome.timed_out:
+            raise StepFailed(f"{argv[0]} did not finish within {self.timeout:g} s")
+        if outcome.code != 0:
+            raise StepFailed(f"{' '.join(argv[:3])} exited with status {outcome.code}")
 
     def own(self, path: Path) -> None:
         """Hand a tree to the build uid, so its steps can write there and nowhere else."""
@@ -100,38 +105,11 @@ class Runner:
             for name in dirnames + filenames:
                 os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
 
-    def cached_dir(self, kind: str, key: str) -> tuple[Path, bool]:
-        """``cache/<kind>/<key>``: (path, True) when a previous build filled it."""
-        path = self.cache / kind / key
-        return path, path.is_dir()
-
-    def reachable(self, path: Path) -> Path:
-        """Create ``path`` (under the cache) so the build uid can traverse to it: the
-        server's umask makes new folders private."""
-        path.mkdir(parents=True, exist_ok=True)
-        folder = path
-        while True:
-            os.chmod(folder, 0o711)
-            if folder == self.cache or folder == folder.parent:
-                return path
-            folder = folder.parent
-
-
-def _text(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    return data if isinstance(data, str) else data.decode("utf-8", "replace")
-
-
-def world_executable(program: Path) -> bool:
-    """Whether any uid may run ``program``: it and every folder above it allow others."""
-    try:
-        real = program.resolve()
-        if not real.stat().st_mode & 0o001:
-            return False
-        return all(folder.stat().st_mode & 0o001 for folder in real.parents)
-    except OSError:
-        return False
+    def output_folder(self) -> Path:
+        out = Path(tempfile.mkdtemp(dir=self.scratch, prefix=".out-"))
+        os.chmod(out, 0o755)
+        self.own(out)
+        return out
 
 
 def digest(*parts: bytes) -> str:
@@ -142,39 +120,32 @@ def digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    """Hard links when the cache and the bundle share a filesystem, copies otherwise."""
-
-    def link_or_copy(src: str, dst: str) -> object:
-        try:
-            os.link(src, dst)
-            return dst
-        except OSError:
-            return shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=link_or_copy, symlinks=True)
-
-
 def install_into(
-    runner: Runner, kind: str, key: str, target: Path, fill: Callable[[Path], None]
+    runner: Runner,
+    kind: str,
+    key: str,
+    target: Path,
+    fill: Callable[[Path], Path],
 ) -> None:
-    """Fill ``cache/<kind>/<key>`` once (``fill(staging)``), then copy it to ``target``."""
-    cached, hit = runner.cached_dir(kind, key)
-    if hit:
-        runner.note(f"{kind}: dependencies unchanged, using the cached install {key[:12]}")
+    """Copy the verified cache entry ``kind/key`` to ``target``; without one, ``fill``
+    a fresh output folder in a sandbox (returning the tree to keep), store that tree
+    in the cache, then copy it."""
+    tree, problem = runner.cache.lookup(kind, key)
+    if problem:
+        runner.note(f"{kind}: {problem}; installing afresh")
+    if tree is not None:
+        runner.note(f"{kind}: dependencies unchanged, using the cached install {tree.name[:12]}")
     else:
-        runner.reachable(cached.parent)
-        staging = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".fill-"))
+        out = runner.output_folder()
         try:
-            runner.own(staging)
-            fill(staging)
-            os.rename(staging, cached)
-        except OSError:
-            if not cached.is_dir():  # unless a concurrent build filled it first
-                raise
+            kept = fill(out)
+            try:
+                tree = runner.cache.store(kind, key, kept)
+            except CacheError as exc:
+                raise StepFailed(f"{kind}: the install left {exc}") from None
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    copy_tree(cached, target)
+            shutil.rmtree(out, ignore_errors=True)
+    copy_tree(tree, target)
 
 
 # -- the steps ----------------------------------------------------------------------
@@ -189,26 +160,18 @@ def build_script(runner: Runner, bundle: Path) -> bool:
     return False
 
 
-def pip_install(runner: Runner, bundle: Path, python: str, version: str) -> None:
-    requirements = (bundle / "requirements.txt").read_bytes()
-    key = digest(b"pip", version.encode(), requirements)
+def pip_install(runner: Runner, bundle: Path, python: str, version: str, code: str) -> None:
+    """``code``: the function's code digest, which decides the install when the
+    requirements name local paths."""
+    decided, local = inputs.requirements(bundle)
+    key = digest(b"pip", version.encode(), decided, code.encode() if local else b"")
     site = bundle / "virtualenv" / "lib" / f"python{version}" / "site-packages"
 
-    # The build uid may not reach the server's interpreter (a pyenv under /root): pip
-    # then runs as the server's user, restricted to wheels, which install without
-    # running any of the package's code.
-    trusted = runner.uid is not None and not world_executable(Path(python))
-
-    def fill(staging: Path) -> None:
-        listing = staging / ".requirements.txt"
-        listing.write_bytes(requirements)
-        runner.own(staging)
+    def fill(out: Path) -> Path:
         argv = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
-        argv += ["--no-cache-dir", "--target", str(staging), "-r", str(listing)]
-        if trusted:
-            argv.insert(4, "--only-binary=:all:")
-        runner.run(argv, staging, trusted=trusted)
-        listing.unlink()
+        argv += ["--no-cache-dir", "--target", OUT, "-r", f"{SRC}/requirements.txt"]
+        runner.run(argv, bundle, out=out)
+        return out
 
     install_into(runner, "pip", key, site, fill)
 
@@ -219,26 +182,29 @@ def npm_install(runner: Runner, bundle: Path) -> None:
     lock = lock_path.read_bytes() if lock_path.is_file() else b""
     key = digest(b"npm", manifest, lock)
 
-    def fill(staging: Path) -> None:
-        # npm creates its folder's parents itself and fails on a private one: give it
-        # a folder of its own inside the staging one.
-        work = staging / "work"
-        work.mkdir()
-        (work / "package.json").write_bytes(manifest)
+    def fill(out: Path) -> Path:
+        (out / "package.json").write_bytes(manifest)
         if lock:
-            (work / "package-lock.json").write_bytes(lock)
-        runner.own(staging)
+            (out / "package-lock.json").write_bytes(lock)
+        runner.own(out)
         npm = shutil.which("npm", path=SAFE_PATH) or "npm"
         runner.run(
             [npm, "ci" if lock else "install", "--omit=dev", "--no-audit", "--no-fund"],
-            work,
-            {"npm_config_cache": str(work / ".npm-cache"), "npm_config_update_notifier": "false"},
+            bundle,
+            out=out,
+            cwd=OUT,
+            env={
+                "npm_config_cache": "/tmp/npm-cache",
+                "npm_config_update_notifier": "false",
+                "npm_config_proxy": PROXY,
+                "npm_config_https_proxy": PROXY,
+            },
         )
-        if (work / "node_modules").is_dir():
-            os.rename(work / "node_modules", staging / "node_modules")
-        shutil.rmtree(work)
+        modules = out / "node_modules"
+        modules.mkdir(exist_ok=True)
+        return modules
 
-    install_into(runner, "npm", key, bundle, fill)
+    install_into(runner, "npm", key, bundle / "node_modules", fill)
 
 
 def go_build(runner: Runner, bundle: Path, go: str, version: str) -> None:
@@ -246,25 +212,27 @@ def go_build(runner: Runner, bundle: Path, go: str, version: str) -> None:
     shutil.copy(RUNTIMES / "go" / "main_loop.go", bundle / "wisp_main.go")
     if not (bundle / "go.mod").is_file():
         (bundle / "go.mod").write_text(f"module function\n\ngo {version}\n")
-    cache = runner.reachable(runner.cache / "go")
-    runner.own(cache)
     runner.own(bundle)
     runner.run(
         [go, "build", "-trimpath", "-o", "exec", "."],
         bundle,
-        {
-            "GOCACHE": str(cache / "build"),
-            "GOPATH": str(cache / "path"),
+        env={
+            # In the sandbox's private /tmp: a build cache shared between tenants'
+            # builds would let one plant objects in another's binary.
+            "GOCACHE": "/tmp/go/cache",
+            "GOPATH": "/tmp/go/path",
             "GOFLAGS": "-mod=mod",
             "GOTOOLCHAIN": "local",
             "GOPROXY": "off",  # a function's imports are the standard library's
             "CGO_ENABLED": "0",
         },
+        network=False,
     )
     # Only the executable ships: the sources stay with the action's code.
     for entry in bundle.iterdir():
         if entry.name != "exec":
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            is_tree = entry.is_dir() and not entry.is_symlink()
+            shutil.rmtree(entry) if is_tree else entry.unlink()
 
 
 def python_version() -> str:

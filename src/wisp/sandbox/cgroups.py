@@ -336,3 +336,53 @@ def detect() -> int:
     if all((ROOT / c).is_dir() for c in V1_CONTROLLERS):
         return 1 if os.access(ROOT / "memory", os.W_OK) else 0
     return 0
+
+
+def one_off(name: str, memory_mb: int, cpus: float, pids: int) -> Slot | None:
+    """A cgroup for one long job (a build) beside the pool's slots, with its own memory,
+    CPU and process limits; None without cgroups. ``discard`` removes it."""
+    version = detect()
+    if version == 0:
+        return None
+    if version == 2:
+        dirs = {"unified": ROOT / "wisp" / name}
+        with contextlib.suppress(OSError):
+            (ROOT / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+            (ROOT / "wisp").mkdir(exist_ok=True)
+            (ROOT / "wisp" / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+    else:
+        dirs = {c: ROOT / c / "wisp" / name for c in V1_CONTROLLERS}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    slot = Slot(-1, dirs, version == 2)
+    quota = round(cpus * CPU_PERIOD_US) if cpus > 0 else -1
+    if version == 1:
+        with contextlib.suppress(OSError):
+            slot._file("memory", "memory.swappiness").write_text("0")
+        slot._file("pids", "pids.max").write_text(str(pids))
+        slot._file("cpu", "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+        slot._file("cpu", "cpu.cfs_quota_us").write_text(str(quota))
+    else:
+        slot._file("pids", "pids.max").write_text(str(pids))
+        with contextlib.suppress(OSError):
+            value = str(quota) if quota > 0 else "max"
+            slot._file("cpu", "cpu.max").write_text(f"{value} {CPU_PERIOD_US}")
+    slot.set_memory(memory_mb)
+    return slot
+
+
+def discard(slot: Slot, wait: float = 5.0) -> bool:
+    """Kill everything in a one-off group, wait for it to be empty and remove it; False
+    when a process was still there after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        slot.kill_all()
+        if not slot.pids():
+            break
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    for d in slot.dirs.values():
+        with contextlib.suppress(OSError):
+            d.rmdir()
+    return True

@@ -98,7 +98,9 @@ def confine(spec):
         else:
             check(_libc.unshare(flags), "unshare")
         if "mount" in namespaces and spec.get("root"):
-            private_root(spec["root"], spec.get("tmp_mb") or 512, own_pid_namespace)
+            private_root(
+                spec["root"], spec.get("tmp_mb") or 512, own_pid_namespace, spec.get("mounts") or ()
+            )
         elif "mount" in namespaces:
             private_mounts(spec.get("tmp_mb") or 512)
             for hidden, exposed in (spec.get("expose") or {}).items():
@@ -255,11 +257,19 @@ MNT_DETACH = 2
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 
-def private_root(binds, tmp_mb, with_proc):
+def private_root(binds, tmp_mb, with_proc, mounts=()):
     """Pivot into a fresh root holding only ``binds`` (read-only), minimal /dev, a
     private /proc and size-capped tmpfs /tmp, /var/tmp and /dev/shm; then make the
-    root itself read-only. The host's other files are simply not there."""
+    root itself read-only. The host's other files are simply not there.
+
+    ``mounts``: ``[host directory, path inside, writable]`` (a build's own source and
+    output folders, at paths of their own inside)."""
     check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    # Held open before the tmpfs below covers /tmp, where a host directory may lie.
+    held = [
+        (os.open(host, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), inside, writable)
+        for host, inside, writable in mounts
+    ]
     new = "/tmp"  # the host's /tmp is hidden anyway: build the new root over it
     check(
         _libc.mount(b"tmpfs", new.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=8m"),
@@ -281,6 +291,20 @@ def private_root(binds, tmp_mb, with_proc):
             else:
                 continue
             bind_read_only(path, target)
+        for fd, inside, writable in held:
+            target = new + inside
+            os.makedirs(target, 0o755, exist_ok=True)
+            source = f"/proc/self/fd/{fd}"
+            if writable:
+                check(
+                    _libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+                    f"bind {inside}",
+                )
+                flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV
+                check(_libc.mount(None, target.encode(), None, flags, None), f"remount {inside}")
+            else:
+                bind_read_only(source, target)
+            os.close(fd)
         os.makedirs(new + "/dev", 0o755, exist_ok=True)
         for name in DEVICES:
             device = "/dev/" + name
