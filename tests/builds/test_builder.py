@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,12 @@ import pytest
 from tests.runtimes.conftest import make_zip
 from wisp.builds import Builder, BuildFailed
 from wisp.builds.cache import BuildCache
-from wisp.builds.sandbox import BuildSandbox
+from wisp.builds.sandbox import BuildSandbox, Mount, SetupFailed
 from wisp.config import Settings
 from wisp.errors import PayloadTooLarge
 from wisp.models import Exec
 from wisp.runtimes import Runtime, RuntimeTable, discover
+from wisp.sandbox import cgroups
 from wisp.sandbox.bundles import BundleCache
 from wisp.sandbox.local import LocalSandbox
 
@@ -157,3 +159,104 @@ def test_bad_requirement_fails_the_build(builder: Builder) -> None:
     with pytest.raises(BuildFailed) as caught:
         builder.build(code, python)
     assert "pip install" in caught.value.message
+
+
+def test_a_poisoned_cache_entry_is_detected_and_not_used(builder: Builder) -> None:
+    python = runtime("python")
+    files = {"__main__.py": "import six", "requirements.txt": PYPI_PACKAGE}
+    first = builder.build(zipped(python.kind, files), python)
+    assert first is not None
+    site = Path("virtualenv") / "lib" / f"python{python.kind[7:]}" / "site-packages"
+    genuine = (builder.path(first.name) / site / "six.py").read_bytes()
+    # Someone writes into the cache directly (builds cannot: see test_hostile_builds).
+    (entry,) = [p for p in (builder.cache.objects).iterdir() if not p.name.startswith(".")]
+    (entry / "six.py").write_text("raise SystemExit('poisoned')\n")
+    again = builder.build(zipped(python.kind, {**files, "__main__.py": "import six  # 2"}), python)
+    assert again is not None
+    assert "failed its check" in again.log and "using the cached install" not in again.log
+    assert (builder.path(again.name) / site / "six.py").read_bytes() == genuine
+    assert not entry.exists() or (entry / "six.py").read_bytes() == genuine
+    # The fresh install is cached again, checked, and used.
+    third = builder.build(zipped(python.kind, {**files, "__main__.py": "import six  # 3"}), python)
+    assert third is not None and "using the cached install" in third.log
+
+
+def test_a_build_that_overruns_is_killed_with_everything_it_started(build_root: Path) -> None:
+    builder = make_builder(build_root)
+    builder.timeout = 2
+    python = runtime("python")
+    script = "setsid nohup sleep 876.54321 >/dev/null 2>&1 &\necho started\nsleep 600\n"
+    started = time.monotonic()
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert time.monotonic() - started < 30
+    assert "did not finish within 2 s" in caught.value.message
+    assert "started" in caught.value.message
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _runs(p, "876.54321")]
+
+
+def _runs(proc: Path, marker: str) -> bool:
+    try:
+        return marker in (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroups.detect(), reason="cgroups need root")
+def test_a_build_over_its_memory_is_stopped(build_root: Path) -> None:
+    builder = make_builder(build_root, Settings(data_dir=build_root, build_memory_mb=128))
+    python = runtime("python")
+    script = "python3 -c 'b = bytearray(512 * 1024 * 1024); print(\"got\", len(b))'\n"
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert "got 536870912" not in caught.value.message, caught.value.message
+    assert "exited with status 137" in caught.value.message, caught.value.message  # OOM kill
+
+
+def test_only_allowed_registries_are_reachable(build_root: Path) -> None:
+    settings = Settings(data_dir=build_root, build_registries="pypi.org,localhost")
+    builder = make_builder(build_root, settings)
+    python = runtime("python")
+    script = (
+        "curl -sS -m 10 https://127.0.0.1:5432/ 2>&1 | head -c 300; echo\n"
+        "curl -sS -m 10 https://localhost/ 2>&1 | head -c 300; echo\n"
+        "curl -sS -m 10 -o /dev/null -w 'pypi %{http_code}\\n' https://pypi.org/simple/six/\n"
+        "curl -sS -m 10 --noproxy '*' https://pypi.org/ 2>&1 | head -c 300; echo\n"
+    )
+    result = builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert result is not None
+    assert "pypi 200" in result.log, result.log
+    assert "the build proxy refused: 127.0.0.1:5432, localhost:443" in result.log, result.log
+    assert result.log.count("403") >= 2
+    assert "Could not resolve host" in result.log  # no DNS, no route, without the proxy
+
+
+def test_below_user_namespaces_builds_are_refused(build_root: Path) -> None:
+    settings = Settings(data_dir=build_root)
+    sandbox = LocalSandbox(settings, RuntimeTable(discover()))
+    sandbox.as_root, sandbox.userns, sandbox.userns_refused = False, False, "test: none"
+    jail = BuildSandbox(sandbox, settings)
+    with pytest.raises(
+        SetupFailed, match=r"without root and without user namespaces \(test: none\)"
+    ):
+        jail.run(["/bin/true"], uid=None, cwd="/", env={}, mounts=[], network=False, timeout=5)
+
+
+def test_a_sandbox_that_cannot_be_made_runs_nothing(build_root: Path) -> None:
+    settings = Settings(data_dir=build_root)
+    jail = BuildSandbox(LocalSandbox(settings, RuntimeTable(discover())), settings)
+    out = build_root / "out"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    missing = Mount(build_root / "no-such-folder", "/build/src", True)
+    with pytest.raises(SetupFailed, match="could not be set up"):
+        jail.run(
+            ["/bin/sh", "-c", "touch /build/out/ran"],
+            uid=None,
+            cwd="/",
+            env={},
+            mounts=[missing, Mount(out, "/build/out", True)],
+            network=False,
+            timeout=10,
+        )
+    assert not (out / "ran").exists()

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from wisp.errors import BadRequest
 
-INCLUDES = {"-r": "--requirement", "-c": "--constraint"}
+INCLUDES = {
+    "-r": "--requirement",
+    "-c": "--constraint",
+    "--requirement": "--requirement",
+    "--constraint": "--constraint",
+}
 INDEXES = {
     "-i": "--index-url",
     "-f": "--find-links",

@@ -1,0 +1,106 @@
+"""What a build reads from the function: requirements and .npmrc checks, the proxy's
+allow list and address check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wisp.builds.inputs import BuildInputRefused, npmrc, requirements
+from wisp.builds.proxy import allowed, outside
+
+
+def folder(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "fn"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("-r /etc/passwd\n", "line 1: '-r /etc/passwd': --requirement must name a file inside"),
+        ("six\n--requirement=../x.txt\n", "line 2"),
+        ("-c/etc/passwd\n", "line 1: '-c/etc/passwd': --constraint"),
+        ("-r https://evil.example/r.txt\n", "line 1"),
+        ("six\n\n--index-url http://evil\n", "line 3: --index-url is not allowed"),
+        ("--index-url=http://evil\n", "line 1: --index-url"),
+        ("-ihttp://evil\n", "line 1: --index-url"),
+        ("--extra-index-url http://evil\n", "line 1: --extra-index-url"),
+        ("-f http://evil/links\n", "line 1: --find-links"),
+        ("--find-links=/opt\n", "line 1: --find-links"),
+        ("--trusted-host evil\n", "line 1: --trusted-host"),
+        ("six --index-url http://evil\n", "line 1: --index-url"),
+        ("six \\\n  --index-url http://evil\n", "line 1: --index-url"),
+        ("-e ../outside\n", "line 1: '-e ../outside' refers to a path outside"),
+        ("pkg @ file:///etc/pkg\n", "line 1"),
+        ("/opt/wheels/x.whl\n", "line 1"),
+    ],
+)
+def test_requirements_that_reach_outside_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(BuildInputRefused) as caught:
+        requirements(folder(tmp_path, {"requirements.txt": text}))
+    assert message in caught.value.message
+    assert caught.value.message.startswith("requirements.txt line")
+    assert caught.value.status == 400
+
+
+def test_included_files_inside_decide_the_install_and_name_their_own_lines(tmp_path: Path) -> None:
+    root = folder(
+        tmp_path,
+        {
+            "requirements.txt": "# pinned\nsix==1.16.0  # comment\n-r sub/more.txt\n-r requirements.txt\n",
+            "sub/more.txt": "-c constraints.txt\n",
+            "sub/constraints.txt": "six<2\n",
+        },
+    )
+    decided, local = requirements(root)
+    assert b"six<2" in decided and not local
+    (root / "sub" / "constraints.txt").write_text("six<2\n--index-url http://evil\n")
+    with pytest.raises(BuildInputRefused, match=r"^sub/constraints.txt line 2: --index-url"):
+        requirements(root)
+
+
+def test_local_paths_inside_are_allowed_and_flagged(tmp_path: Path) -> None:
+    root = folder(tmp_path, {"requirements.txt": "-e ./lib\n./other\n", "lib/setup.py": ""})
+    assert requirements(root)[1] is True
+    assert requirements(folder(tmp_path / "b", {"requirements.txt": "six\n"}))[1] is False
+
+
+def test_npmrc_registry_overrides_are_refused(tmp_path: Path) -> None:
+    for text, line in (("registry=http://evil/\n", 1), ("; c\n@corp:registry = http://evil/\n", 2)):
+        root = folder(tmp_path / str(line), {".npmrc": text})
+        with pytest.raises(BuildInputRefused, match=rf"^\.npmrc line {line}: .*registry"):
+            npmrc(root)
+    npmrc(folder(tmp_path / "fine", {".npmrc": "save-exact=true\n"}))  # other settings stay
+
+
+def test_registry_allow_list() -> None:
+    registries = ["pypi.org", "*.pythonhosted.org"]
+    assert allowed("pypi.org", registries) and allowed("PyPI.org.", registries)
+    assert allowed("files.pythonhosted.org", registries)
+    assert not allowed("pythonhosted.org", registries)
+    assert not allowed("evilpypi.org", registries) and not allowed("pypi.org.evil", registries)
+
+
+@pytest.mark.parametrize(
+    ("address", "out"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),
+        ("192.168.1.1", False),
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("fd00::1", False),
+        ("151.101.0.223", True),
+        ("2a04:4e42::223", True),
+    ],
+)
+def test_registry_addresses_must_be_outside(address: str, out: bool) -> None:
+    assert outside(address) is out
