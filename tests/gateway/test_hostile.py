@@ -4,6 +4,7 @@ brute force. Only 127.0.0.1 is ever connected to."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +90,49 @@ def test_unknown_key_ids_do_not_refetch_the_jwks(
         r = public.get("/gw/guest/jwt/storm", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, r.text
     assert jwks.hits["/jwks.json"] == 1  # at most one fetch a minute, whatever the kids
+
+
+def test_basic_auth_brute_force_hits_the_rate_limit(
+    server: LiveServer, public: httpx.Client
+) -> None:
+    policy = {"type": "basic", "users": {"ada": "correct horse"}}
+    limited = {
+        "basePath": "/basic",
+        "path": "/limited",
+        "function": "echo",
+        "responseType": "json",
+        "policy": policy,
+        "rateLimit": {"requests": 5, "per": 60},
+    }
+    status, body = server.call("PUT", ROUTES, limited)
+    assert status == 200, body
+    answers = [
+        public.get("/gw/guest/basic/limited", auth=("ada", f"guess-{i}")).status_code
+        for i in range(8)
+    ]
+    assert answers == [401] * 5 + [429] * 3  # each failure took a token
+    right = public.get("/gw/guest/basic/limited", auth=("ada", "correct horse"))
+    assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
+    # Without a rateLimit of its own, a route still limits failed attempts per address.
+    status, body = server.call("PUT", ROUTES, {**limited, "path": "/open", "rateLimit": None})
+    assert status == 200, body
+    answers = [
+        public.get("/gw/guest/basic/open", auth=("ada", f"guess-{i}")).status_code
+        for i in range(12)
+    ]
+    assert answers == [401] * 10 + [429] * 2
+    assert public.get("/gw/guest/basic/open", auth=("ada", "correct horse")).status_code == 429
+
+
+def test_made_up_host_names_are_cheap_404s(server: LiveServer, public: httpx.Client) -> None:
+    route = {"basePath": "/h", "path": "/x", "function": "echo", "responseType": "json"}
+    status, body = server.call("PUT", ROUTES, {**route, "host": "api.example.com"})
+    assert status == 200, body
+    started = time.monotonic()
+    for i in range(2_000):
+        r = public.get("/h/x", headers={"Host": f"h{i}.example.net"})
+        assert r.status_code == 404
+    per_request = (time.monotonic() - started) / 2_000
+    r = public.get("/h/x", headers={"Host": "api.example.com"})
+    assert r.status_code == 200 and r.json() == {"user": None}
+    print(f"made-up Host 404: {per_request * 1000:.2f} ms a request")

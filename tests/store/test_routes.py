@@ -39,6 +39,8 @@ def test_put_list_round_trip(store: Store) -> None:
     assert store.list_routes(host="api.example.com") == [b]
     assert store.list_routes("other", host="api.example.com") == []
     assert store.list_routes("nobody") == []
+    store.put_route(route("/more", host="api.example.com"))
+    assert store.route_owners() == [("guest", ""), ("guest", "api.example.com"), ("other", "")]
 
 
 def test_put_replaces_the_same_key(store: Store) -> None:

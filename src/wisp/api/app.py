@@ -133,6 +133,7 @@ def create_app(
     stack = RequestTracking(public, access)
     app.middleware_stack = InvokeFastPath(stack, invoke, access)
     app.state.wisp = ctx
+    app.state.gateway = gateway
     app.state.access_log = access
     app.state.observability = obs
     app.state.triggers = triggers

@@ -8,7 +8,7 @@ from typing import Any
 
 from wisp.gateway.cors import Cors
 from wisp.gateway.ipfilter import IpRules, parse_networks
-from wisp.gateway.policies import Policy, make_policy
+from wisp.gateway.policies import PasswordChecker, Policy, make_policy
 from wisp.gateway.ratelimit import TokenBucket
 from wisp.gateway.routes import split_function
 from wisp.models import GatewayRoute
@@ -49,7 +49,9 @@ class CompiledRoute:
         return (-(full.count("/") - params), params)
 
 
-def compile_route(route: GatewayRoute, limiter: TokenBucket | None, loader: Any) -> CompiledRoute:
+def compile_route(
+    route: GatewayRoute, limiter: TokenBucket | None, loader: Any, checker: PasswordChecker
+) -> CompiledRoute:
     config = route.config
     ip = config.get("ip")
     rules = None
@@ -63,7 +65,7 @@ def compile_route(route: GatewayRoute, limiter: TokenBucket | None, loader: Any)
     return CompiledRoute(
         route=route,
         pattern=compile_template(route.base_path, route.path),
-        policy=make_policy(config.get("policy") or {}, loader),
+        policy=make_policy(config.get("policy") or {}, loader, checker),
         ip=rules,
         limiter=limiter,
         cors=cors,

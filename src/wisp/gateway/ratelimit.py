@@ -25,12 +25,19 @@ class TokenBucket:
 
     def take(self, client: str, now: float | None = None) -> int:
         """0 when the request may go ahead, else the seconds to wait (Retry-After)."""
+        return self._use(client, now, 1)
+
+    def peek(self, client: str, now: float | None = None) -> int:
+        """What ``take`` would answer, taking nothing."""
+        return self._use(client, now, 0)
+
+    def _use(self, client: str, now: float | None, cost: int) -> int:
         now = time.monotonic() if now is None else now
         tokens, at = self._buckets.pop(client, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
         wait = 0
         if tokens >= 1:
-            tokens -= 1
+            tokens -= cost
         else:
             wait = max(1, math.ceil((1 - tokens) / self.rate))
         self._buckets[client] = (tokens, now)

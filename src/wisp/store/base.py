@@ -220,6 +220,11 @@ class Store(ABC):
         """Routes of one namespace, or of every namespace when None; only those
         served on ``host`` when it is given. By base_path, path, method."""
 
+    def route_owners(self) -> list[tuple[str, str]]:
+        """Each (namespace, host) that has a route, once, sorted ('' for no host name):
+        the gateway checks requests against it before it asks for a route table."""
+        return sorted({(r.namespace, r.host) for r in self.list_routes()})
+
     @abstractmethod
     def delete_routes(
         self, namespace: str, base_path: str, path: str | None, method: str | None

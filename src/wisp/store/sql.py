@@ -520,6 +520,12 @@ class SqlStore(Store):
             for r in rows
         ]
 
+    def route_owners(self) -> list[tuple[str, str]]:
+        t = schema.routes
+        query = select(t.c.namespace, t.c.host).distinct().order_by(t.c.namespace, t.c.host)
+        with self._begin() as conn:
+            return [(r.namespace, r.host) for r in conn.execute(query).all()]
+
     def delete_routes(
         self, namespace: str, base_path: str, path: str | None, method: str | None
     ) -> int:
