@@ -36,6 +36,9 @@ REFUSED = [
     ("https://192.168.0.10:8443/jwks.json", "192.168.0.10"),
     ("https://100.64.0.1/jwks.json", "100.64.0.1"),
     ("https://[::ffff:10.0.0.1]/jwks.json", "10.0.0.1"),
+    ("https://[64:ff9b::a00:1]/jwks.json", "10.0.0.1"),  # NAT64
+    ("https://[2002:a9fe:a9fe::]/jwks.json", "169.254.169.254"),  # 6to4
+    ("https://[::a00:1]/jwks.json", "10.0.0.1"),  # IPv4-compatible
     ("https://[fe80::1]/jwks.json", "fe80::1"),
     ("https://[fd00::1]/jwks.json", "fd00::1"),
     ("https://0.0.0.0/jwks.json", "0.0.0.0"),

@@ -109,9 +109,26 @@ def parse_url(raw: str, rules: JwksRules) -> JwksUrl:
     return url
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to (mapped, NAT64, 6to4, compatible)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (address in _V4_COMPATIBLE and int(address) > 1):  # not ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def check_address(address: Address, url: JwksUrl, rules: JwksRules) -> None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded(address)
+        if embedded is not None:
+            address = embedded  # ::ffff:127.0.0.1 is 127.0.0.1; 64:ff9b::a00:1 is 10.0.0.1
     if address.is_loopback and rules.allow_http_loopback:
         return
     if url.scheme == "http":
@@ -163,7 +180,11 @@ async def fetch_document(raw: str, rules: JwksRules, resolver: Resolver = resolv
     netloc = f"[{pinned}]" if pinned.version == 6 else str(pinned)
     default_port = url.port == (443 if url.scheme == "https" else 80)
     host = f"[{url.host}]" if ":" in url.host else url.host
-    headers = {"Host": host if default_port else f"{host}:{url.port}", "Accept": "application/json"}
+    headers = {
+        "Host": host if default_port else f"{host}:{url.port}",
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",  # no decompression bomb past the size cap
+    }
     extensions = {"sni_hostname": url.host} if url.literal is None else {}
     async with httpx.AsyncClient(
         timeout=TIMEOUT, trust_env=False, follow_redirects=False, verify=_tls(rules)
