@@ -211,6 +211,23 @@ def test_isolation_requirement_refuses_to_start_below_it(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_an_unreachable_database_is_a_one_line_error_naming_it(tmp_path):
+    url = f"postgresql://wisp:hunter2@127.0.0.1:{closed_port()}/wisp"
+    env = wisp_env(tmp_path / "credentials.json", {"WISP_DATABASE_URL": url})
+    done = subprocess.run(
+        [wisp_executable(), "server", "--port", str(closed_port()), "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: database postgresql+psycopg://wisp:***@127.0.0.1:"), last
+    assert "is unavailable" in last and "hunter2" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_kill_9_during_a_burst_loses_no_accepted_activation(tmp_path):
     with LiveServer(tmp_path) as server:
         code = "import time\ndef main(args):\n    time.sleep(0.3)\n    return {'n': args['n']}\n"

@@ -13,7 +13,9 @@
     │                              Idempotency-Key reused with another body)
     ├── TooManyRequests       429  namespace quota exceeded
     ├── PlatformError         500  Wisp itself failed (never user code)
-    └── Unavailable           503  Wisp cannot take work now (store down, journal unwritable)
+    │   └── StoreUnavailable  503  the database cannot be reached (the writer retries)
+    └── Unavailable           503  Wisp cannot take work now (writer backlog full, journal
+                                   unwritable)
 
 User code failing is *not* an exception: it is data in an activation record.
 """
@@ -87,6 +89,19 @@ class TooManyRequests(WispError):
 class PlatformError(WispError):
     status = 500
     code = "internal"
+
+
+class StoreUnavailable(PlatformError):
+    """The database is down or unreachable: worth retrying, not a bug. Callers get a
+    generic message; ``str(exc)`` has the driver's detail, for the log."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 5
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("The database is unavailable. Try again later.")
+        self.args = (detail,)
 
 
 class Unavailable(WispError):

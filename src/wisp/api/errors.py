@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from wisp.errors import TooManyRequests, Unauthorized, Unavailable, WispError
+from wisp.errors import StoreUnavailable, TooManyRequests, Unauthorized, Unavailable, WispError
 
 log = logging.getLogger("wisp.api")
 
@@ -45,7 +45,7 @@ def error_response(exc: BaseException) -> Response:
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Basic realm="wisp"'
-        elif isinstance(exc, (TooManyRequests, Unavailable)):
+        elif isinstance(exc, (TooManyRequests, Unavailable, StoreUnavailable)):
             headers["Retry-After"] = str(exc.retry_after)
         return envelope(exc.status, exc.message, exc.code, headers)
     log.error("unexpected error while serving a request", exc_info=exc)

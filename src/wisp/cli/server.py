@@ -90,4 +90,4 @@ def server(
     try:
         serve(settings)
     except WispError as exc:
-        raise CliError(exc.message) from exc
+        raise CliError(str(exc)) from exc  # the operator's view: StoreUnavailable's detail

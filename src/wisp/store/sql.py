@@ -1,7 +1,8 @@
 """The SQL store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
 
-Driver exceptions never leave this module: an unreachable or failing database
-becomes ``PlatformError`` and a uniqueness violation becomes ``Conflict``.
+Driver exceptions never leave this module: an unreachable database becomes
+``StoreUnavailable`` (a 503), a failing one ``PlatformError`` and a uniqueness
+violation ``Conflict``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from wisp.errors import Conflict, PlatformError, VersionTaken
+from wisp.errors import Conflict, PlatformError, StoreUnavailable, VersionTaken
 from wisp.models import (
     Action,
     ActionLimits,
@@ -167,7 +168,7 @@ class SqlStore(Store):
         except exc.IntegrityError as e:
             raise Conflict(f"already exists: {e.orig}") from e
         except (exc.OperationalError, exc.InterfaceError) as e:
-            raise PlatformError(f"database {self._where} is unavailable: {e.orig}") from e
+            raise StoreUnavailable(f"database {self._where} is unavailable: {e.orig}") from e
         except exc.SQLAlchemyError as e:
             raise PlatformError(f"database {self._where} failed: {e}") from e
 
