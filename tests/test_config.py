@@ -39,12 +39,30 @@ def test_standard_otel_endpoint_is_the_fallback() -> None:
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, "must be an http:// or https:// URL"),
         ({"WISP_INSTANCE_CPUS": "-1"}, "WISP_INSTANCE_CPUS: must be a number of CPUs from 0"),
         ({"WISP_INSTANCE_CPUS": "two"}, "WISP_INSTANCE_CPUS='two' is not a valid float"),
+        ({"WISP_BUILD_CPUS": "-0.5"}, "WISP_BUILD_CPUS: must be a number of CPUs from 0"),
+        ({"WISP_BUILD_MEMORY_MB": "16"}, "WISP_BUILD_MEMORY_MB: must be at least 64"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_build_settings() -> None:
+    assert load_settings({}).build_registries.split(",") == [
+        "pypi.org",
+        "files.pythonhosted.org",
+        "registry.npmjs.org",
+    ]
+    env = {
+        "WISP_BUILD_REGISTRIES": "pypi.mirror.example,*.npm.example",
+        "WISP_BUILD_MEMORY_MB": "4096",
+        "WISP_BUILD_CPUS": "2",
+    }
+    settings = load_settings(env)
+    assert settings.build_registries == "pypi.mirror.example,*.npm.example"
+    assert (settings.build_memory_mb, settings.build_cpus) == (4096, 2.0)
 
 
 def test_payload_and_result_limits_from_the_environment() -> None:

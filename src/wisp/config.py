@@ -184,6 +184,10 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError(f"OTLP endpoint {endpoint!r}: must be an http:// or https:// URL")
     if not 0 <= values.get("instance_cpus", 0) <= 1024:
         raise ValueError("WISP_INSTANCE_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
+    if not 0 <= values.get("build_cpus", 0) <= 1024:
+        raise ValueError("WISP_BUILD_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
+    if values.get("build_memory_mb", 64) < 64:
+        raise ValueError("WISP_BUILD_MEMORY_MB: must be at least 64 (MB)")
     check_egress(values)
     if values.get("writer_backlog", 1) < 1:
         raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")
