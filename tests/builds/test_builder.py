@@ -260,3 +260,24 @@ def test_a_sandbox_that_cannot_be_made_runs_nothing(build_root: Path) -> None:
             timeout=10,
         )
     assert not (out / "ran").exists()
+
+
+def test_go_builds_start_from_a_checked_seed_cache(builder: Builder) -> None:
+    go = runtime("go")
+    source = "package main\n\nfunc Main(args map[string]interface{}) map[string]interface{} {\n\treturn args // %d\n}\n"
+
+    def build(n: int) -> str:
+        code = source % n
+        exec_ = Exec(kind=go.kind, code=code, digest=hashlib.sha256(code.encode()).hexdigest())
+        result = builder.build(exec_, go)
+        assert result is not None and (builder.path(result.name) / "exec").is_file()
+        return result.log
+
+    assert "go build -trimpath" in build(1)
+    (ref,) = (builder.cache.refs / "go").iterdir()
+    seed = builder.cache.objects / ref.read_text()
+    planted = next(p for p in seed.rglob("*") if p.is_file() and p.stat().st_size > 0)
+    planted.write_bytes(b"planted")
+    log = build(2)
+    assert "failed its check" in log and "seeding afresh" in log, log
+    assert not planted.exists() or planted.read_bytes() != b"planted"

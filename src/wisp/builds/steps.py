@@ -20,6 +20,7 @@ output once the build has ended; no build writes to it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -32,6 +33,8 @@ from wisp.builds import inputs
 from wisp.builds.cache import BuildCache, CacheError, copy_tree
 from wisp.builds.sandbox import CACHE, OUT, PROXY, SRC, BuildSandbox, Mount
 from wisp.runtimes import HERE as RUNTIMES
+
+log = logging.getLogger("wisp.builds")
 
 LOG_MAX = 64 * 1024  # bytes of build output kept with a version
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -64,8 +67,10 @@ class Runner:
         cwd: str = SRC,
         env: dict[str, str] | None = None,
         network: bool = True,
+        shown: list[str] | None = None,
     ) -> None:
-        """Run ``argv`` with ``source`` at /build/src and ``out`` at /build/out."""
+        """Run ``argv`` with ``source`` at /build/src and ``out`` at /build/out;
+        ``shown``: the command as the log shows it (default ``argv``)."""
         full_env = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
         if network:
             for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
@@ -74,7 +79,7 @@ class Runner:
         mounts = [Mount(source, SRC, True), Mount(self.cache.root, CACHE, False)]
         if out is not None:
             mounts.append(Mount(out, OUT, True))
-        self.note(f"$ {' '.join(argv)}")
+        self.note(f"$ {' '.join(shown or argv)}")
         outcome = self.sandbox.run(
             argv,
             uid=self.uid,
@@ -94,7 +99,7 @@ class Runner:
         if outcome.timed_out:
             raise StepFailed(f"{argv[0]} did not finish within {self.timeout:g} s")
         if outcome.code != 0:
-            raise StepFailed(f"{' '.join(argv[:3])} exited with status {outcome.code}")
+            raise StepFailed(f"{' '.join((shown or argv)[:3])} exited with status {outcome.code}")
 
     def own(self, path: Path) -> None:
         """Hand a tree to the build uid, so its steps can write there and nowhere else."""
@@ -207,32 +212,82 @@ def npm_install(runner: Runner, bundle: Path) -> None:
     install_into(runner, "npm", key, bundle / "node_modules", fill)
 
 
+GO_ENV = {
+    "GOCACHE": "/tmp/go/cache",
+    "GOPATH": "/tmp/go/path",
+    "GOFLAGS": "-mod=mod",
+    "GOTOOLCHAIN": "local",
+    "GOPROXY": "off",  # a function's imports are the standard library's
+    "CGO_ENABLED": "0",
+}
+GO_SEED_MAIN = (
+    "package main\n\nfunc Main(args map[string]interface{}) map[string]interface{} {\n"
+    "\treturn args\n}\n"
+)
+
+
 def go_build(runner: Runner, bundle: Path, go: str, version: str) -> None:
-    """Compile the function with Wisp's main loop into ``bundle/exec``."""
+    """Compile the function with Wisp's main loop into ``bundle/exec``.
+
+    Each build compiles with a build cache of its own in the sandbox's private /tmp (a
+    cache shared between tenants' builds would let one plant objects in another's
+    binary), started from a copy of a seed the platform made once by compiling only
+    its own loop (no tenant code), kept in the build cache and checked like any entry.
+    """
     shutil.copy(RUNTIMES / "go" / "main_loop.go", bundle / "wisp_main.go")
     if not (bundle / "go.mod").is_file():
         (bundle / "go.mod").write_text(f"module function\n\ngo {version}\n")
     runner.own(bundle)
-    runner.run(
-        [go, "build", "-trimpath", "-o", "exec", "."],
-        bundle,
-        env={
-            # In the sandbox's private /tmp: a build cache shared between tenants'
-            # builds would let one plant objects in another's binary.
-            "GOCACHE": "/tmp/go/cache",
-            "GOPATH": "/tmp/go/path",
-            "GOFLAGS": "-mod=mod",
-            "GOTOOLCHAIN": "local",
-            "GOPROXY": "off",  # a function's imports are the standard library's
-            "CGO_ENABLED": "0",
-        },
-        network=False,
-    )
+    seed = _go_seed(runner, go, version)
+    argv = [go, "build", "-trimpath", "-o", "exec", "."]
+    if seed is not None:
+        copy = f'mkdir -p /tmp/go/cache && cp -R "{CACHE}/{seed}/." /tmp/go/cache && exec "$@"'
+        runner.run(
+            ["/bin/sh", "-c", copy, "sh", *argv], bundle, env=GO_ENV, network=False, shown=argv
+        )
+    else:
+        runner.run(argv, bundle, env=GO_ENV, network=False)
     # Only the executable ships: the sources stay with the action's code.
     for entry in bundle.iterdir():
         if entry.name != "exec":
             is_tree = entry.is_dir() and not entry.is_symlink()
             shutil.rmtree(entry) if is_tree else entry.unlink()
+
+
+def _go_seed(runner: Runner, go: str, version: str) -> str | None:
+    """The seed build cache's path under /build/cache, made on first use; None when it
+    cannot be made (each build then starts from an empty cache)."""
+    loop = (RUNTIMES / "go" / "main_loop.go").read_bytes()
+    key = digest(b"go-seed", go.encode(), version.encode(), loop, GO_SEED_MAIN.encode())
+    tree, problem = runner.cache.lookup("go", key)
+    if problem:
+        runner.note(f"go: {problem}; seeding afresh")
+    if tree is None:
+        source = runner.output_folder()
+        out = runner.output_folder()
+        try:
+            (source / "wisp_main.go").write_bytes(loop)
+            (source / "main.go").write_text(GO_SEED_MAIN)
+            (source / "go.mod").write_text(f"module function\n\ngo {version}\n")
+            runner.own(source)
+            seed_log = Runner(
+                runner.sandbox, runner.cache, runner.scratch, runner.timeout, runner.uid, []
+            )
+            seed_log.run(
+                [go, "build", "-trimpath", "-o", "/tmp/exec", "."],
+                source,
+                out=out,
+                env={**GO_ENV, "GOCACHE": OUT},
+                network=False,
+            )
+            tree = runner.cache.store("go", key, out)
+        except (StepFailed, CacheError, OSError) as exc:
+            log.warning("go: no seed build cache: %s", exc)
+            return None
+        finally:
+            shutil.rmtree(source, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    return str(tree.relative_to(runner.cache.root))
 
 
 def python_version() -> str:
