@@ -33,7 +33,7 @@ from wisp.store.memory import MemoryStore
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(
     not ROOT or shutil.which("nft") is None or shutil.which("ip") is None,
-    reason="veth egress needs root, nft and ip (CI runs as root with both)",
+    reason="veth egress needs root and ip; nft reads the rules back (CI has both)",
 )
 
 PUBLIC, PRIVATE, PORT = "198.51.100.1", "10.254.53.1", 7007
@@ -390,14 +390,47 @@ def test_a_freed_address_rests_before_another_instance_gets_it() -> None:
         egress.remove()
 
 
-def test_the_rules_name_the_pool_and_the_nameservers() -> None:
-    rules = EgressNetwork("10.9.0.0/24", ["10.255.255.53", "127.0.0.53"]).ruleset()
-    # Its own blocks (the set "mine") are masqueraded, and may reach the nameservers.
-    assert 'ip saddr @mine oifname != "wv*" masquerade' in rules
-    dns = "ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 accept"
-    assert f'forward iifname "wv*" ip saddr @mine {dns}' in rules
+def test_the_rules_read_back_by_nft_are_the_filter() -> None:
+    """The table programmed over netlink, as nft itself prints it: every rule of the
+    filter, in order, and the sets' contents."""
+    egress = EgressNetwork("10.9.0.0/24", ["10.255.255.53", "127.0.0.53"], flows=77)
+    egress.table = f"wisp_rules_test_{os.getpid()}"  # not a server's: left alone by sweeps
+    try:
+        egress.rules().commit()
+        listed = subprocess.run(
+            ["nft", "list", "table", "inet", egress.table], capture_output=True, text=True
+        ).stdout
+    finally:
+        EgressNetwork._delete_table(egress.table)
+    lines = [" ".join(line.split()) for line in listed.splitlines()]
+    ours = 'iifname "wv*" ip saddr @mine'
+    rules = [line for line in lines if line.startswith(("iifname", "oifname", "ip saddr"))]
+    assert rules == [
+        f"{ours} ip daddr @nameservers tcp dport 53 accept",
+        f"{ours} ip daddr @nameservers udp dport 53 accept",
+        f"{ours} reject with icmp port-unreachable",
+        'iifname "wv*" meta nfproto ipv6 drop',
+        'iifname "wv*" oifname "wv*" drop',
+        'oifname "wv*" ct state established,related accept',
+        'oifname "wv*" drop',
+        f"{ours} ct state new add @flows {{ ip saddr ct count over 77 }} drop",
+        f"{ours} ip daddr @nameservers tcp dport 53 accept",
+        f"{ours} ip daddr @nameservers udp dport 53 accept",
+        f"{ours} ip daddr @denied reject with icmp port-unreachable",
+        'iifname "wv*" meta nfproto ipv6 drop',
+        'ip saddr @mine oifname != "wv*" masquerade',
+    ]
+    text = " ".join(lines)
     # A loopback resolver cannot be reached from another namespace: left out, warned.
-    assert "127.0.0.53" not in rules
+    assert "elements = { 10.255.255.53 }" in text and "127.0.0.53" not in text
+    denied = text[text.index("set denied") :]
+    denied = denied[: denied.index("}", denied.index("elements"))]
+    for network in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16"):
+        assert network in denied
+    assert "172.16.0.0/12" in denied and "192.168.0.0/16" in denied
+    assert "224.0.0.0/3" in denied  # 224/4 and 240/4, merged into one interval
+    assert "type filter hook input priority filter; policy accept;" in text
+    assert "type nat hook postrouting priority srcnat; policy accept;" in text
 
 
 def test_a_live_server_runs_egress_functions_in_their_namespace(

@@ -3,18 +3,24 @@
 A hostile function dials the services a Wisp host typically has on loopback
 (PostgreSQL with trust auth, Redis, RabbitMQ, NATS, the Wisp API itself) and the API
 on the host's other addresses, in real servers: as root with and without the ``nft``
-binary on the server's PATH (no filter: no network), with the operator's explicit
+binary on the server's PATH (the rules go over netlink: filtered either way), as root
+where the filter cannot be installed (no network), with the operator's explicit
 ``WISP_NETWORK=egress-unfiltered`` (the old behaviour: everything reachable), and as
 ``nobody`` at ``minimal`` (no namespaces at all: seccomp refuses the sockets).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import ipaddress
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ import pytest
 
 from tests.live import LiveServer
 from tests.sandbox.test_userns import NOBODY, ROOT, Unprivileged, command, nobody_server
+from wisp.sandbox.egress import LOCKS
 
 pytestmark = pytest.mark.skipif(not ROOT, reason="servers with and without nft need root")
 
@@ -29,6 +36,8 @@ SERVICES = {5432: "postgresql", 6379: "redis", 5672: "rabbitmq", 4222: "nats"}
 NO_USERNS = [sys.executable, str(Path(__file__).with_name("no_userns.py"))]
 # A PATH with the system's programs but not /usr/sbin, where nft lives.
 WITHOUT_NFT = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+TINY = "10.203.254.252/30"  # one instance's egress addresses
+HOST = ["--host", "0.0.0.0"]  # the API on every address of the host: more to dial
 
 DIAL = """
 import os, socket
@@ -120,42 +129,63 @@ def banner_line(server: LiveServer, name: str) -> str:
     return next(line for line in lines if line.startswith(f"{name}:"))
 
 
-def test_without_nft_egress_functions_get_no_network(tmp_path: Path) -> None:
-    assert shutil.which("nft", path=WITHOUT_NFT) is None
-    env = {"PATH": WITHOUT_NFT}
-    with LiveServer(tmp_path, env=env, args=["--host", "0.0.0.0"]) as server:
+@pytest.mark.parametrize("path", [None, WITHOUT_NFT], ids=["nft", "no-nft"])
+def test_egress_is_filtered_with_or_without_the_nft_binary(
+    tmp_path: Path, path: str | None
+) -> None:
+    # The rules go to the kernel over netlink: the nft binary is not needed.
+    if path is not None:
+        assert shutil.which("nft", path=path) is None
+    env = {"PATH": path} if path else {}
+    with LiveServer(tmp_path, env=env, args=HOST) as server:
         isolation = health(server)
-        assert isolation["egress"] == "none", isolation
-        assert "egress-none(no nft)" in isolation["layers"]
-        assert banner_line(server, "egress").startswith("egress:    none (no nft)")
-        assert "WISP_NETWORK=egress-unfiltered" in banner_line(server, "egress")
-        wanted = targets(server.port)
-        result = dial(server, wanted)
-        assert_closed(result, wanted)
-        assert result["interfaces"] == ["lo"], result
-        assert result["nproc"] == "256"  # root: a uid of its own, 256 processes
-
-
-def test_with_nft_egress_is_filtered(tmp_path: Path) -> None:
-    if shutil.which("nft") is None:
-        pytest.fail("nft is needed here (scripts/system-packages.txt installs it)")
-    with LiveServer(tmp_path, args=["--host", "0.0.0.0"]) as server:
-        isolation = health(server)
-        assert isolation["egress"] == "filtered", isolation
-        assert banner_line(server, "egress").startswith("egress:    filtered (nftables table")
+        assert isolation["egress"] == "filtered" and isolation["level"] == "strict", isolation
+        assert banner_line(server, "egress").startswith("egress:    filtered (nf_tables table")
         wanted = targets(server.port)
         result = dial(server, wanted)
         assert_closed(result, wanted)
         assert result["interfaces"] == ["eth0", "lo"], result
+        assert result["nproc"] == "256"  # root: a uid of its own, 256 processes
+
+
+@contextlib.contextmanager
+def no_filter_possible() -> Iterator[dict[str, str]]:
+    """Settings under which a root server cannot install its filter: its one egress
+    address block is held by someone else (as by another server)."""
+    LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    network = ipaddress.IPv4Network(TINY)
+    name = f"egress-{network.network_address}-{network.prefixlen}.lock"
+    fd = os.open(LOCKS / name, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield {"WISP_EGRESS_SUBNET": TINY}
+    finally:
+        os.close(fd)
+
+
+def test_where_no_filter_can_be_installed_egress_gets_no_network(tmp_path: Path) -> None:
+    with no_filter_possible() as env, LiveServer(tmp_path, env=env, args=HOST) as server:
+        isolation = health(server)
+        assert isolation["egress"] == "none", isolation
+        assert "egress-none(no free egress addresses" in isolation["layers"]
+        line = banner_line(server, "egress")
+        assert line.startswith("egress:    none (no free egress addresses"), line
+        assert "egress functions get no network" in line
+        assert "WISP_NETWORK=egress-unfiltered" in line
+        wanted = targets(server.port)
+        result = dial(server, wanted)
+        assert_closed(result, wanted)
+        assert result["interfaces"] == ["lo"], result
 
 
 def test_the_old_unfiltered_egress_must_be_asked_for_by_name(tmp_path: Path) -> None:
-    env = {"PATH": WITHOUT_NFT, "WISP_NETWORK": "egress-unfiltered"}
-    with LiveServer(tmp_path, env=env) as server:
+    with no_filter_possible() as env, LiveServer(
+        tmp_path, env={**env, "WISP_NETWORK": "egress-unfiltered"}
+    ) as server:
         isolation = health(server)
         assert isolation["egress"] == "unfiltered"
-        assert "egress-unfiltered(no nft)" in isolation["layers"]
-        assert banner_line(server, "egress").startswith("egress:    UNFILTERED (no nft;")
+        assert "egress-unfiltered(no free egress addresses" in isolation["layers"]
+        assert banner_line(server, "egress").startswith("egress:    UNFILTERED (")
         # What the default now prevents: the host's loopback services are all open.
         result = dial(server, [("127.0.0.1", 5432), ("127.0.0.1", server.port)])
         assert result["127.0.0.1:5432"] == "connected", result

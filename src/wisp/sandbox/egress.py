@@ -4,7 +4,8 @@ Each ``egress`` instance (as root) has a network namespace of its own, joined to
 host by a veth pair its stem cell makes before any request (runtimes/python/veth.py):
 ``eth0`` inside with the second address of a /30 from the server's pool, the host end
 ``wv<index>`` with the first. The host forwards and masquerades the pool's traffic;
-one nftables table per server (``inet wisp_<pid>``) decides what it may reach:
+one nftables table per server (``inet wisp_<pid>``, programmed over netlink by
+nftables.py: no ``nft`` binary needed) decides what it may reach:
 
 - nothing on the host itself (the control plane, anything bound on 0.0.0.0, every
   address the host has or will have): input from ``wv*`` is rejected;
@@ -47,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from wisp.errors import PlatformError
+from wisp.sandbox import nftables
+from wisp.sandbox.nftables import Batch, Set
 
 log = logging.getLogger("wisp.sandbox")
 
@@ -118,38 +121,35 @@ class EgressNetwork:
         self._resting: deque[tuple[float, int]] = deque()  # (freed at, index), oldest first
         self.rest = conntrack_udp_timeout() + 10.0
         self._claimed: dict[int, int] = {}  # block -> its lock file's descriptor
+        self.mine = Set("mine", interval=True)  # this server's blocks
+        self.refused = ""  # why install() could not, for the banner and /healthz
 
     @staticmethod
     def available() -> bool:
-        return os.geteuid() == 0 and shutil.which("nft") is not None
+        return os.geteuid() == 0
 
     def install(self) -> bool:
         """Forwarding, NAT and the rules; False (with a warning) when this host cannot."""
         if self.active:
             return True
         if not self.available():
+            self.refused = "no root"
             return False
-        self._sweep_stale()
-        done = subprocess.run(
-            ["nft", "-f", "-"], input=self.ruleset(), text=True, capture_output=True
-        )
-        if done.returncode != 0:
-            log.warning("egress network not installed: %s", done.stderr.strip())
-            return False
+        try:
+            self._sweep_stale()
+            self.rules().commit()
+        except OSError as exc:
+            return self._refuse(f"nf_tables refused the rules ({exc.strerror or exc})")
         try:
             self._claim()
         except PlatformError as exc:
-            log.warning("egress network not installed: %s", exc)
-            self._delete_table(self.table)
-            return False
+            return self._refuse(str(exc))
         try:
             if FORWARDING.read_text().strip() != "1":
                 FORWARDING.write_text("1")
                 log.info("net.ipv4.ip_forward set to 1 (instances' egress is forwarded)")
         except OSError as exc:
-            log.warning("egress network not installed: cannot enable forwarding: %s", exc)
-            self._delete_table(self.table)
-            return False
+            return self._refuse(f"cannot enable forwarding: {exc.strerror}")
         for address in self.unreachable:
             log.warning(
                 "nameserver %s is on the host's loopback: instances cannot use it "
@@ -159,47 +159,69 @@ class EgressNetwork:
         self.active = True
         return True
 
-    def ruleset(self) -> str:
+    def _refuse(self, why: str) -> bool:
+        log.warning("egress network not installed: %s", why)
+        self.refused = why
+        self._delete_table(self.table)
+        return False
+
+    def rules(self) -> Batch:
         """The server's table. Rules every server agrees on match any ``wv*`` link;
         those that depend on a server's settings (nameservers) match the source
         addresses of its own blocks (the set ``mine``), so that another server's
-        table never decides for this one's instances."""
-        t = f"inet {self.table}"
-        wv = f'"{LINK_PREFIX}*"'
-        dns = (
-            f"ip daddr {{ {', '.join(self.nameservers)} }} meta l4proto {{ tcp, udp }} th dport 53"
-        )
-        ours = f"iifname {wv} ip saddr @mine"
-        rules = [
-            f"add table {t}",
-            f"add set {t} mine {{ type ipv4_addr; flags interval; }}",
-            f"add set {t} flows {{ type ipv4_addr; size 65535; flags dynamic; }}",
-            f"add chain {t} input {{ type filter hook input priority 0; policy accept; }}",
-            f"add chain {t} forward {{ type filter hook forward priority 0; policy accept; }}",
-            f"add chain {t} postrouting "
-            "{ type nat hook postrouting priority srcnat; policy accept; }",
-        ]
+        table never decides for this one's instances. In nft's words (what
+        ``nft list table inet wisp_<pid>`` shows):
+
+            input: iifname "wv*" ip saddr @mine ip daddr @nameservers tcp|udp dport 53 accept
+                   iifname "wv*" ip saddr @mine reject
+                   iifname "wv*" meta nfproto ipv6 drop
+            forward: iifname "wv*" oifname "wv*" drop
+                   oifname "wv*" ct state established,related accept
+                   oifname "wv*" drop
+                   iifname "wv*" ip saddr @mine ct state new
+                       add @flows { ip saddr ct count over FLOWS } drop
+                   iifname "wv*" ip saddr @mine ip daddr @nameservers tcp|udp dport 53 accept
+                   iifname "wv*" ip saddr @mine ip daddr @denied reject
+                   iifname "wv*" meta nfproto ipv6 drop
+            postrouting (nat): ip saddr @mine oifname != "wv*" masquerade
+        """
+        n = nftables
+        batch = Batch(self.table)
+        batch.add_table()
+        flows = Set("flows", dynamic=True, size=65535)
+        denied = Set("denied", interval=True)
+        nameservers = Set("nameservers")
+        for set_ in (self.mine, flows, denied, nameservers):
+            batch.add_set(set_)
+        batch.add_elements(denied, DENIED_V4)
+        batch.add_elements(nameservers, self.nameservers)
+        batch.add_chain("input", "filter", 0)
+        batch.add_chain("forward", "filter", 0)
+        batch.add_chain("postrouting", "nat", 100)  # srcnat
+        wv, out_wv = n.ifname(LINK_PREFIX), n.ifname(LINK_PREFIX, out=True)
+        ours = wv + n.saddr() + n.lookup(self.mine)
+        dns = [n.daddr() + n.lookup(nameservers) + n.l4proto(p) + n.dport(53) for p in (6, 17)]
+        accept, drop = n.verdict(n.ACCEPT), n.verdict(n.DROP)
         if self.nameservers:  # a nameserver may be one of the host's own addresses
-            rules.append(f"add rule {t} input {ours} {dns} accept")
-        rules += [
-            f"add rule {t} input {ours} reject",
-            f"add rule {t} input iifname {wv} meta nfproto ipv6 drop",
-            f"add rule {t} forward iifname {wv} oifname {wv} drop",
-            f"add rule {t} forward oifname {wv} ct state established,related accept",
-            f"add rule {t} forward oifname {wv} drop",
-        ]
-        rules.append(  # past its flows, an instance's new ones are dropped (no ICMP to make)
-            f"add rule {t} forward {ours} ct state new "
-            f"add @flows {{ ip saddr ct count over {self.flows} }} drop"
+            for proto in dns:
+                batch.add_rule("input", ours, proto, accept)
+        batch.add_rule("input", ours, n.reject())
+        batch.add_rule("input", wv, n.ipv6(), drop)
+        batch.add_rule("forward", wv, out_wv, drop)
+        batch.add_rule("forward", out_wv, n.ct_state(n.CT_ESTABLISHED | n.CT_RELATED), accept)
+        batch.add_rule("forward", out_wv, drop)
+        # Past its flows, an instance's new ones are dropped (no ICMP to make).
+        batch.add_rule(
+            "forward", ours, n.ct_state(n.CT_NEW), n.saddr(), n.count_over(flows, self.flows), drop
         )
         if self.nameservers:
-            rules.append(f"add rule {t} forward {ours} {dns} accept")
-        rules += [
-            f"add rule {t} forward {ours} ip daddr {{ {', '.join(DENIED_V4)} }} reject",
-            f"add rule {t} forward iifname {wv} meta nfproto ipv6 drop",
-            f"add rule {t} postrouting ip saddr @mine oifname != {wv} masquerade",
-        ]
-        return "\n".join(rules) + "\n"
+            for proto in dns:
+                batch.add_rule("forward", ours, proto, accept)
+        batch.add_rule("forward", ours, n.daddr(), n.lookup(denied), n.reject())
+        batch.add_rule("forward", wv, n.ipv6(), drop)
+        out_not_wv = n.ifname(LINK_PREFIX, n.CMP_NEQ, out=True)
+        batch.add_rule("postrouting", n.saddr(), n.lookup(self.mine), out_not_wv, n.masquerade())
+        return batch
 
     def take(self) -> int:
         """A free /30 for a new instance (claiming another block when this server's
@@ -235,11 +257,13 @@ class EgressNetwork:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            element = f"add element inet {self.table} mine {{ {network} }}"
-            done = subprocess.run(["nft", element], text=True, capture_output=True)
-            if done.returncode != 0:
+            batch = Batch(self.table)
+            batch.add_elements(self.mine, [str(network)])
+            try:
+                batch.commit()
+            except OSError as exc:
                 os.close(fd)
-                raise PlatformError(f"cannot add {network} to the egress rules: {done.stderr}")
+                raise PlatformError(f"cannot add {network} to the egress rules: {exc}") from None
             self._claimed[block] = fd
             first = block * self.block
             self._free.extend(range(first, first + self.block))
@@ -285,16 +309,18 @@ class EgressNetwork:
     @staticmethod
     def _delete_table(table: str) -> None:
         with contextlib.suppress(OSError):
-            subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
+            nftables.delete_table(table)
 
     def _sweep_stale(self) -> None:
         """Tables and host ends of servers that are gone (a host end outlives its
         server only while something still holds its namespace)."""
-        listed = subprocess.run(["nft", "list", "tables"], text=True, capture_output=True)
-        for match in re.finditer(rf"table inet {TABLE_PREFIX}(\d+)", listed.stdout):
-            pid = int(match.group(1))
+        for name in nftables.tables():
+            match = re.fullmatch(rf"{TABLE_PREFIX}(\d+)", name)
+            pid = int(match.group(1)) if match else self.pid
             if pid != self.pid and not os.path.exists(f"/proc/{pid}"):
-                self._delete_table(f"{TABLE_PREFIX}{pid}")
+                self._delete_table(name)
+        if shutil.which("ip") is None:  # iproute2: on most hosts; without it, no sweep
+            return
         for name in stale_links(self.pid):
             subprocess.run(["ip", "link", "delete", name], capture_output=True)
 

@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 import resource
-import shutil
 import signal
 import socket
 import sys
@@ -115,7 +114,6 @@ class LocalSandbox(Sandbox):
         self.egress = EgressNetwork(settings.egress_subnet, nameservers, settings.egress_flows)
         self._links: dict[int, int] = {}  # pid -> its egress /30 (index in the pool)
         self.nproc_shared = RLIMIT_NPROC_SHARED  # minimal's RLIMIT_NPROC, set in start()
-        self._install_tried = False
         self.isolation = self._describe()
 
     def _describe(self) -> str:
@@ -145,7 +143,7 @@ class LocalSandbox(Sandbox):
     @property
     def egress_mode(self) -> str:
         """What an ``egress`` function gets here: ``filtered`` (a network namespace of its
-        own, out through the host's nftables rules); where no filter is installed,
+        own, out through the host's nf_tables rules); where none could be installed,
         ``none`` (loopback only; at minimal, no sockets but unix ones) unless the
         operator asked for ``unfiltered`` (the host's network) with
         WISP_NETWORK=egress-unfiltered."""
@@ -156,15 +154,13 @@ class LocalSandbox(Sandbox):
     def no_filter_reason(self) -> str:
         if not self.as_root:
             return "no root"
-        if shutil.which("nft") is None:
-            return "no nft"
-        return "nft refused the rules" if self._install_tried else "not installed yet"
+        return self.egress.refused or "not installed yet"
 
     def egress_note(self) -> str:
         """One line for the start-up banner: what `egress` functions get, and why."""
         mode = self.egress_mode
         if mode == FILTERED:
-            return f"filtered (nftables table {self.egress.table}, {self.egress.subnet})"
+            return f"filtered (nf_tables table inet {self.egress.table}, {self.egress.subnet})"
         why = self.no_filter_reason()
         if mode == HOST_NETWORK:
             return (
@@ -223,7 +219,6 @@ class LocalSandbox(Sandbox):
         """Set up host-wide layers and check the operator's minimum level (idempotent)."""
         if self.as_root:
             self.egress.install()
-            self._install_tried = True
             self.isolation = self._describe()
         required = self.settings.isolation
         if required and required not in LEVELS:
