@@ -95,6 +95,10 @@ async def test_a_full_writer_backlog_is_a_503_until_the_store_returns(served) ->
     assert int(answer.headers["Retry-After"]) >= 1
     assert answer.json()["code"] == "unavailable"
     assert "limit 3" in answer.json()["error"]
+    metrics = (await client.get("/metrics")).text
+    assert "wisp_writer_refused_total 1.0" in metrics
+    assert "wisp_writer_backlog 3.0" in metrics
+    assert "wisp_writer_pending 3.0" in metrics
     store.down = False
     platform.writer.flush(timeout=10)
     answer = await client.post(INVOKE, json={})

@@ -238,6 +238,12 @@ class _Collector(Collector):
         yield _gauge("wisp_writer_pending", "Activation records not yet written.", writer.pending)
         yield _counter("wisp_writer_records", "Activation records written.", writer.written)
         yield _counter("wisp_writer_failures", "Failed group commits.", writer.failures)
+        yield _gauge(
+            "wisp_writer_backlog", "Unwritten records at which invokes get 503.", writer.backlog
+        )
+        yield _counter(
+            "wisp_writer_refused", "Invocations refused (503): backlog full.", writer.refused
+        )
         sizes = HistogramMetricFamily(
             "wisp_writer_batch_size", "Records per group commit.", labels=[]
         )
