@@ -166,3 +166,20 @@ def test_a_journal_that_cannot_be_written_refuses_the_invocation(tmp_path, write
     assert "journal could not be written" in refused.value.message
     assert "No space left on device" in refused.value.message
     journal.close(delete=True, timeout=1)
+
+
+def test_records_that_cannot_be_kept_on_disk_are_logged_in_full(
+    tmp_path, outage, caplog, monkeypatch
+):
+    _, writer = outage
+    journal = AcceptJournal(tmp_path / "j", writer)
+    journal.open()
+    writer.submit(record("e" * 32))
+
+    def disk_full(records):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal, "_keep", disk_full)
+    journal.close(delete=True, timeout=0.1)
+    assert "cannot keep unwritten activation records on disk" in caplog.text
+    assert f'activation record not written: {{"activationId":"{"e" * 32}"' in caplog.text

@@ -117,14 +117,21 @@ class AcceptJournal:
         except PlatformError:
             left = self.writer.stop(0)  # it stops retrying: the records are ours now
             if left:
-                path = self._keep(left)
-                log.warning(
-                    "the activation store is unreachable: %d activation records not written "
-                    "after %.1fs are kept in %s and written at the next start",
-                    len(left),
-                    timeout or 0.0,
-                    path,
-                )
+                try:
+                    path = self._keep(left)
+                except OSError as exc:
+                    # The last place left is the log: in full, to be recovered by hand.
+                    log.error("cannot keep unwritten activation records on disk: %s", exc)
+                    for record in left:
+                        log.error("activation record not written: %s", record.encoded().decode())
+                else:
+                    log.warning(
+                        "the activation store is unreachable: %d activation records not "
+                        "written after %.1fs are kept in %s and written at the next start",
+                        len(left),
+                        timeout or 0.0,
+                        path,
+                    )
         for entry in self._files.values():
             if entry.outstanding == 0 and entry.mark is None:
                 entry.mark = self.writer.mark()
