@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from tests.sandbox.fake import FakeSandbox
-from wisp.pool import Pool
+from wisp.pool import Pool, PoolClosed
 
 
 @pytest.fixture
@@ -183,3 +183,57 @@ async def test_a_tenant_past_its_share_still_evicts_its_own_idle_instances(pool)
     await asyncio.sleep(0)
     assert old.instance is not None and not old.instance.alive  # its own went
     assert quiet.instance is not None and quiet.instance.alive  # b's stayed
+
+
+async def test_a_waiter_cancelled_after_being_served_gives_its_grant_back():
+    pool = Pool(FakeSandbox(), budget_mb=256, keepalive=60)
+    await pool.start()
+    try:
+        held = await pool.acquire("a", "python:3.11", 256)
+        waiter = asyncio.create_task(pool.acquire("a", "python:3.11", 256))
+        await asyncio.sleep(0)
+        assert pool.queued == 1
+        pool.release(held)  # serves the waiter (a warm lease) before it wakes...
+        waiter.cancel()  # ...and it is cancelled first: the lease must come back
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (pool.busy, pool.idle, pool.used_mb) == (0, 1, 256)
+        again = await pool.acquire("a", "python:3.11", 256)
+        assert not again.cold
+    finally:
+        await pool.stop()
+
+
+async def test_lease_releases_healthy_discards_spoiled_and_raising():
+    sandbox = FakeSandbox()
+    pool = Pool(sandbox, budget_mb=512, keepalive=60)
+    await pool.start()
+    try:
+        async with pool.lease("a", "python:3.11", 256) as lease:
+            pass
+        assert (pool.busy, pool.idle) == (0, 1)
+        async with pool.lease("a", "python:3.11", 256) as lease:
+            lease.spoiled = True
+        assert (pool.busy, pool.idle, pool.used_mb) == (0, 0, 0)
+        with pytest.raises(RuntimeError):
+            async with pool.lease("a", "python:3.11", 256):
+                raise RuntimeError("boom")
+        assert (pool.busy, pool.idle, pool.used_mb) == (0, 0, 0)
+        assert all(instance.killed for instance in sandbox.spawned)
+    finally:
+        await pool.stop()
+
+
+async def test_a_paused_pool_serves_no_waiter_and_a_stopped_one_fails_them():
+    pool = Pool(FakeSandbox(), budget_mb=256, keepalive=60)
+    await pool.start()
+    held = await pool.acquire("a", "python:3.11", 256)
+    waiter = asyncio.create_task(pool.acquire("b", "python:3.11", 256))
+    await asyncio.sleep(0)
+    pool.pause()
+    pool.release(held)
+    await asyncio.sleep(0.01)
+    assert not waiter.done() and pool.queued == 1
+    await pool.stop()
+    with pytest.raises(PoolClosed):
+        await waiter

@@ -42,6 +42,7 @@ class Settings:
     database_url: str = ""  # empty: sqlite in data_dir
     api_host: str = ""  # URL functions see as __OW_API_HOST; empty: derived from host/port
     sync_limit: float = 30.0  # seconds a blocking invoke waits before answering 202
+    drain_seconds: float = 30.0  # at a stop, how long running activations get to finish
     retention_hours: float = 72.0
     limits: Limits = field(default_factory=Limits)
     pool_memory_mb: int = 8192  # sum of limits.memory of live instances
@@ -105,6 +106,7 @@ _ENV: dict[str, str] = {
     "database_url": "WISP_DATABASE_URL",
     "api_host": "WISP_API_HOST",
     "sync_limit": "WISP_SYNC_LIMIT",
+    "drain_seconds": "WISP_DRAIN_SECONDS",
     "retention_hours": "WISP_RETENTION_HOURS",
     "pool_memory_mb": "WISP_POOL_MEMORY_MB",
     "keepalive": "WISP_KEEPALIVE",

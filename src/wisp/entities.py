@@ -269,7 +269,7 @@ class EntityService:
         bound = None
         if package != DEFAULT_PACKAGE:
             bound = self.store.get_package(namespace, package)
-        target = _target(action, bound)
+        target = bind_target(action, bound)
         stored = self.store.get_invoke_config(namespace, package, name)
         if stored is not None:
             target.invoke_config = parse_invoke_config(stored)
@@ -400,7 +400,8 @@ class EntityService:
         return ActionLimits(**values)
 
 
-def _target(action: Action, package: Package | None) -> Target:
+def bind_target(action: Action, package: Package | None) -> Target:
+    """The action with its package's defaults bound (init parameters become env)."""
     parameters: dict[str, Any] = {}
     env: dict[str, str] = {}
     for entries in (package.parameters if package else [], action.parameters):

@@ -13,6 +13,12 @@ of a tenant within its share, so a flood cannot turn a quiet tenant's every call
 into a cold start; it waits for its own instances instead. A version may be capped
 at ``max_instances``; past it, callers wait for one of its instances. Idle instances
 past the keep-alive are stopped: scale to zero.
+
+``lease()`` is the way to hold an instance: an ``async with`` that gives it back on
+every path (released when healthy, discarded when spoiled or when the block raised
+or was cancelled), so no exception can leak the instance or its memory. A paused
+pool (a stop is draining) grants nothing to waiters; a stopped one fails them with
+``PoolClosed``, which tells their callers that they never started.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 
 from wisp.sandbox.base import Instance, Sandbox
@@ -30,9 +36,14 @@ from wisp.sandbox.base import Instance, Sandbox
 log = logging.getLogger("wisp.pool")
 
 
+class PoolClosed(Exception):
+    """The pool stopped before it could grant this waiter an instance."""
+
+
 @dataclass(eq=False)
 class Lease:
-    """An instance checked out of the pool. ``cold``: it still needs ``init``."""
+    """An instance checked out of the pool. ``cold``: it still needs ``init``.
+    ``spoiled``: it must not be reused (set by the holder; the pool discards it)."""
 
     key: Hashable
     kind: str
@@ -40,6 +51,7 @@ class Lease:
     instance: Instance | None = None
     network: str = "egress"
     cold: bool = False
+    spoiled: bool = False
     last_used: float = field(default_factory=time.monotonic)
 
 
@@ -69,11 +81,18 @@ class Pool:
         self._held_mb: dict[Hashable, int] = {}  # memory reserved per tenant
         self._queues: OrderedDict[Hashable, deque[_Waiter]] = OrderedDict()  # per tenant
         self._reaper: asyncio.Task[None] | None = None
+        self.paused = False
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
 
+    def pause(self) -> None:
+        """Grant nothing more: waiters stay queued (a draining stop keeps them for
+        the next start) while running leases finish and come back."""
+        self.paused = True
+
     async def stop(self) -> None:
+        self.paused = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,7 +102,7 @@ class Pool:
         for queue in self._queues.values():
             for waiter in queue:
                 if not waiter.future.done():
-                    waiter.future.cancel()
+                    waiter.future.set_exception(PoolClosed())
         self._queues.clear()
 
     @property
@@ -101,6 +120,28 @@ class Pool:
         """(instances, of which idle) per key: read by /metrics, not on the hot path."""
         return {key: (live, len(self._idle.get(key, ()))) for key, live in self._live.items()}
 
+    @contextlib.asynccontextmanager
+    async def lease(
+        self,
+        key: Hashable,
+        kind: str,
+        memory_mb: int,
+        max_instances: int | None = None,
+        network: str = "egress",
+    ) -> AsyncIterator[Lease]:
+        """Hold an instance for the block: released after it unless ``spoiled``;
+        discarded when the block raises or is cancelled (its state is unknown)."""
+        lease = await self.acquire(key, kind, memory_mb, max_instances, network)
+        try:
+            yield lease
+        except BaseException:
+            await self.discard(lease)
+            raise
+        if lease.spoiled:
+            await self.discard(lease)
+        else:
+            self.release(lease)
+
     async def acquire(
         self,
         key: Hashable,
@@ -110,6 +151,8 @@ class Pool:
         network: str = "egress",
     ) -> Lease:
         """A warm lease when an idle instance of ``key`` exists, else a cold one."""
+        if self.paused:
+            raise PoolClosed()
         lease = self._take_idle(key)
         if lease is not None:
             return lease
@@ -128,10 +171,24 @@ class Pool:
                 granted = await waiter.future
             except asyncio.CancelledError:
                 self._drop_waiter(waiter)
+                self._give_back_grant(waiter)
                 raise
             if granted is not None:
                 return granted
         return await self._cold(key, kind, memory_mb, network)
+
+    def _give_back_grant(self, waiter: _Waiter) -> None:
+        """The waiter was cancelled after it was served but before it woke: what it
+        was granted (a warm lease, or reserved room) goes back."""
+        future = waiter.future
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return
+        granted = future.result()
+        if granted is not None:
+            self.release(granted)
+        else:
+            self._unreserve(waiter.key, waiter.memory_mb)
+            self._wake()
 
     def _below_cap(self, key: Hashable, max_instances: int | None) -> bool:
         return max_instances is None or self._live.get(key, 0) < max_instances
@@ -203,9 +260,10 @@ class Pool:
         """Stop an instance that must not be reused (crashed, timed out, failed init)."""
         self.busy -= 1
         self._unreserve(lease.key, lease.memory_mb)
-        if lease.instance is not None:
-            await lease.instance.kill()
         self._wake()
+        if lease.instance is not None:
+            # Shielded: a cancelled holder must still not leave the process running.
+            await asyncio.shield(lease.instance.kill())
 
     def _wake(self) -> None:
         """Serve waiters: tenants round-robin, each tenant's waiters in arrival order.
@@ -213,7 +271,7 @@ class Pool:
         A waiter whose version is at its instance cap is passed over (it can only be
         served by one of its own instances coming free), so it does not block others.
         """
-        progress = True
+        progress = not self.paused
         while self._queues and progress:
             progress = False
             for name in list(self._queues):

@@ -14,11 +14,16 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wisp.config import Settings
 from wisp.errors import PlatformError
 from wisp.platform import Platform
 from wisp.store import Store, open_store
+
+if TYPE_CHECKING:
+    from wisp.invoker.base import Target
+    from wisp.invoker.request import ActionRef
 
 log = logging.getLogger("wisp.server")
 
@@ -54,12 +59,31 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     bundles = BundleCache(code_root, settings.limits.code_max * 4)
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
-    invoker = LocalInvoker(settings, sandbox, pool, writer, bundles, quotas, journal)
+    invoker = LocalInvoker(
+        settings, sandbox, pool, writer, bundles, quotas, journal, _resolver(store)
+    )
     # Builds run in sandboxes like instances' (wisp.builds.sandbox), as uids no instance has.
     cache = BuildCache(bundles.root.parent / "build-cache")
     jail = BuildSandbox(sandbox, settings)
     builder = Builder(bundles, cache, settings.limits.code_max, jail, settings.build_timeout)
     return Platform(settings, store, writer, runtimes, invoker, builder)
+
+
+def _resolver(store: Store) -> Callable[[ActionRef], Target | None]:
+    """An action version as the invoker runs it: for work journaled before a restart."""
+    from wisp.entities import bind_target
+    from wisp.models import DEFAULT_PACKAGE
+
+    def resolve(ref: ActionRef) -> Target | None:
+        action = store.get_action_version(*ref)
+        if action is None:
+            return None
+        package = None
+        if ref.package != DEFAULT_PACKAGE:
+            package = store.get_package(ref.namespace, ref.package)
+        return bind_target(action, package)
+
+    return resolve
 
 
 def _namespace_limits(store: Store, name: str) -> dict[str, object] | None:
@@ -118,15 +142,12 @@ def serve(settings: Settings) -> None:
         save_cli_credentials(settings, auth)
     platform = build_platform(settings, store)
     app = create_app(platform)
-    sandbox = getattr(platform.invoker, "sandbox", None)
-    if sandbox is not None:
-        sandbox.prepare_isolation()  # refuse to start below --isolation, before serving
-    level = f"{sandbox.level}: {sandbox.isolation}" if sandbox is not None else "unknown"
+    invoker = platform.invoker
+    invoker.prepare()  # refuse to start below --isolation, before serving
     banner = {
         "listening": settings.public_api_host,
         "store": redact(settings.store_url),
-        "isolation": level,
-        "egress": sandbox.egress_note() if sandbox is not None else "unknown",
+        **invoker.describe(),
         "guest_key": str(settings.data_dir / "guest.key"),
     }
     if settings.otlp_endpoint:
@@ -153,10 +174,17 @@ def serve(settings: Settings) -> None:
         # uvicorn's rewriting trusted any client on 127.0.0.1 (and cost a middleware).
         proxy_headers=False,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        # Connections get as long as running activations (a blocking call's answer).
+        timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
     )
+    events = app.state.observability.events
+
+    def stopping() -> None:
+        invoker.drain()  # new invokes 503, queued ones stay journaled
+        events.close()
+
     try:
-        _server_class(app.state.observability.events.close)(config).run(sockets=[listener])
+        _server_class(stopping)(config).run(sockets=[listener])
     finally:
         # Access lines still pending: a closing loop need not run the flush
         # scheduled in its last turn.

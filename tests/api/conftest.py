@@ -6,12 +6,9 @@ stops the platform itself.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +19,8 @@ from starlette.applications import Starlette
 from wisp.api import create_app
 from wisp.config import Limits, Settings
 from wisp.entities import EntityService
-from wisp.ids import activation_id as new_activation_id
-from wisp.invoker.base import Invocation, Invoker, Target
-from wisp.models import (
-    APPLICATION_ERROR,
-    DEVELOPER_ERROR,
-    INTERNAL_ERROR,
-    SUCCESS,
-    Activation,
-)
+from wisp.invoker.memory import Call, MemoryInvoker, Reply
+from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, INTERNAL_ERROR
 from wisp.namespaces import create_namespace
 from wisp.platform import Platform
 from wisp.runtimes import RuntimeTable, discover
@@ -45,90 +35,28 @@ CODE_MAX = 64 * 1024
 KIND = discover()[0].kind  # "python:3.x" of this interpreter
 
 
-@dataclass
-class Call:
-    target: Target
-    params: dict[str, Any]
-    subject: str
-    activation_id: str
+class FakeInvoker(MemoryInvoker):
+    """The in-memory invoker, steered by parameters: the result echoes the merged
+    parameters; ``fail`` → application error, ``crash`` → developer error,
+    ``internal`` → whisk internal error, ``slow`` → finishes after ``delay``."""
 
+    def __init__(self, writer: ActivationWriter, delay: float = SLOW_DELAY) -> None:
+        super().__init__(writer)
+        self.delay = delay
 
-@dataclass
-class FakeInvoker(Invoker):
-    """Fabricates records: the result echoes the merged parameters.
-
-    Parameters steer the outcome: ``fail`` → application error, ``crash`` → developer
-    error, ``internal`` → whisk internal error, ``slow`` → finishes after SLOW_DELAY.
-    """
-
-    writer: ActivationWriter
-    delay: float = SLOW_DELAY
-    calls: list[Call] = field(default_factory=list)
-    started: bool = False
-    _timers: list[asyncio.TimerHandle] = field(default_factory=list)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.started = False
-        for timer in self._timers:
-            timer.cancel()
-
-    def submit(
-        self,
-        target: Target,
-        params: dict[str, Any],
-        *,
-        subject: str,
-        cause: str | None = None,
-        blocking: bool = False,
-        activation_id: str | None = None,
-    ) -> Invocation:
-        loop = asyncio.get_running_loop()
-        aid = activation_id or new_activation_id()
-        self.calls.append(Call(target, params, subject, aid))
-        merged = {**target.parameters, **params}
-        status, result = SUCCESS, merged
+    def reply(self, call: Call) -> Reply:
+        params = call.params
+        reply = Reply(logs=[f"2026-01-01T00:00:00.000000Z stdout: {sorted(params)}"])
         if "fail" in params:
-            status, result = APPLICATION_ERROR, {"error": "it failed"}
+            reply.status, reply.result = APPLICATION_ERROR, {"error": "it failed"}
         elif "crash" in params:
-            status, result = DEVELOPER_ERROR, {"error": "The action did not return a dictionary."}
+            reply.status = DEVELOPER_ERROR
+            reply.result = {"error": "The action did not return a dictionary."}
         elif "internal" in params:
-            status, result = INTERNAL_ERROR, {"error": "the sandbox went away"}
-        action = target.action
-        start = time.time_ns() // 1_000_000
-        record = Activation(
-            activation_id=aid,
-            namespace=action.namespace,
-            name=action.path,
-            version=action.version,
-            subject=subject,
-            start=start,
-            end=start,
-            status_code=status,
-            result=result,
-            logs=[f"2026-01-01T00:00:00.000000Z stdout: {sorted(params)}"],
-            annotations=[
-                {"key": "path", "value": action.fqn},
-                {"key": "kind", "value": action.exec.kind},
-                {"key": "waitTime", "value": 0},
-            ],
-            cause=cause,
-            result_size=len(json.dumps(result)),
-        )
-        done: asyncio.Future[Activation] = loop.create_future()
-
-        def finish() -> None:
-            record.end = time.time_ns() // 1_000_000
-            self.writer.submit(record)
-            done.set_result(record)
-
+            reply.status, reply.result = INTERNAL_ERROR, {"error": "the sandbox went away"}
         if "slow" in params:
-            self._timers.append(loop.call_later(self.delay, finish))
-        else:
-            finish()
-        return Invocation(aid, done)
+            reply.delay = self.delay
+        return reply
 
 
 @pytest.fixture

@@ -211,3 +211,18 @@ async def test_query_flags_are_read_per_request_when_remembered(guest: Tenant, f
         r = await guest.client.post(f"{fn}?blocking=true&result=true", json={"a": 1})
         assert r.status_code == 200 and r.json() == {"a": 1, "greeting": "hi"}
         assert (await guest.client.post(f"{fn}?blocking=maybe", json={})).status_code == 400
+
+
+async def test_a_draining_platform_answers_503_with_retry_after(
+    guest: Tenant, fn: str, invoker: FakeInvoker
+) -> None:
+    invoker.drain()  # what SIGTERM does first
+    for url in (fn, f"{fn}?blocking=true"):
+        r = await guest.client.post(url, json={})
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) > 0
+        assert r.json() == {
+            "error": "The platform is stopping; try again shortly.",
+            "code": "unavailable",
+        }
+    assert invoker.calls == []

@@ -1,11 +1,14 @@
 import os
+import stat
 import time
 
 import pytest
 
+from tests.invoker.conftest import make_target
 from wisp.errors import PlatformError, Unavailable
-from wisp.invoker.journal import LOST, AcceptJournal
-from wisp.models import INTERNAL_ERROR, Activation
+from wisp.invoker.journal import AcceptJournal
+from wisp.invoker.request import InvocationRequest
+from wisp.models import Activation
 from wisp.store import writer as writer_module
 from wisp.store.memory import MemoryStore
 from wisp.store.writer import ActivationWriter
@@ -19,52 +22,92 @@ def writer():
     w.stop()
 
 
+def request(aid: str, start: int = 1000, **args: object) -> InvocationRequest:
+    return InvocationRequest(aid, make_target("x"), dict(args), "guest", start)
+
+
 def record(aid: str) -> Activation:
-    return Activation(aid, "guest", "pkg/fn", "0.0.1", "guest", 1, 2, 0, {"ok": 1})
+    return Activation(aid, "guest", "fn", "0.0.1", "guest", 1, 2, 0, {"ok": 1})
 
 
-def test_unfinished_entries_are_recorded_as_failed_on_recovery(tmp_path, writer):
+def test_leftovers_split_unstarted_from_started_and_skip_recorded(tmp_path, writer):
     journal = AcceptJournal(tmp_path / "j", writer)
     journal.open()
-    journal.accepted("a" * 32, "pkg/fn", "guest", "0.0.1", "python:3.11", 1000)
-    gen = journal.accepted("b" * 32, "pkg/fn", "guest", "0.0.1", "python:3.11", 1001)
-    writer.submit(record("b" * 32))
-    journal.finished(gen)
-    # a crash: the journal is not closed; a new process recovers from the files
-    again = AcceptJournal(tmp_path / "j", writer)
-    assert again.recover() == 1
-    lost = writer.get("guest", "a" * 32)
-    assert lost is not None and lost.status_code == INTERNAL_ERROR
-    assert lost.result == {"error": LOST} and lost.start == 1000
-    assert writer.get("guest", "b" * 32).status_code == 0  # finished: left alone
+    waiting, running, done = request("a" * 32, n=1), request("b" * 32), request("c" * 32)
+    for each in (waiting, running, done):
+        journal.accepted(each)
+    journal.started(running)
+    journal.started(done)
+    writer.submit(record("c" * 32))
+    journal.finished(done)
+    writer.flush()
+    # a crash: the journal is not closed; a new process reads the files
+    left = AcceptJournal(tmp_path / "j", writer).leftovers()
+    assert [e["id"] for e in left.unstarted] == ["a" * 32]
+    assert [e["id"] for e in left.started] == ["b" * 32]
+    entry = left.unstarted[0]
+    assert entry["args"] == {"n": 1} and entry["start"] == 1000 and entry["attempt"] == 1
+    assert (entry["ns"], entry["pkg"], entry["fn"], entry["version"]) == (
+        "guest",
+        "default",
+        "fn",
+        "0.0.1",
+    )
+    AcceptJournal.forget(left.paths)
     assert list((tmp_path / "j").glob("*.jsonl")) == []
+
+
+def test_journal_files_are_private(tmp_path, writer):
+    journal = AcceptJournal(tmp_path / "j", writer)
+    journal.open()
+    journal.accepted(request("d" * 32, password="hunter2"))
+    assert stat.S_IMODE(os.stat(tmp_path / "j").st_mode) == 0o700
+    [path] = (tmp_path / "j").glob("*.jsonl")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_close_keeps_only_files_with_unfinished_entries(tmp_path, writer):
+    journal = AcceptJournal(tmp_path / "j", writer, rotate=0.01)
+    journal.open()
+    finished = request("e" * 32)
+    journal.accepted(finished)
+    time.sleep(0.02)
+    unfinished = request("f" * 32)
+    journal.accepted(unfinished)  # in a second file
+    writer.submit(record("e" * 32))
+    journal.finished(finished)
+    writer.flush()
+    journal.close(timeout=5)
+    [kept] = (tmp_path / "j").glob("*.jsonl")
+    assert "f" * 32 in kept.read_text() and "e" * 32 not in kept.read_text()
 
 
 def test_retired_files_are_deleted_once_their_records_are_written(tmp_path, writer):
     journal = AcceptJournal(tmp_path / "j", writer, rotate=0.01)
     journal.open()
-    gens = []
+    requests = []
     for i in range(3):
-        gens.append(journal.accepted(f"{i:032x}", "fn", "guest", "0.0.1", "python:3.11", i))
+        requests.append(request(f"{i:032x}", i))
+        journal.accepted(requests[-1])
         time.sleep(0.02)  # each lands in a new file
     assert len(list((tmp_path / "j").glob("*.jsonl"))) == 3
-    for i, gen in enumerate(gens):
+    for i, each in enumerate(requests):
         writer.submit(record(f"{i:032x}"))
-        journal.finished(gen)
+        journal.finished(each)
     writer.flush()
-    journal.accepted("f" * 32, "fn", "guest", "0.0.1", "python:3.11", 9)  # rolls and sweeps
+    journal.accepted(request("f" * 32, 9))  # rolls and sweeps
     assert len(list((tmp_path / "j").glob("*.jsonl"))) == 1
 
 
-def test_torn_last_line_is_ignored(tmp_path, writer):
+def test_torn_last_line_and_repeated_entries_are_ignored(tmp_path, writer):
     directory = tmp_path / "j"
     directory.mkdir()
-    (directory / "1.jsonl").write_text(
-        '{"id":"'
-        + "c" * 32
-        + '","ns":"guest","name":"fn","version":"0.0.1","kind":"k","start":5}\n{"id":"dd'
-    )
-    assert AcceptJournal(directory, writer).recover() == 1
+    line = '{"id":"' + "c" * 32 + '","ns":"guest","name":"fn","version":"0.0.1","start":5}\n'
+    (directory / "1.jsonl").write_text(line + '{"id":"dd')
+    (directory / "2.jsonl").write_text(line)  # re-journaled by a recovery cut short
+    left = AcceptJournal(directory, writer).leftovers()
+    assert [e["id"] for e in left.unstarted] == ["c" * 32]
+    assert len(left.paths) == 2
 
 
 class Outage(MemoryStore):
@@ -99,20 +142,21 @@ def test_a_finished_file_stays_until_the_store_has_its_records(tmp_path, outage)
     store, writer = outage
     journal = AcceptJournal(tmp_path / "j", writer, rotate=3600)
     journal.open()
-    gen = journal.accepted("a" * 32, "fn", "guest", "0.0.1", "python:3.11", 1)
+    first_request = request("a" * 32, 1)
+    journal.accepted(first_request)
+    first = tmp_path / "j" / f"{first_request.journaled}.jsonl"
     writer.submit(record("a" * 32))
-    journal.finished(gen)
+    journal.finished(first_request)
     journal.rotate = 0  # the next accept retires the file
-    journal.accepted("b" * 32, "fn", "guest", "0.0.1", "python:3.11", 2)
+    journal.accepted(request("b" * 32, 2))
     time.sleep(0.05)  # the writer retries meanwhile
-    journal.accepted("c" * 32, "fn", "guest", "0.0.1", "python:3.11", 3)
-    first = tmp_path / "j" / f"{gen}.jsonl"
+    journal.accepted(request("c" * 32, 3))
     assert first.exists()  # finished, but its record is not stored: kept
     store.down = False
     writer.flush(timeout=10)
-    journal.accepted("d" * 32, "fn", "guest", "0.0.1", "python:3.11", 4)  # sweeps
+    journal.accepted(request("d" * 32, 4))  # sweeps
     assert not first.exists()
-    journal.close(delete=False)
+    journal.close(timeout=1)
 
 
 def test_close_with_the_store_down_keeps_records_and_entries(tmp_path, outage, caplog):
@@ -120,37 +164,40 @@ def test_close_with_the_store_down_keeps_records_and_entries(tmp_path, outage, c
     directory = tmp_path / "j"
     journal = AcceptJournal(directory, writer)
     journal.open()
-    done = journal.accepted("a" * 32, "fn", "guest", "0.0.1", "python:3.11", 1)
-    journal.accepted("b" * 32, "fn", "guest", "0.0.1", "python:3.11", 2)  # never finishes
+    done = request("a" * 32, 1)
+    journal.accepted(done)
+    journal.accepted(request("b" * 32, 2))  # never finishes
     finished = record("a" * 32)
     finished.result = {"answer": 42}
     writer.submit(finished)
     journal.finished(done)
     unjournaled = record("c" * 32)  # a blocking call answered in time: only in the writer
     writer.submit(unjournaled)
-    journal.close(delete=True, timeout=0.2)
+    journal.close(timeout=0.2)
     assert "2 activation records not written after 0.2s are kept in" in caplog.text
     assert len(files(directory)) == 1  # the entries stay
     assert len(files(directory, "*.unwritten")) == 1
     assert store.list_activations("guest") == []
     # The next start, with the store back: the kept records are written as they
-    # were, and only the invocation that never finished is recorded as lost.
+    # were, and only the invocation that never finished is left to run again.
     store.down = False
-    again = ActivationWriter(store)
-    assert AcceptJournal(directory, again).recover() == 1
+    again = AcceptJournal(directory, ActivationWriter(store))
+    assert again.write_kept() == 2
     assert store.get_activation("guest", "a" * 32).result == {"answer": 42}
     assert store.get_activation("guest", "c" * 32) == unjournaled
-    assert store.get_activation("guest", "b" * 32).result == {"error": LOST}
-    assert list(directory.iterdir()) == []
+    left = again.leftovers()
+    assert [e["id"] for e in left.unstarted] == ["b" * 32] and left.started == []
+    assert files(directory, "*.unwritten") == []
 
 
 def test_close_deletes_what_the_store_has(tmp_path, writer):
     journal = AcceptJournal(tmp_path / "j", writer)
     journal.open()
-    gen = journal.accepted("a" * 32, "fn", "guest", "0.0.1", "python:3.11", 1)
+    each = request("a" * 32, 1)
+    journal.accepted(each)
     writer.submit(record("a" * 32))
-    journal.finished(gen)
-    journal.close(delete=True, timeout=5)
+    journal.finished(each)
+    journal.close(timeout=5)
     assert list((tmp_path / "j").iterdir()) == []
 
 
@@ -161,11 +208,11 @@ def test_a_journal_that_cannot_be_written_refuses_the_invocation(tmp_path, write
     os.dup2(full, journal._files[journal._current].fd)
     os.close(full)
     with pytest.raises(Unavailable) as refused:
-        journal.accepted("a" * 32, "fn", "guest", "0.0.1", "python:3.11", 1)
+        journal.accepted(request("a" * 32, 1))
     assert refused.value.status == 503
     assert "journal could not be written" in refused.value.message
     assert "No space left on device" in refused.value.message
-    journal.close(delete=True, timeout=1)
+    journal.close(timeout=1)
 
 
 def test_records_that_cannot_be_kept_on_disk_are_logged_in_full(
@@ -180,6 +227,6 @@ def test_records_that_cannot_be_kept_on_disk_are_logged_in_full(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(journal, "_keep", disk_full)
-    journal.close(delete=True, timeout=0.1)
+    journal.close(timeout=0.1)
     assert "cannot keep unwritten activation records on disk" in caplog.text
     assert f'activation record not written: {{"activationId":"{"e" * 32}"' in caplog.text

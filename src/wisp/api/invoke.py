@@ -69,7 +69,7 @@ class InvokeApi:
         wait = ctx.platform.settings.sync_limit
         if timeout_ms is not None:
             wait = min(wait, timeout_ms / 1000)
-        if not await wait_done(invocation.done, wait):
+        if not await wait_done(invocation.done, wait, invocation.handoff):
             invocation.detach()
             return _accepted(invocation.activation_id, headers)
         try:
@@ -132,8 +132,13 @@ def check_idempotency_key(key: str) -> None:
         )
 
 
-async def wait_done(future: asyncio.Future[Activation], seconds: float) -> bool:
-    """Wait for ``future`` up to ``seconds`` without cancelling it; True when done.
+async def wait_done(
+    future: asyncio.Future[Activation],
+    seconds: float,
+    handoff: asyncio.Future[None] | None = None,
+) -> bool:
+    """Wait for ``future`` up to ``seconds`` (or until ``handoff``, a stop handing the
+    call back) without cancelling it; True when done.
 
     Cheaper than ``wait_for(shield(...))``, which makes two extra futures and a task
     per call on the hottest path.
@@ -149,11 +154,17 @@ async def wait_done(future: asyncio.Future[Activation], seconds: float) -> bool:
 
     timer = loop.call_later(seconds, wake)
     future.add_done_callback(wake)
+    if handoff is not None:
+        if handoff.done():
+            wake()
+        handoff.add_done_callback(wake)
     try:
         await waiter
     finally:
         timer.cancel()
         future.remove_done_callback(wake)
+        if handoff is not None:
+            handoff.remove_done_callback(wake)
     return future.done()
 
 

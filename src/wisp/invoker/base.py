@@ -1,18 +1,35 @@
 """The invoker seam: submit an invocation, get its activation id at once and its
 record when it finishes. Blocking vs. non-blocking is the caller's choice of how
-long to await ``Invocation.done``; the invocation runs to the end either way."""
+long to await ``Invocation.done``; the invocation runs to the end either way.
+
+An invoker offers, and callers use, only what this class declares:
+
+| who           | uses                                                                  |
+| ------------- | --------------------------------------------------------------------- |
+| api, web, ... | ``submit`` (raises TooManyRequests / Unavailable before anything runs) |
+| platform      | ``start``, ``stop`` (drains first)                                     |
+| server        | ``prepare`` (refuse to start below the isolation asked for),           |
+|               | ``describe``, ``drain`` (on SIGTERM/SIGINT, before connections close)  |
+| observability | ``add_observer``, ``pool_stats``, ``instance_counts``,                 |
+|               | ``stem_cells``, ``throttled``                                          |
+
+Implementations: ``local.LocalInvoker`` (sandboxes on this host) and
+``memory.MemoryInvoker`` (fabricated records, for tests of everything above it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from wisp.invoker.retries import DEFAULT, InvokeConfig
 from wisp.models import Action, Activation
 from wisp.observability.tracing import Trace
+
+Observer = Callable[[Activation], None]
 
 
 @dataclass
@@ -30,6 +47,9 @@ class Invocation:
     activation_id: str
     done: asyncio.Future[Activation]  # never raises: platform failures are records too
     on_detach: Callable[[], None] | None = None
+    # Resolved when a stop hands a waiting blocking call back to its caller before it
+    # started: it is journaled (it runs after the restart) and the caller answers 202.
+    handoff: asyncio.Future[None] | None = None
 
     def detach(self) -> None:
         """A blocking caller stops waiting (it answers 202): from now on the
@@ -39,17 +59,65 @@ class Invocation:
             self.on_detach = None
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    used_mb: int
+    budget_mb: int
+    busy: int  # instances running an activation
+    idle: int  # warm instances waiting
+    queued: int  # invocations waiting for room
+    evictions: int  # idle instances evicted so far
+
+
 class Invoker(ABC):
+    def __init__(self) -> None:
+        # Called with each finished record (metrics, live stream, rollups); each must
+        # be cheap and never block: they run on the invocation's own path.
+        self.observers: list[Observer] = []
+
     @property
     def isolation(self) -> dict[str, str]:
         """How invocations are confined: ``{"level": ..., "layers": ...}``."""
         return {"level": "none", "layers": "none"}
 
+    def describe(self) -> dict[str, str]:
+        """Lines for the start-up banner (isolation, egress)."""
+        isolation = self.isolation
+        return {"isolation": f"{isolation['level']}: {isolation['layers']}"}
+
+    def prepare(self) -> None:  # noqa: B027
+        """Host-wide set-up before serving; raises when the isolation asked for cannot
+        be had."""
+
     async def start(self) -> None:  # noqa: B027
-        """Start background machinery (sandboxes, pools)."""
+        """Start background machinery (sandboxes, pools); run what a stop or crash left."""
+
+    def drain(self) -> None:  # noqa: B027
+        """Stop accepting: ``submit`` raises Unavailable from now on; nothing queued
+        starts; running invocations go on (``stop`` waits for them)."""
 
     async def stop(self) -> None:  # noqa: B027
-        """Stop it, killing every instance."""
+        """Drain, wait for running invocations (up to the drain time), keep what did
+        not start for the next start, then stop every instance."""
+
+    def add_observer(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def pool_stats(self) -> PoolStats | None:
+        """The instance pool's gauges; None for an invoker without one."""
+        return None
+
+    def instance_counts(self) -> Mapping[Hashable, tuple[int, int]]:
+        """(instances, of which idle) per (namespace, package, name, version)."""
+        return {}
+
+    def stem_cells(self) -> Mapping[tuple[str, str], int]:
+        """Ready stem cells per (runtime kind, network mode)."""
+        return {}
+
+    def throttled(self) -> Mapping[str, int]:
+        """Invocations refused by the namespace quotas, per namespace."""
+        return {}
 
     @abstractmethod
     def submit(

@@ -1,12 +1,15 @@
-"""The accept journal: no accepted invocation is lost when the server is killed.
+"""The accept journal: no accepted invocation is lost when the server stops or is killed.
 
-Every accepted invocation is appended to a journal file (one ``write`` to an
-O_APPEND descriptor: it survives the process being killed, as the kernel holds the
-data). On start, every journaled invocation without an activation record gets a
-failed one saying why. Files rotate every ``ROTATE`` seconds; a retired file is
-deleted once all its invocations finished and the writer committed their records,
-so the journal holds about a rotation's worth of entries — and, while the store is
-down, everything accepted since it went away.
+Each accepted invocation is one line (the whole request, arguments included: the
+files are 0600 in a 0700 folder) written with one ``write`` to an O_APPEND
+descriptor, which survives the process being killed, as the kernel holds the data.
+When it gets an instance, a short ``started`` line follows. Files rotate every
+``ROTATE`` seconds; a retired file is deleted once all its invocations finished and
+the writer committed their records, so the journal holds about a rotation's worth.
+
+A graceful stop keeps the files that hold invocations which never started. On the
+next start, ``leftovers`` reads every file: an entry with a record in the store is
+done; one with a ``started`` mark is recorded as interrupted; the rest run again.
 
 A journal that cannot be written (disk full, I/O error) refuses the invocation
 with a 503: nothing is accepted that a crash could lose. At a stop, records the
@@ -20,22 +23,20 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wisp import codec
 from wisp.errors import PlatformError, Unavailable
-from wisp.models import INTERNAL_ERROR, Activation
+from wisp.invoker.request import InvocationRequest
+from wisp.models import Activation
 from wisp.store.writer import ActivationWriter
 
 log = logging.getLogger("wisp.invoker")
 
 ROTATE = 30.0  # seconds per journal file
-LOST = (
-    "The platform stopped before this activation finished (the server was restarted); "
-    "the function may have run partly or not at all."
-)
+_STARTED = b'{"started":"'
 
 
 @dataclass
@@ -44,6 +45,15 @@ class _File:
     fd: int
     outstanding: int = 0
     mark: int | None = None  # the writer's mark covering its records, once all finished
+
+
+@dataclass
+class Leftovers:
+    """What the previous run's journal files left unfinished."""
+
+    unstarted: list[dict[str, Any]] = field(default_factory=list)  # run them again
+    started: list[dict[str, Any]] = field(default_factory=list)  # record them as interrupted
+    paths: list[Path] = field(default_factory=list)  # delete once the above are handled
 
 
 class AcceptJournal:
@@ -56,20 +66,18 @@ class AcceptJournal:
         self._opened_at = 0.0
 
     def open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)  # the lines hold arguments, which may be secrets
         self._roll()
 
-    def accepted(
-        self, aid: str, action_path: str, namespace: str, version: str, kind: str, start: int
-    ) -> int:
-        """Journal one accepted invocation; returns the file it went to. Raises
-        ``Unavailable`` when the journal cannot be written: the invocation must
-        then not start."""
+    def accepted(self, request: InvocationRequest) -> None:
+        """Journal one accepted invocation. Raises ``Unavailable`` when the journal
+        cannot be written: the invocation must then not start."""
         try:
             if time.monotonic() - self._opened_at > self.rotate:
                 self._roll()
-            return self._append(aid, action_path, namespace, version, kind, start)
+            entry = self._files[self._current]
+            os.write(entry.fd, codec.dumps(request.entry()) + b"\n")
         except OSError as exc:
             log.error("cannot write the accept journal in %s: %s", self.directory, exc)
             raise Unavailable(
@@ -77,41 +85,32 @@ class AcceptJournal:
                 f"({exc.strerror or exc}). Try again later.",
                 retry_after=5,
             ) from exc
-
-    def _append(
-        self, aid: str, action_path: str, namespace: str, version: str, kind: str, start: int
-    ) -> int:
-        entry = self._files[self._current]
-        line = codec.dumps(
-            {
-                "id": aid,
-                "ns": namespace,
-                "name": action_path,
-                "version": version,
-                "kind": kind,
-                "start": start,
-            }
-        )
-        os.write(entry.fd, line + b"\n")
         entry.outstanding += 1
-        return self._current
+        request.journaled = self._current
 
-    def finished(self, generation: int) -> None:
-        """The invocation's record has been handed to the writer."""
-        entry = self._files.get(generation)
+    def started(self, request: InvocationRequest) -> None:
+        """It got an instance: after a crash it is interrupted, not re-run."""
+        entry = self._files.get(request.journaled) if request.journaled is not None else None
+        if entry is not None:
+            os.write(entry.fd, _STARTED + request.activation_id.encode() + b'"}\n')
+
+    def finished(self, request: InvocationRequest) -> None:
+        """Its record has been handed to the writer."""
+        generation = request.journaled
+        entry = self._files.get(generation) if generation is not None else None
         if entry is None:
             return
+        request.journaled = None
         entry.outstanding -= 1
         if entry.outstanding == 0 and generation != self._current:
             entry.mark = self.writer.mark()
         self._sweep()
 
-    def close(self, delete: bool = True, timeout: float | None = None) -> None:
-        """Wait up to ``timeout`` for the writer to store every record, then close.
-
-        ``delete``: remove the files whose invocations all finished and whose records
-        are stored; the rest stay for the next start. Records the writer could not
-        store in time are taken from it and kept in a ``.unwritten`` file."""
+    def close(self, timeout: float | None = None) -> None:
+        """At a stop: wait up to ``timeout`` for the writer to store every record, then
+        keep only the files that hold invocations which did not finish (they run
+        after the restart). Records the writer could not store in time are taken
+        from it and kept in a ``.unwritten`` file."""
         try:
             self.writer.flush(timeout)
         except PlatformError:
@@ -136,7 +135,7 @@ class AcceptJournal:
             if entry.outstanding == 0 and entry.mark is None:
                 entry.mark = self.writer.mark()
             os.close(entry.fd)
-            if delete and entry.outstanding == 0 and self._stored(entry):
+            if entry.outstanding == 0 and self._stored(entry):
                 entry.path.unlink(missing_ok=True)
         self._files.clear()
 
@@ -154,14 +153,14 @@ class AcceptJournal:
             os.close(fd)
         return path
 
-    def recover(self) -> int:
-        """Record every journaled invocation that has no record as failed (blocking:
-        call before serving). Returns how many were recorded.
-
-        Records a stop could not write (``.unwritten``) are written first."""
+    def write_kept(self) -> int:
+        """Submit the records a stop could not write (``.unwritten``) and forget the
+        files (blocking: call before ``leftovers``, which needs them to know what
+        finished). Returns how many were submitted."""
         kept = 0
-        for path in sorted(self.directory.glob("*.unwritten")):
-            for doc in _read(path):
+        paths = sorted(self.directory.glob("*.unwritten")) if self.directory.is_dir() else []
+        for path in paths:
+            for doc in _lines(path):
                 try:
                     record = Activation.from_json(doc)
                 except (AttributeError, KeyError, TypeError, ValueError):
@@ -170,20 +169,35 @@ class AcceptJournal:
                 if self.writer.get(record.namespace, record.activation_id) is None:
                     self.writer.submit(record)
                     kept += 1
-        recovered = 0
-        for path in sorted(self.directory.glob("*.jsonl")):
-            for entry in _read(path):
-                if self.writer.get(entry["ns"], entry["id"]) is None:
-                    self.writer.submit(_lost(entry))
-                    recovered += 1
-        self.writer.flush()
-        for path in [*self.directory.glob("*.jsonl"), *self.directory.glob("*.unwritten")]:
-            path.unlink()
+        if paths:
+            self.writer.flush()
+            for path in paths:
+                path.unlink()
         if kept:
             log.warning("wrote %d activation records kept from the last stop", kept)
-        if recovered:
-            log.warning("recorded %d activations lost in a crash as failed", recovered)
-        return recovered
+        return kept
+
+    def leftovers(self) -> Leftovers:
+        """Read what a previous run left (blocking: call before ``open``)."""
+        found = Leftovers()
+        if not self.directory.is_dir():
+            return found
+        entries: dict[str, dict[str, Any]] = {}  # by id: a crash mid-recovery repeats some
+        started: set[str] = set()
+        for path in sorted(self.directory.glob("*.jsonl")):
+            found.paths.append(path)
+            _read(path, entries, started)
+        for aid, entry in entries.items():
+            if self.writer.get(entry["ns"], aid) is not None:
+                continue  # it finished and its record was written
+            (found.started if aid in started else found.unstarted).append(entry)
+        return found
+
+    @staticmethod
+    def forget(paths: list[Path]) -> None:
+        """The previous run's files, once what they held is recorded or re-journaled."""
+        for path in paths:
+            path.unlink(missing_ok=True)
 
     def _roll(self) -> None:
         generation = time.time_ns()
@@ -205,31 +219,21 @@ class AcceptJournal:
                 del self._files[generation]
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    entries = []
+def _lines(path: Path) -> list[dict[str, Any]]:
+    docs = []
     for line in path.read_text(errors="replace").splitlines():
         try:
-            entries.append(json.loads(line))
+            doc = json.loads(line)
         except ValueError:
             continue  # a line cut short by the crash: its write never completed
-    return entries
+        if isinstance(doc, dict):
+            docs.append(doc)
+    return docs
 
 
-def _lost(entry: dict[str, Any]) -> Activation:
-    start = int(entry.get("start", 0))
-    namespace = entry["ns"]
-    return Activation(
-        activation_id=entry["id"],
-        namespace=namespace,
-        name=entry.get("name", ""),
-        version=entry.get("version", ""),
-        subject=namespace,
-        start=start,
-        end=max(start, time.time_ns() // 1_000_000),
-        status_code=INTERNAL_ERROR,
-        result={"error": LOST},
-        annotations=[
-            {"key": "path", "value": f"{namespace}/{entry.get('name', '')}"},
-            {"key": "kind", "value": entry.get("kind", "")},
-        ],
-    )
+def _read(path: Path, entries: dict[str, dict[str, Any]], started: set[str]) -> None:
+    for entry in _lines(path):
+        if "started" in entry:
+            started.add(str(entry["started"]))
+        elif isinstance(entry.get("id"), str) and isinstance(entry.get("ns"), str):
+            entries.setdefault(entry["id"], entry)

@@ -90,6 +90,14 @@ class Quotas:
         usage.in_flight += 1
         usage.started += 1
 
+    def enter(self, namespace: str) -> None:
+        """Count in one invocation admitted earlier (re-run after a restart): it is
+        not refused, but it holds a place like any other while it runs."""
+        usage = self._usage.get(namespace)
+        if usage is None:
+            usage = self._usage[namespace] = _Usage()
+        usage.in_flight += 1
+
     def done(self, namespace: str) -> None:
         """One admitted invocation of ``namespace`` finished."""
         usage = self._usage.get(namespace)

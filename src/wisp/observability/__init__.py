@@ -34,9 +34,7 @@ class Observability:
     def attach(cls, platform: Platform) -> Observability:
         """Create one and hook it to ``platform``'s invoker and writer."""
         obs = cls(platform)
-        observers = getattr(platform.invoker, "observers", None)
-        if isinstance(observers, list):
-            observers.append(obs.observe)
+        platform.invoker.add_observer(obs.observe)
         platform.writer.on_batch = obs.metrics.observe_batch
         return obs
 

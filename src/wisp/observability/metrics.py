@@ -19,7 +19,7 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -184,15 +184,12 @@ class _Collector(Collector):
         yield cpu
 
     def _instances(self) -> Iterator[Metric]:
-        pool = getattr(self.platform.invoker, "pool", None)
-        counts = getattr(pool, "counts", None)
-        if counts is None:
-            return
+        counts = self.platform.invoker.instance_counts()
         labels = ["namespace", "function"]
         warm = GaugeMetricFamily("wisp_instances_idle", "Warm idle instances.", labels=labels)
         busy = GaugeMetricFamily("wisp_instances_busy", "Busy instances.", labels=labels)
         merged: dict[tuple[str, str], list[int]] = {}
-        for key, (live, idle) in counts().items():
+        for key, (live, idle) in counts.items():
             if isinstance(key, tuple) and len(key) >= 3:
                 namespace, package, name = str(key[0]), str(key[1]), str(key[2])
                 function = name if package == "default" else f"{package}/{name}"
@@ -207,8 +204,8 @@ class _Collector(Collector):
 
     def _platform(self) -> Iterator[Metric]:
         platform = self.platform
-        invoker: Any = platform.invoker
-        pool = getattr(invoker, "pool", None)
+        invoker = platform.invoker
+        pool = invoker.pool_stats()
         if pool is not None:
             yield _gauge("wisp_pool_memory_used_bytes", "Memory reserved.", pool.used_mb * MB)
             yield _gauge("wisp_pool_memory_budget_bytes", "Memory budget.", pool.budget_mb * MB)
@@ -216,24 +213,22 @@ class _Collector(Collector):
             yield _gauge("wisp_pool_idle", "Warm idle instances.", pool.idle)
             yield _gauge("wisp_pool_queued", "Invocations waiting for room.", pool.queued)
             yield _counter("wisp_pool_evictions", "Idle instances evicted.", pool.evictions)
-        cells = getattr(getattr(invoker, "sandbox", None), "stem_cells", None)
-        if isinstance(cells, dict):
+        cells = invoker.stem_cells()
+        if cells:
             ready = GaugeMetricFamily(
                 "wisp_stem_cells_ready",
                 "Confined, code-less instances ready.",
                 labels=["kind", "network"],
             )
-            for (kind, network), queue in cells.items():  # kept per kind and network mode
-                ready.add_metric([kind, network], len(queue))
+            for (kind, network), count in cells.items():  # kept per kind and network mode
+                ready.add_metric([kind, network], count)
             yield ready
-        quotas = getattr(invoker, "quotas", None)
-        if quotas is not None:
-            throttled = CounterMetricFamily(
-                "wisp_throttled", "Invocations refused (429).", labels=["namespace"]
-            )
-            for namespace, count in list(quotas.throttled.items()):
-                throttled.add_metric([namespace], count)
-            yield throttled
+        throttled = CounterMetricFamily(
+            "wisp_throttled", "Invocations refused (429).", labels=["namespace"]
+        )
+        for namespace, count in invoker.throttled().items():
+            throttled.add_metric([namespace], count)
+        yield throttled
         writer = platform.writer
         yield _gauge("wisp_writer_pending", "Activation records not yet written.", writer.pending)
         yield _counter("wisp_writer_records", "Activation records written.", writer.written)

@@ -72,6 +72,17 @@ class Sandbox(ABC):
         """What an ``egress`` function's network is: filtered, none or unfiltered."""
         return "none"
 
+    def egress_note(self) -> str:
+        """One line for the start-up banner: what ``egress`` functions get."""
+        return self.egress_mode
+
+    def prepare_isolation(self) -> None:  # noqa: B027
+        """Host-wide layers, and refuse below the operator's minimum level (before serving)."""
+
+    def ready(self) -> dict[tuple[str, str], int]:
+        """Stem cells ready per (kind, network mode)."""
+        return {}
+
     async def start(self) -> None:  # noqa: B027
         """Prepare zygotes and stem cells."""
 

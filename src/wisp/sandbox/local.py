@@ -215,6 +215,9 @@ class LocalSandbox(Sandbox):
             self.stem_cells[(kind, EGRESS)] = deque()
             self._schedule_refill((kind, EGRESS))
 
+    def ready(self) -> dict[tuple[str, str], int]:
+        return {pool: len(cells) for pool, cells in self.stem_cells.items()}
+
     def prepare_isolation(self) -> None:
         """Set up host-wide layers and check the operator's minimum level (idempotent)."""
         if self.as_root:

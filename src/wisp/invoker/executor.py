@@ -1,0 +1,241 @@
+"""The executor: one attempt of an accepted invocation, lease → init → run → record.
+
+``run(request)`` is the body of the task that carries one ``InvocationRequest``:
+
+1. ``async with pool.lease(...)``: the instance goes back to the pool (or is killed)
+   on every path, an exception or a cancellation included.
+2. It marks the request STARTED (journal: ``started``), cold-starts the instance
+   when it needs code (``init``), then ``run``s it with the deadline.
+3. ``records`` turns the outcome into an activation record (pure).
+4. ``settle(request, record)`` is the single place where a finished attempt becomes
+   "record it": annotate, hand to the writer, release quota and journal entry,
+   notify observers, resolve the caller's future.
+
+Retries hook in at ``settle``: with the request (``attempt``, ``args``, ``target``
+version, ``subject``, ``cause``, ``request_id``, ``trace``) and the record of this
+attempt, a retry policy can decide to schedule ``request`` again (attempt + 1, state
+RETRIED, kept in the journal) instead of recording it, or to record it as DEAD.
+
+An attempt that never got an instance is not finished: a stop (``PoolClosed``, or a
+cancellation before STARTED) leaves it ACCEPTED in the journal, and it runs after
+the restart. One cancelled after STARTED (a drain that ran out) is recorded as
+interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from wisp.config import Settings
+from wisp.invoker import records
+from wisp.invoker.admission import Admission
+from wisp.invoker.base import Observer, Target
+from wisp.invoker.journal import AcceptJournal
+from wisp.invoker.request import InvocationRequest
+from wisp.invoker.states import ActivationState
+from wisp.models import Action, Activation
+from wisp.pool import Pool, PoolClosed
+from wisp.sandbox.base import Code, Outcome
+from wisp.sandbox.bundles import BundleCache, BundleError
+from wisp.store.writer import ActivationWriter
+
+log = logging.getLogger("wisp.invoker")
+
+# Outcomes after which an instance must not be reused.
+POISONED = {"init", "timeout", "oom", "crash", "platform"}
+MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances
+NETWORK = "network"  # annotation: "egress" (default) or "none" (loopback only)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Executor:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        bundles: BundleCache,
+        writer: ActivationWriter,
+        admission: Admission,
+        observers: list[Observer],
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.bundles = bundles
+        self.writer = writer
+        self.admission = admission
+        self.journal: AcceptJournal | None = admission.journal
+        self.observers = observers
+        self.cold_starts = 0
+        self.invocations = 0
+
+    async def run(self, request: InvocationRequest) -> None:
+        """Run one attempt to its record; never raises but a cancellation."""
+        try:
+            record = await self.attempt(request)
+        except PoolClosed:
+            self.admission.release(request)  # never started: stays journaled
+            return
+        except asyncio.CancelledError:
+            if request.state is ActivationState.STARTED:
+                self.settle(request, records.interrupted(request, now_ms()))
+            else:
+                self.admission.release(request)  # never started: stays journaled
+            raise
+        except Exception as exc:
+            log.exception("activation %s failed inside the platform", request.activation_id)
+            error = str(exc) or type(exc).__name__
+            record = records.internal(request, f"the platform failed: {error}", now_ms())
+        self.settle(request, record)
+
+    def settle(self, request: InvocationRequest, record: Activation) -> None:
+        """A finished attempt → its record. The one place a retry decision belongs."""
+        records.annotate(record, request)
+        request.state = ActivationState.FINISHED
+        self.invocations += 1
+        self.writer.submit(record)
+        self.admission.release(request)
+        if self.journal is not None:
+            self.journal.finished(request)
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:
+                log.exception("an activation observer failed")
+        done = request.done
+        if done is not None and not done.done():
+            done.set_result(record)
+
+    async def attempt(self, request: InvocationRequest) -> Activation:
+        """Lease an instance, init it when cold, run: the attempt's record."""
+        action = request.action
+        limits = action.limits
+        log_limit = limits.logs * 1024
+        deadline = request.start + limits.timeout
+        if request.recovered:  # its time limit counts from now, not from the first accept
+            deadline = now_ms() + limits.timeout
+        cap, network = placement(action, self.settings.network)
+        key = (action.namespace, action.package, action.name, action.version)
+        async with self.pool.lease(key, action.exec.kind, limits.memory, cap, network) as lease:
+            self._started(request)
+            wait_time = now_ms() - request.start
+            assert lease.instance is not None
+            logs: list[str] = []
+            init_time: int | None = None
+            if lease.cold:
+                self.cold_starts += 1
+                init_start = now_ms()
+                try:
+                    code = await self._code(request.target)
+                except BundleError as exc:
+                    lease.spoiled = True
+                    return self._init_failed(request, exc.message, wait_time)
+                outcome = await lease.instance.init(code, remaining(deadline), log_limit)
+                init_time = now_ms() - init_start
+                logs.extend(outcome.logs)
+                if not outcome.ok:
+                    lease.spoiled = True
+                    return records.from_outcome(
+                        request,
+                        outcome,
+                        logs,
+                        wait_time=wait_time,
+                        init_time=init_time,
+                        result_max=self.settings.limits.result_max,
+                        end=now_ms(),
+                    )
+            outcome = await lease.instance.run(
+                request.args, self._meta(request, deadline), remaining(deadline), log_limit
+            )
+            logs.extend(outcome.logs)
+            lease.spoiled = outcome.kind in POISONED
+        return records.from_outcome(
+            request,
+            outcome,
+            logs,
+            wait_time=wait_time,
+            init_time=init_time,
+            result_max=self.settings.limits.result_max,
+            end=now_ms(),
+        )
+
+    def _started(self, request: InvocationRequest) -> None:
+        request.state = ActivationState.STARTED
+        if self.journal is not None:
+            try:
+                self.journal.started(request)
+            except OSError as exc:  # after a crash it would be re-run, not failed
+                log.error("journal write failed for %s: %s", request.activation_id, exc)
+
+    def _meta(self, request: InvocationRequest, deadline: int) -> dict[str, Any]:
+        action = request.action
+        meta: dict[str, Any] = {
+            "activation_id": request.activation_id,
+            "transaction_id": request.request_id or request.activation_id,
+            "namespace": action.namespace,
+            "action_name": action.path,
+            "action_version": action.version,
+            "api_host": self.settings.public_api_host,
+            "deadline": deadline,
+        }
+        trace = request.trace
+        if trace is not None:
+            meta["trace_parent"] = trace.traceparent
+            if trace.state:
+                meta["trace_state"] = trace.state
+        return meta
+
+    def _init_failed(self, request: InvocationRequest, error: str, wait_time: int) -> Activation:
+        return records.from_outcome(
+            request,
+            Outcome(False, kind="init", error=error),
+            [],
+            wait_time=wait_time,
+            init_time=None,
+            result_max=self.settings.limits.result_max,
+            end=now_ms(),
+        )
+
+    async def _code(self, target: Target) -> Code:
+        action = target.action
+        code = Code(main=action.exec.main, env=target.env, memory_mb=action.limits.memory)
+        if action.exec.build:
+            code.bundle = self._built(action.exec.build)
+        elif action.exec.binary:
+            code.bundle = await asyncio.to_thread(
+                self.bundles.unpack, action.exec.digest, action.exec.code
+            )
+        else:
+            code.source = action.exec.code
+        return code
+
+    def _built(self, name: str) -> str:
+        """The folder of a server-side build (made at deploy time, see wisp.builds)."""
+        path = self.bundles.root / name
+        if not path.is_dir():
+            raise BundleError(f"the build {name} of this version is missing here; deploy it again")
+        return str(path)
+
+
+def placement(action: Action, default_network: str) -> tuple[int | None, str]:
+    """The function's instance cap and network mode, from one pass over its annotations."""
+    cap: int | None = None
+    network: str | None = None
+    for annotation in action.annotations:  # the first valid value of each wins
+        key, value = annotation.get("key"), annotation.get("value")
+        if key == MAX_INSTANCES and cap is None:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                cap = value
+        elif key == NETWORK and network is None and value in ("egress", "none"):
+            network = str(value)
+    return cap, network or default_network
+
+
+def remaining(deadline: int) -> float:
+    """Seconds left until ``deadline`` (epoch ms); init time counts against the timeout."""
+    return max(0.001, (deadline - now_ms()) / 1000)
