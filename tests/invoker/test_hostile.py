@@ -868,7 +868,8 @@ async def test_a_200_mb_result_is_refused_unread_without_blocking_the_loop(invok
         f"{(200 << 20) + 8} > {platform.invoker.settings.limits.result_max} bytes."  # {"x":""}
     )
     assert grown < 32, grown  # not 200 MB, let alone the gigabytes parsing took
-    assert max(lags) < 0.1, max(lags)
+    # Parsing it stalled the loop 1.1 s on main; the bound leaves room for a loaded host.
+    assert max(lags) < 0.3, max(lags)
     assert any(began <= t <= ended for t in answered)
     assert platform.invoker.pool.instances(pool_key(huge)) == 0
 
