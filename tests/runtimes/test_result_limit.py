@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.runtimes.conftest import Invoke, kind_of, make_target, make_zip
-from wisp.builds import Builder
 from wisp.config import Limits, Settings
 from wisp.invoker.base import Target
 from wisp.models import DEVELOPER_ERROR, SUCCESS
@@ -58,8 +57,8 @@ def target(platform: Platform, family: str, n: int) -> Target:
     kind = kind_of(family)
     made = make_target(kind, CODE[family], name=name)
     if family == "go":
-        bundles = platform.invoker.bundles  # type: ignore[attr-defined]
-        builder = Builder(bundles, Path(bundles.root).parent / "build-cache", 48 << 20)
+        builder = platform.builder
+        assert builder is not None
         built = builder.build(made.action.exec, RuntimeTable(discover()).resolve(kind))
         assert built is not None
         made.action.exec.build = built.name
