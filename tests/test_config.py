@@ -41,6 +41,7 @@ def test_standard_otel_endpoint_is_the_fallback() -> None:
         ({"WISP_INSTANCE_CPUS": "two"}, "WISP_INSTANCE_CPUS='two' is not a valid float"),
         ({"WISP_BUILD_CPUS": "-0.5"}, "WISP_BUILD_CPUS: must be a number of CPUs from 0"),
         ({"WISP_BUILD_MEMORY_MB": "16"}, "WISP_BUILD_MEMORY_MB: must be at least 64"),
+        ({"WISP_BUILD_DISK_MB": "0"}, "WISP_BUILD_DISK_MB: must be at least 1"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:

@@ -53,6 +53,7 @@ class Settings:
     build_registries: str = "pypi.org,files.pythonhosted.org,registry.npmjs.org"
     build_memory_mb: int = 2048  # memory (cgroup) of one build command
     build_cpus: float = 1.0  # CPU time per wall second of one build command; 0: no quota
+    build_disk_mb: int = 2048  # what one build command may write to its folders on disk
     runtimes_file: str = ""  # JSON list of operator-defined runtime kinds
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
@@ -115,6 +116,7 @@ _ENV: dict[str, str] = {
     "build_registries": "WISP_BUILD_REGISTRIES",
     "build_memory_mb": "WISP_BUILD_MEMORY_MB",
     "build_cpus": "WISP_BUILD_CPUS",
+    "build_disk_mb": "WISP_BUILD_DISK_MB",
     "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
     "console_secret": "WISP_CONSOLE_SECRET",
@@ -190,6 +192,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError("WISP_BUILD_CPUS: must be a number of CPUs from 0 (no quota) to 1024")
     if values.get("build_memory_mb", 64) < 64:
         raise ValueError("WISP_BUILD_MEMORY_MB: must be at least 64 (MB)")
+    if values.get("build_disk_mb", 1) < 1:
+        raise ValueError("WISP_BUILD_DISK_MB: must be at least 1 (MB)")
     check_egress(values)
     if values.get("writer_backlog", 1) < 1:
         raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.runtimes.conftest import make_zip
 from wisp.builds import Builder, BuildFailed
+from wisp.builds import sandbox as sandbox_module
 from wisp.builds.cache import BuildCache
 from wisp.builds.sandbox import BuildSandbox, Mount, SetupFailed
 from wisp.config import Settings
@@ -281,3 +282,26 @@ def test_go_builds_start_from_a_checked_seed_cache(builder: Builder) -> None:
     log = build(2)
     assert "failed its check" in log and "seeding afresh" in log, log
     assert not planted.exists() or planted.read_bytes() != b"planted"
+
+
+def test_a_build_that_fills_the_disk_is_stopped(build_root: Path) -> None:
+    builder = make_builder(build_root, Settings(data_dir=build_root, build_disk_mb=16))
+    python = runtime("python")
+    script = "for i in $(seq 1 200); do head -c 4000000 /dev/zero > fill$i; sleep 0.05; done\necho finished\n"
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert "was stopped: it wrote more than 16 MB" in caught.value.message
+    assert "finished" not in caught.value.message
+    assert not [p for p in builder.root.iterdir() if p.name.startswith((".build-", "build-"))]
+
+
+def test_a_build_that_makes_too_many_files_is_stopped(
+    build_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox_module, "FILES_MAX", 500)
+    builder = make_builder(build_root)
+    python = runtime("python")
+    script = "mkdir many; cd many; for i in $(seq 1 100000); do : > f$i; done\necho finished\n"
+    with pytest.raises(BuildFailed) as caught:
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert "was stopped: it made more than 500 files" in caught.value.message

@@ -57,6 +57,8 @@ SETUP_TIMEOUT = 30.0
 PIDS_MAX = 1024
 TMP_MB = 1024  # private /tmp (Go's build cache, npm's cache, pip's unpacking)
 OUTPUT_MAX = 256 * 1024  # bytes of a command's output kept (its end)
+WATCH_INTERVAL = 1.0  # seconds between checks of what a build has written
+FILES_MAX = 200_000  # entries a build may make in its folders (node_modules: ~10-50k)
 RLIMITS = {
     "RLIMIT_CORE": 0,
     "RLIMIT_NOFILE": 4096,
@@ -94,6 +96,7 @@ class Outcome:
     output: str
     timed_out: bool
     refused: list[str] = field(default_factory=list)  # registries the proxy refused
+    overflow: str = ""  # why it was stopped for writing too much (disk or files)
 
 
 class BuildUids:
@@ -213,9 +216,11 @@ class BuildSandbox:
                 why = message[1:].decode(errors="replace") or f"exit {proc.wait()}"
                 raise SetupFailed(f"the build sandbox could not be set up: {why}")
             assert proc.stdout is not None
-            output, timed_out = _collect(proc, time.monotonic() + timeout)
+            watch = DiskWatch([m.host for m in mounts if m.writable], self.settings.build_disk_mb)
+            output, timed_out = _collect(proc, time.monotonic() + timeout, watch)
             code = proc.wait()
-            return Outcome(code, output, timed_out, list(proxy.refused) if proxy else [])
+            refused = list(proxy.refused) if proxy else []
+            return Outcome(code, output, timed_out, refused, watch.overflow)
         finally:
             theirs.close()
             ours.close()
@@ -265,17 +270,60 @@ class BuildSandbox:
         return spec
 
 
-def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[str, bool]:
-    """The command's output (its last OUTPUT_MAX bytes) until it ends or ``deadline``."""
+class DiskWatch:
+    """A build's writable folders are on the host's disk: their size and file count are
+    checked every WATCH_INTERVAL seconds, and the build is stopped past its share."""
+
+    def __init__(self, folders: list[Path], megabytes: int) -> None:
+        self.folders = folders
+        self.limit = megabytes * 1024 * 1024
+        self.overflow = ""
+        self._next = time.monotonic() + WATCH_INTERVAL
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def over(self) -> bool:
+        started = time.monotonic()
+        size, entries = usage(self.folders)
+        # A big tree (node_modules) takes a while to walk: never spend over a fifth of
+        # the time on it.
+        self._next = time.monotonic() + max(WATCH_INTERVAL, 4 * (time.monotonic() - started))
+        if size > self.limit:
+            self.overflow = f"it wrote more than {self.limit // (1024 * 1024)} MB"
+        elif entries > FILES_MAX:
+            self.overflow = f"it made more than {FILES_MAX} files"
+        return bool(self.overflow)
+
+
+def usage(folders: list[Path]) -> tuple[int, int]:
+    """Bytes on disk (each inode once) and entries under ``folders``."""
+    seen: set[tuple[int, int]] = set()
+    size = entries = 0
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            for name in dirnames + filenames:
+                entries += 1
+                with contextlib.suppress(OSError):
+                    info = os.lstat(os.path.join(dirpath, name))
+                    if (info.st_dev, info.st_ino) not in seen:
+                        seen.add((info.st_dev, info.st_ino))
+                        size += info.st_blocks * 512
+    return size, entries
+
+
+def _collect(proc: subprocess.Popen[bytes], deadline: float, watch: DiskWatch) -> tuple[str, bool]:
+    """The command's output (its last OUTPUT_MAX bytes) until it ends or ``deadline``;
+    stopped early when ``watch`` finds it writing too much."""
     assert proc.stdout is not None
     kept = bytearray()
-    timed_out = False
+    timed_out = stopped = False
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 and not timed_out:
-                timed_out = True
+            if not stopped and (left <= 0 or (watch.due() and watch.over())):
+                timed_out, stopped = left <= 0, True
                 proc.kill()  # pid 1 dies with it (parent-death signal), and its namespace
                 deadline = time.monotonic() + 5  # to read what is left
                 continue

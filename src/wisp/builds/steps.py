@@ -96,6 +96,8 @@ class Runner:
             listed = ", ".join(sorted(set(outcome.refused)))
             allowed = ", ".join(self.sandbox.registries)
             self.note(f"(the build proxy refused: {listed}; allowed: {allowed})")
+        if outcome.overflow:
+            raise StepFailed(f"{argv[0]} was stopped: {outcome.overflow} (WISP_BUILD_DISK_MB)")
         if outcome.timed_out:
             raise StepFailed(f"{argv[0]} did not finish within {self.timeout:g} s")
         if outcome.code != 0:
