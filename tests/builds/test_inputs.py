@@ -3,12 +3,14 @@ allow list and address check."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from wisp.builds.inputs import BuildInputRefused, npmrc, requirements
-from wisp.builds.proxy import allowed, outside
+from wisp.builds.proxy import CONNECTIONS_MAX, RegistryProxy, allowed, outside
 
 
 def folder(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -104,3 +106,39 @@ def test_registry_allow_list() -> None:
 )
 def test_registry_addresses_must_be_outside(address: str, out: bool) -> None:
     assert outside(address) is out
+
+
+def test_the_proxy_refuses_what_is_not_a_registry_and_bounds_its_tunnels() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    address = listener.getsockname()
+    proxy = RegistryProxy(listener, ["pypi.org", "localhost"])
+    clients = []
+    try:
+        for destination, status in (
+            ("127.0.0.1:5432", b"403"),
+            ("localhost:443", b"403"),  # allowed by name, but leads back to the host
+            ("pypi.org:80", b"403"),
+        ):
+            with socket.create_connection(address, timeout=10) as client:
+                client.sendall(f"CONNECT {destination} HTTP/1.1\r\n\r\n".encode())
+                assert client.recv(100).split()[1] == status
+        with socket.create_connection(address, timeout=10) as client:
+            client.sendall(b"GET http://pypi.org/ HTTP/1.1\r\n\r\n")
+            assert client.recv(100).split()[1] == b"405"
+        assert proxy.refused == ["127.0.0.1:5432", "localhost:443", "pypi.org:80"]
+        # Tunnels held open (idle clients) count: past the cap, a connection is closed.
+        for _ in range(CONNECTIONS_MAX):
+            clients.append(socket.create_connection(address, timeout=10))
+        time.sleep(0.5)
+        extra = socket.create_connection(address, timeout=10)
+        assert extra.recv(10) == b""  # closed at once
+        extra.close()
+        clients[0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            clients[0].recv(10)  # still waiting for its request
+    finally:
+        proxy.close()
+        for client in clients:
+            client.close()

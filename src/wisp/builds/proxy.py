@@ -29,6 +29,8 @@ PORT = 443
 HEAD_MAX = 8192
 CONNECT_TIMEOUT = 15.0
 IDLE_TIMEOUT = 300.0
+CONNECTIONS_MAX = 64  # tunnels one build may hold at once (each is a thread here)
+REFUSED_MAX = 32  # distinct refused destinations remembered for the build log
 DENIED = [ipaddress.IPv4Network(n) for n in DENIED_V4]
 
 
@@ -66,6 +68,18 @@ def public_addresses(host: str) -> list[str]:
     return found
 
 
+def _connect(addresses: list[str]) -> socket.socket:
+    """The first of the checked addresses that answers (never a fresh lookup: the name
+    could resolve elsewhere the second time)."""
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, PORT), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
 class RegistryProxy:
     """Serves one build's listening socket until ``close``."""
 
@@ -73,6 +87,7 @@ class RegistryProxy:
         self.listener = listener
         self.registries = list(registries)
         self.refused: list[str] = []  # "host:port" the build asked for and did not get
+        self._slots = threading.BoundedSemaphore(CONNECTIONS_MAX)
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -107,9 +122,17 @@ class RegistryProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return  # closed
+            if not self._slots.acquire(blocking=False):
+                client.close()  # over its tunnels: the build sees a reset
+                continue
             if not self._track(client):
+                self._slots.release()
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _refuse(self, destination: str) -> None:
+        if destination not in self.refused and len(self.refused) < REFUSED_MAX:
+            self.refused.append(destination)
 
     def _serve(self, client: socket.socket) -> None:
         upstream = None
@@ -129,7 +152,7 @@ class RegistryProxy:
             host, _, port = parts[1].rpartition(":")
             host = host.strip("[]")
             if port != str(PORT) or not allowed(host, self.registries):
-                self.refused.append(parts[1])
+                self._refuse(parts[1])
                 self._answer(
                     client,
                     403,
@@ -138,10 +161,10 @@ class RegistryProxy:
                 return
             addresses = public_addresses(host)
             if not addresses:
-                self.refused.append(parts[1])
+                self._refuse(parts[1])
                 self._answer(client, 403, f"{host} does not resolve to public addresses only")
                 return
-            upstream = socket.create_connection((addresses[0], PORT), timeout=CONNECT_TIMEOUT)
+            upstream = _connect(addresses)
             if not self._track(upstream):
                 return
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -154,6 +177,7 @@ class RegistryProxy:
                     with self._lock:
                         self._sockets.discard(sock)
                     sock.close()
+            self._slots.release()
 
     @staticmethod
     def _answer(client: socket.socket, status: int, text: str) -> None:
