@@ -150,6 +150,8 @@ def serve(settings: Settings) -> None:
         **invoker.describe(),
         "guest_key": str(settings.data_dir / "guest.key"),
     }
+    if platform.builder is not None:
+        banner["builds"] = platform.builder.sandbox.describe()
     if settings.otlp_endpoint:
         banner["otlp"] = settings.otlp_endpoint
     if settings.log_format == "json":  # stderr stays one JSON object per line

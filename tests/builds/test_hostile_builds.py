@@ -109,6 +109,8 @@ def test_a_build_script_reaches_nothing_of_the_host(live: Live) -> None:
     # The daemons went with the build's namespace: none outlived the deploy.
     assert daemons() == []
     assert live.proc.poll() is None  # the server is still up
+    banner = live.output()
+    assert "builds:" in banner and "private-root" in banner and "network: pypi.org" in banner
     assert live.call("GET", "/api/v1/namespaces/_/actions/hostile")[0] == 200
     if ROOT:
         uid = int(log.split("uid ")[1].split()[0])

@@ -157,6 +157,21 @@ class BuildSandbox:
         elif not self.seccomp:  # pivot_root's number, like the instances' private root
             self.refused = "server-side builds need a private root, made on x86_64 only"
 
+    def describe(self) -> str:
+        """One line for the start-up banner: how builds are confined here, or why not."""
+        if self.refused:
+            return f"refused ({self.refused})"
+        layers = ["uid-per-build" if self.as_root else "user-namespace"]
+        layers.append("namespaces(pid,mount,ipc,uts,cgroup,net)+private-root")
+        if self.cgroups:
+            layers.append(
+                f"cgroup(memory {self.settings.build_memory_mb} MB,"
+                f"cpus {self.settings.build_cpus:g},pids {PIDS_MAX})"
+            )
+        layers.append(f"landlock(abi {self.landlock})" if self.landlock else "no-landlock")
+        layers.append("seccomp")
+        return f"{'+'.join(layers)}; network: {', '.join(self.registries) or 'none'}"
+
     @contextlib.contextmanager
     def uid(self) -> Iterator[int | None]:
         """The uid one build's commands run as (None: the server's, in a user namespace)."""
