@@ -7,7 +7,11 @@ runs another checkout's code and rounds alternate between the two (A/B in one ru
 Issue 6's target: p99 under attack within 2x of the quiet p99.
 
 Usage: python bench/neighbour_bench.py [--rounds 5] [--seconds 2] [--server-src DIR]
-       [--attacks spin,spam,forks] [--copies N]
+       [--attacks spin,spam,forks] [--copies N] [--refire MS]
+
+``--attacks frames,malformed`` are issue 12's control-socket attacks (a frame flood, a
+malformed frame); each ends at once, so ``--refire MS`` fires the attacks again every
+MS ms while the neighbour is measured.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ ATTACKS = {
         "        except OSError:\n            pass\n"
     ),
 }
+# Issue 12: what a function can write to its control socket (fd 3). Each ends at once
+# (the instance is killed at the bad frame): --refire keeps them coming.
+ATTACKS["frames"] = (  # valid 64 KB result frames, as fast as it can
+    "import os\nBODY = b'{\"result\":{\"x\":\"' + b'a' * 65000 + b'\"}}'\n"
+    "FRAME = len(BODY).to_bytes(4, 'big') + BODY\n"
+    "def main(args):\n    while True:\n        os.write(3, FRAME)\n"
+)
+ATTACKS["malformed"] = (
+    "import os\ndef main(args):\n    os.write(3, b'\\0\\0\\0\\x02[]')\n    return {}\n"
+)
 ATTACK_MS = 3000
 
 
@@ -72,9 +86,12 @@ def figures(values: list[float]) -> dict[str, float]:
 
 
 class Side:
-    def __init__(self, label: str, tmp: Path, src: str | None, attacks: list[str]) -> None:
+    def __init__(
+        self, label: str, tmp: Path, src: str | None, attacks: list[str], refire: float = 0
+    ) -> None:
         self.label = label
         self.attacks = attacks
+        self.refire = refire  # seconds between firings during the attack phase; 0: once
         self.proc, port, auth = start_server(tmp, server_cmd(src))
         self.client = RawClient(port, auth)
         self.side_client = RawClient(port, auth)
@@ -89,10 +106,17 @@ class Side:
         quiet = sample(self.client, seconds)
         cpu1 = self.server_cpu()
         attack(self.side_client, self.attacks)
+        loud_done = threading.Event()
+        refiring = threading.Thread(target=self._refire, args=(loud_done,))
+        if self.refire:
+            refiring.start()
         time.sleep(0.2)
         cpu2 = self.server_cpu()
         loud = sample(self.client, seconds)
         cpu3 = self.server_cpu()
+        loud_done.set()
+        if self.refire:
+            refiring.join()
         time.sleep(max(0.0, ATTACK_MS / 1000 + 0.5 - seconds - 0.2))  # let the attacks end
         q, a = figures(quiet), figures(loud)
         self.rounds.append(
@@ -107,6 +131,10 @@ class Side:
                 ],
             }
         )
+
+    def _refire(self, done: threading.Event) -> None:
+        while not done.wait(self.refire):
+            attack(self.side_client, self.attacks)
 
     def server_cpu(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
@@ -133,14 +161,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--server-src", help="also run this checkout's src/ (A/B rounds)")
-    parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated subset")
+    parser.add_argument("--attacks", default="spin,spam,forks", help="comma-separated subset")
     parser.add_argument("--copies", type=int, default=1, help="instances of each attack at once")
+    parser.add_argument(
+        "--refire", type=float, default=0, help="ms between firings while attacking; 0: once"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         attacks = args.attacks.split(",") * args.copies
-        sides = [Side("this", Path(a), None, attacks)]
+        for name in attacks:
+            if name not in ATTACKS:
+                parser.error(f"unknown attack {name!r}; use some of {','.join(ATTACKS)}")
+        refire = args.refire / 1000
+        sides = [Side("this", Path(a), None, attacks, refire)]
         if args.server_src:
-            sides.append(Side("baseline", Path(b), args.server_src, attacks))
+            sides.append(Side("baseline", Path(b), args.server_src, attacks, refire))
         try:
             for _ in range(args.rounds):
                 for side in sides:

@@ -749,7 +749,7 @@ MALFORMED = (  # call n writes the n-th of these before returning
 FLOOD = (  # valid result frames of 64 KB, as fast as it can, forever
     "import os\n"
     "BODY = b'{\"result\":{\"x\":\"' + b'a' * 65000 + b'\"}}'\n"
-    "FRAME = len(BODY).to_bytes(4, 'big') + BODY\n"
+    "FRAME = (len(BODY) | FLAGS).to_bytes(4, 'big') + BODY\n"
     "def main(args):\n"
     "    while True:\n"
     "        os.write(3, FRAME)\n"
@@ -805,7 +805,7 @@ async def test_a_frame_flood_is_cut_off_and_the_server_memory_stays_bounded(invo
     """A loop writing valid 64 KB frames to fd 3: the server reads the one frame it
     asked for, kills the instance at the next, and its memory does not grow."""
     await still_serving(invoke)  # the platform's own start-up allocations are done
-    flood = make_target(FLOOD, name="flood", timeout=10_000)
+    flood = make_target("FLAGS = 0\n" + FLOOD, name="flood", timeout=10_000)
     before = memory_kb("VmRSS")
     reset_peak_memory()
     began = time.monotonic()
@@ -819,6 +819,30 @@ async def test_a_frame_flood_is_cut_off_and_the_server_memory_stays_bounded(invo
     grown = (memory_kb("VmHWM") - before) // 1024
     print(f"frame flood: server peak RSS grew {grown} MB, cut off after {took * 1000:.0f} ms")
     assert grown < 32, grown
+    await still_serving(invoke)
+
+
+async def test_a_flood_of_quiet_frames_is_cut_off_too(invoke, platform):
+    """With the QUIET bit no end-of-log markers are awaited: the first frame may be
+    answered as the function's result (its own forgery) before the next arrives, but
+    that next one kills the instance all the same, idle in the pool or not."""
+    await still_serving(invoke)
+    flood = make_target("FLAGS = 1 << 31\n" + FLOOD, name="quiet-flood", timeout=10_000)
+    before = memory_kb("VmRSS")
+    reset_peak_memory()
+    records = []
+    for _ in range(3):
+        record = await invoke(flood)
+        assert record.status_code in (DEVELOPER_ERROR, SUCCESS), record.result
+        records.append(record)
+        await asyncio.sleep(0.3)
+    # Never handed out again: every call started a new instance (an init).
+    assert all(any(a["key"] == "initTime" for a in r.annotations) for r in records)
+    statuses = [r.status_code for r in records]
+    grown = (memory_kb("VmHWM") - before) // 1024
+    print(f"quiet frame flood: statuses {statuses}, server peak RSS grew {grown} MB")
+    assert grown < 32, grown
+    assert platform.invoker.pool.busy == 0
     await still_serving(invoke)
 
 
@@ -890,7 +914,7 @@ async def test_protocol_attacks_leave_a_neighbours_latency_within_bounds(invoke)
 
     quiet = await sample(100)
     attacks = [
-        make_target(FLOOD, name="flooder", timeout=10_000),
+        make_target("FLAGS = 0\n" + FLOOD, name="flooder", timeout=10_000),
         make_target(MALFORMED, name="malformer"),
         make_target(HUGE, name="huge-result", memory=1024, timeout=30_000),
     ]
