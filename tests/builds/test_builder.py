@@ -305,3 +305,24 @@ def test_a_build_that_makes_too_many_files_is_stopped(
     with pytest.raises(BuildFailed) as caught:
         builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
     assert "was stopped: it made more than 500 files" in caught.value.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroups.detect(), reason="cgroups need root")
+def test_build_cgroups_are_removed_and_a_dead_servers_are_swept(builder: Builder) -> None:
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not Path(f"/proc/{pid}").exists())
+    roots = (
+        [cgroups.ROOT / "wisp"]
+        if cgroups.detect() == 2
+        else [cgroups.ROOT / c / "wisp" for c in cgroups.V1_CONTROLLERS]
+    )
+    left = [root / f"build-{dead}-0" for root in roots]
+    for group in left:
+        group.mkdir(parents=True, exist_ok=True)
+    python = runtime("python")
+    script = "cat /proc/self/cgroup | head -3\n"
+    result = builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert result is not None
+    lines = [line for line in result.log.splitlines() if line[:1].isdigit()]
+    assert lines and all(line.endswith(":/") for line in lines), result.log  # its own root
+    assert not any(group.exists() for group in left)
+    assert not [g for root in roots for g in root.glob(f"build-{os.getpid()}-*")]

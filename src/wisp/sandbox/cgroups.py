@@ -354,6 +354,7 @@ def one_off(name: str, memory_mb: int, cpus: float, pids: int) -> Slot | None:
         dirs = {c: ROOT / c / "wisp" / name for c in V1_CONTROLLERS}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
+        _sweep_one_offs(d.parent)
     slot = Slot(-1, dirs, version == 2)
     quota = round(cpus * CPU_PERIOD_US) if cpus > 0 else -1
     if version == 1:
@@ -386,3 +387,12 @@ def discard(slot: Slot, wait: float = 5.0) -> bool:
         with contextlib.suppress(OSError):
             d.rmdir()
     return True
+
+
+def _sweep_one_offs(parent: Path) -> None:
+    """Remove one-off groups (``<kind>-<server pid>-<n>``) left by servers that died."""
+    for group in parent.glob("*-*-*"):
+        pid = group.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                group.rmdir()  # only an empty group goes: its processes died with the server
