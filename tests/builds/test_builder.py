@@ -194,6 +194,12 @@ def test_a_build_that_overruns_is_killed_with_everything_it_started(build_root: 
     assert "did not finish within 2 s" in caught.value.message
     assert "started" in caught.value.message
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _runs(p, "876.54321")]
+    # Closing its output does not let a command outlive the limit either.
+    quiet = "exec >/dev/null 2>&1\nsleep 600\n"
+    started = time.monotonic()
+    with pytest.raises(BuildFailed, match="did not finish within 2 s"):
+        builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": quiet}), python)
+    assert time.monotonic() - started < 30
 
 
 def _runs(proc: Path, marker: str) -> bool:

@@ -199,9 +199,12 @@ class BuildSandbox:
         group = None
         if self.cgroups:
             name = f"build-{os.getpid()}-{next(_groups)}"
-            group = cgroups.one_off(
-                name, self.settings.build_memory_mb, self.settings.build_cpus, PIDS_MAX
-            )
+            try:
+                group = cgroups.one_off(
+                    name, self.settings.build_memory_mb, self.settings.build_cpus, PIDS_MAX
+                )
+            except OSError as exc:
+                raise SetupFailed(f"the build's cgroup could not be made: {exc}") from None
         spec = self._spec(argv, uid, cwd, env, mounts, network, group)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         proxy: RegistryProxy | None = None
@@ -228,12 +231,18 @@ class BuildSandbox:
             if fds:
                 proxy = RegistryProxy(socket.socket(fileno=fds[0]), self.registries)
             if not message.startswith(b"R"):
-                why = message[1:].decode(errors="replace") or f"exit {proc.wait()}"
+                why = message[1:].decode(errors="replace") or f"exit {proc.wait(SETUP_TIMEOUT)}"
                 raise SetupFailed(f"the build sandbox could not be set up: {why}")
             assert proc.stdout is not None
             watch = DiskWatch([m.host for m in mounts if m.writable], self.settings.build_disk_mb)
-            output, timed_out = _collect(proc, time.monotonic() + timeout, watch)
-            code = proc.wait()
+            deadline = time.monotonic() + timeout
+            output, timed_out = _collect(proc, deadline, watch)
+            try:
+                # The output may end (closed) long before the command does.
+                code = proc.wait(max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code, timed_out = proc.wait(), True
             refused = list(proxy.refused) if proxy else []
             return Outcome(code, output, timed_out, refused, watch.overflow)
         finally:
