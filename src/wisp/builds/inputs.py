@@ -67,6 +67,11 @@ def _option(token: str, table: dict[str, str]) -> tuple[str, str | None] | None:
     name, eq, value = token.partition("=")
     if name in table:
         return table[name], value if eq else None
+    if name.startswith("--") and len(name) > 2:
+        # pip's option parser (optparse) takes any unambiguous prefix: --ind, --requ
+        for long in table.values():
+            if long.startswith(name):
+                return long, value if eq else None
     for short, long in table.items():
         if len(short) == 2 and token.startswith(short) and len(token) > 2:
             return long, token[2:]
