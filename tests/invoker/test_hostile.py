@@ -299,8 +299,9 @@ with open('/proc/self/status') as status:
 
 @needs_root
 async def test_control_plane_and_private_ranges_are_closed(invoke, platform):
-    if not platform.invoker.sandbox.egress.active:
-        pytest.fail("nftables (nft) is required for veth egress: apt-get install nftables")
+    egress = platform.invoker.sandbox.egress
+    if not egress.active:
+        pytest.fail(f"the egress filter was not installed: {egress.refused}")
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()

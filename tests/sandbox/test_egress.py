@@ -322,7 +322,7 @@ async def test_links_and_addresses_come_and_go(tmp_path: Path, server_umask: Non
         await asyncio.sleep(0.1)  # the last one's settle() gives its /30 back
         live = [sandbox._links[pid] for pid in sandbox.live if pid in sandbox._links]
         assert sandbox.egress.free == 16 - len(live)
-        expected = sorted(f"wv{i}" for i in live)
+        expected = sorted(sandbox.egress.spec(i)["host"] for i in live)
         deadline = time.monotonic() + 10
 
         def ours() -> list[str]:
@@ -350,7 +350,7 @@ def test_a_dead_servers_table_and_links_are_swept() -> None:
     ip("link", "add", "wv9998", "type", "veth", "peer", "name", "wvpeer9998")
     ip("link", "set", "wv9998", "alias", "wisp 1")  # a server that still runs: kept
     try:
-        assert stale_links(os.getpid()) == ["wv9999"]
+        assert [link.name for link in stale_links(os.getpid())] == ["wv9999"]
         egress = EgressNetwork("10.203.254.0/30", ["192.0.2.53"])
         assert egress.install()
         egress.remove()
@@ -362,6 +362,15 @@ def test_a_dead_servers_table_and_links_are_swept() -> None:
         subprocess.run(["ip", "link", "delete", "wv9998"], capture_output=True)
         subprocess.run(["ip", "link", "delete", "wv9999"], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", f"wisp_{gone.pid}"], capture_output=True)
+
+
+def test_link_names_follow_the_address_not_the_index() -> None:
+    # Two servers with disjoint subnets: the same index, never the same host end (the
+    # stem cell replaces a link of the name it makes; another server's would go).
+    first = EgressNetwork("10.203.0.0/16").spec(2)
+    other = EgressNetwork("10.203.255.192/26").spec(2)
+    assert first["host"] == "wv0acb0008" and other["host"] == "wv0acbffc8"
+    assert first["gateway"] == "10.203.0.9" and other["gateway"] == "10.203.255.201"
 
 
 def test_a_freed_address_rests_before_another_instance_gets_it() -> None:

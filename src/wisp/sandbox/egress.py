@@ -3,9 +3,9 @@
 Each ``egress`` instance (as root) has a network namespace of its own, joined to the
 host by a veth pair its stem cell makes before any request (runtimes/python/veth.py):
 ``eth0`` inside with the second address of a /30 from the server's pool, the host end
-``wv<index>`` with the first. The host forwards and masquerades the pool's traffic;
-one nftables table per server (``inet wisp_<pid>``, programmed over netlink by
-nftables.py: no ``nft`` binary needed) decides what it may reach:
+``wv<the /30's address in hex>`` with the first. The host forwards and masquerades
+the pool's traffic; one nftables table per server (``inet wisp_<pid>``, programmed
+over netlink by nftables.py: no ``nft`` binary needed) decides what it may reach:
 
 - nothing on the host itself (the control plane, anything bound on 0.0.0.0, every
   address the host has or will have): input from ``wv*`` is rejected;
@@ -35,12 +35,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
-import json
 import logging
 import os
 import re
-import shutil
-import subprocess
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -48,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from wisp.errors import PlatformError
-from wisp.sandbox import nftables
+from wisp.sandbox import nftables, rtnetlink
 from wisp.sandbox.nftables import Batch, Set
+from wisp.sandbox.rtnetlink import Link
 
 log = logging.getLogger("wisp.sandbox")
 
@@ -289,7 +287,9 @@ class EgressNetwork:
         """What the stem cell needs to make its end (runtimes/python/veth.py)."""
         base = self.subnet.network_address + index * SLOT
         return {
-            "host": f"{LINK_PREFIX}{index}",
+            # Named after the /30's address, not its index in the subnet: a server
+            # with another subnet must never make (and so replace) a link of ours.
+            "host": f"{LINK_PREFIX}{int(base):08x}",
             "gateway": str(base + 1),
             "address": str(base + 2),
             "prefix": 30,
@@ -319,10 +319,9 @@ class EgressNetwork:
             pid = int(match.group(1)) if match else self.pid
             if pid != self.pid and not os.path.exists(f"/proc/{pid}"):
                 self._delete_table(name)
-        if shutil.which("ip") is None:  # iproute2: on most hosts; without it, no sweep
-            return
-        for name in stale_links(self.pid):
-            subprocess.run(["ip", "link", "delete", name], capture_output=True)
+        for link in stale_links(self.pid):
+            with contextlib.suppress(OSError):  # gone meanwhile (its namespace ended)
+                rtnetlink.delete(link.index)
 
 
 def conntrack_udp_timeout() -> float:
@@ -334,23 +333,16 @@ def conntrack_udp_timeout() -> float:
     return max(values, default=120.0)
 
 
-def stale_links(me: int) -> list[str]:
+def stale_links(me: int) -> list[Link]:
     """Host ends (``wv*`` marked by a Wisp server) whose server is not running."""
-    listed = subprocess.run(
-        ["ip", "-j", "-d", "link", "show", "type", "veth"], text=True, capture_output=True
-    )
-    try:
-        links: list[dict[str, Any]] = json.loads(listed.stdout or "[]")
-    except ValueError:
-        return []
     stale = []
-    for link in links:
-        alias = str(link.get("ifalias", ""))
-        if not str(link.get("ifname", "")).startswith(LINK_PREFIX):
+    for link in rtnetlink.links():
+        alias = link.alias
+        if link.kind != "veth" or not link.name.startswith(LINK_PREFIX):
             continue
         if not alias.startswith(ALIAS_PREFIX) or not alias[len(ALIAS_PREFIX) :].isdigit():
             continue
         pid = int(alias[len(ALIAS_PREFIX) :])
         if pid != me and not os.path.exists(f"/proc/{pid}"):
-            stale.append(str(link["ifname"]))
+            stale.append(link)
     return stale
