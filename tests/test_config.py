@@ -111,3 +111,10 @@ def test_writer_backlog_and_stop_timeout() -> None:
         load_settings({"WISP_WRITER_BACKLOG": "0"})
     with pytest.raises(ValueError, match="WISP_WRITER_STOP_TIMEOUT: must be 0 or more"):
         load_settings({"WISP_WRITER_STOP_TIMEOUT": "-1"})
+
+
+def test_drain_seconds() -> None:
+    assert load_settings({}).drain_seconds == 30.0
+    assert load_settings({"WISP_DRAIN_SECONDS": "2.5"}).drain_seconds == 2.5
+    with pytest.raises(ValueError, match="WISP_DRAIN_SECONDS: must be 0 or more"):
+        load_settings({"WISP_DRAIN_SECONDS": "-1"})

@@ -197,6 +197,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     check_egress(values)
     if values.get("writer_backlog", 1) < 1:
         raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")
+    if values.get("drain_seconds", 0) < 0:
+        raise ValueError("WISP_DRAIN_SECONDS: must be 0 or more seconds")
     if values.get("writer_stop_timeout", 0) < 0:
         raise ValueError("WISP_WRITER_STOP_TIMEOUT: must be 0 or more seconds")
     for item in str(values.get("jwks_allow_networks") or "").split(","):
