@@ -1,0 +1,115 @@
+"""Non-blocking invokes accepted per second, A/B: two servers from two checkouts.
+
+What the accept journal costs: each side answers ``POST …?blocking=false`` (202 with
+an activation id, journaled before the answer) as fast as ``wrk`` sends them. Rounds
+alternate (A, B, B, A, …) so drift in the machine's load hits both alike; after each
+round the side's backlog runs out (every accepted activation recorded) before the
+next round starts, so a round never pays for the one before. Prints JSON: each
+side's accept rates, medians, server CPU per accepted invoke, and the ratio B/A.
+
+    git worktree add /tmp/before <commit before the change>
+    python bench/accept_bench.py --a /tmp/before/src --b src [--rounds 6] [--duration 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ab_bench import Side, cpu_seconds
+from invoke_bench import (
+    RawClient,
+    count_records,
+    invoke_path,
+    put_action,
+    server_cmd,
+    start_server,
+    wrk,
+)
+
+NAME = "accepted"
+
+
+def wait_recorded(db: Path, expected: int, seconds: float = 300) -> float:
+    """Seconds until ``expected`` records of NAME are stored (the backlog ran out)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if count_records(db, NAME) >= expected:
+            break
+        time.sleep(0.25)
+    return round(time.monotonic() - started, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--a", required=True, help="src/ folder of the baseline")
+    parser.add_argument("--b", required=True, help="src/ folder of the change")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per side")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per round")
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="wisp-accept-"))
+    sides: dict[str, Side] = {}
+    accepted: dict[str, int] = {"a": 0, "b": 0}
+    try:
+        for name in ("a", "b"):
+            proc, port, auth = start_server(tmp / name, server_cmd(getattr(args, name)))
+            client = RawClient(port, auth)
+            put_action(client, NAME)
+            sides[name] = Side(proc, port, auth, client)
+        path = invoke_path(NAME, blocking=False)
+        for name, side in sides.items():  # warm: instances up, code paths imported
+            warm = wrk(side.port, side.auth, path, args.connections, 2)
+            accepted[name] += int(warm["requests"])
+            wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
+        rounds: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
+        order = ["a", "b", "b", "a"] * ((args.rounds + 1) // 2)
+        for name in order[: 2 * args.rounds]:
+            side = sides[name]
+            before, _ = cpu_seconds(side.proc.pid)
+            result = wrk(side.port, side.auth, path, args.connections, args.duration)
+            after, _ = cpu_seconds(side.proc.pid)
+            done = max(1, int(result["requests"]))
+            accepted[name] += int(result["requests"])
+            # The server's CPU in the round: accepting, plus running what it accepted.
+            result["server_cpu_us"] = round((after - before) / done * 1e6, 1)
+            result["drain_s"] = wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
+            rounds[name].append(result)
+            print(f"{name}: {json.dumps(result)}", file=sys.stderr, flush=True)
+        summary: dict[str, object] = {}
+        medians = {}
+        for name in ("a", "b"):
+            medians[name] = statistics.median(r["rps"] for r in rounds[name])
+            summary[name] = {
+                "src": getattr(args, name),
+                "accepts_per_s": [r["rps"] for r in rounds[name]],
+                "median_accepts_per_s": medians[name],
+                "median_p50_ms": statistics.median(r["p50_ms"] for r in rounds[name]),
+                "median_p99_ms": statistics.median(r["p99_ms"] for r in rounds[name]),
+                "median_server_cpu_us": statistics.median(r["server_cpu_us"] for r in rounds[name]),
+                "non_2xx": sum(int(r["non_2xx"]) for r in rounds[name]),
+                "accepted": accepted[name],
+                "recorded": count_records(tmp / name / "data" / "wisp.db", NAME),
+            }
+        summary["ratio_b_over_a"] = round(medians["b"] / medians["a"], 3) if medians["a"] else None
+        summary["connections"] = args.connections
+        summary["duration_s"] = args.duration
+        with open("/proc/loadavg") as loadavg:
+            summary["loadavg_after"] = loadavg.read().split()[:3]
+        print(json.dumps(summary, indent=2))
+    finally:
+        for side in sides.values():
+            side.proc.terminate()
+            side.proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
