@@ -9,6 +9,13 @@ side's accept rates, medians, server CPU per accepted invoke, and the ratio B/A.
 
     git worktree add /tmp/before <commit before the change>
     python bench/accept_bench.py --a /tmp/before/src --b src [--rounds 6] [--duration 4]
+
+Over HTTP, running what was accepted competes with accepting for the one event loop,
+so a side that runs activations faster accepts fewer per second. ``--inprocess N``
+measures the accept path alone: ``LocalInvoker.submit`` N times in a process per
+round, into a pool with no room (every invocation is accepted, journaled and parked,
+none runs), with the journal on and off, for both trees. The journal's cost is
+``off / on`` of one tree.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +44,80 @@ from invoke_bench import (
 
 NAME = "accepted"
 
+# One in-process round: argv = src, journal on|off, count. Prints accepts per second.
+INPROCESS = """
+import asyncio, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from wisp.config import Settings
+from wisp.invoker.base import Target
+from wisp.invoker.journal import AcceptJournal
+from wisp.invoker.local import LocalInvoker
+from wisp.invoker.quotas import Quotas
+from wisp.models import Action, ActionLimits, Exec
+from wisp.pool import Pool
+from wisp.sandbox.base import Sandbox
+from wisp.sandbox.bundles import BundleCache
+from wisp.store.memory import MemoryStore
+from wisp.store.writer import ActivationWriter
+
+class NoRoom(Sandbox):
+    async def spawn(self, kind, network="egress"):
+        raise AssertionError("a pool without room spawns nothing")
+
+async def main():
+    journal_on, count = sys.argv[2] == "on", int(sys.argv[3])
+    tmp = Path(tempfile.mkdtemp(prefix="wisp-accept-"))
+    settings = Settings(data_dir=tmp, namespace_concurrent=10**9, namespace_per_minute=10**9)
+    writer = ActivationWriter(MemoryStore())
+    sandbox = NoRoom()
+    pool = Pool(sandbox, 0, 600)  # no room: every invocation waits, none runs
+    journal = AcceptJournal(tmp / "journal", writer) if journal_on else None
+    invoker = LocalInvoker(settings, sandbox, pool, writer, BundleCache(tmp / "b", 1 << 20),
+                           Quotas(settings, lambda ns: None), journal)
+    if journal is not None:
+        journal.open()
+    code = "def main(args):\\n    return args\\n"
+    action = Action(namespace="guest", package="default", name="fn",
+                    exec=Exec(kind="python:3.11", code=code, digest="d" * 64),
+                    limits=ActionLimits(timeout=3000, memory=256, logs=1024), version="0.0.1")
+    target = Target(action=action)
+    started = time.perf_counter()
+    for i in range(count):
+        invoker.submit(target, {"name": "Ada", "i": i}, subject="guest")
+        if i % 64 == 63:
+            await asyncio.sleep(0)  # the tasks start and park, as between requests
+    await asyncio.sleep(0)
+    print(round(count / (time.perf_counter() - started)))
+
+asyncio.run(main())
+"""
+
+
+def inprocess(srcs: dict[str, str], count: int, rounds: int) -> dict[str, object]:
+    """Accepts per second of the accept path alone, per tree and journal on/off."""
+    rates: dict[str, list[int]] = {}
+    for _ in range(rounds):  # every variant once per round: drift hits all alike
+        for name, src in srcs.items():
+            for journal in ("on", "off"):
+                out = subprocess.run(
+                    [sys.executable, "-c", INPROCESS, src, journal, str(count)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                rates.setdefault(f"{name}_journal_{journal}", []).append(int(out.split()[-1]))
+        print(json.dumps(rates), file=sys.stderr, flush=True)
+    medians = {key: statistics.median(values) for key, values in rates.items()}
+    summary: dict[str, object] = {"rounds": rates, "median_accepts_per_s": medians}
+    for name in srcs:
+        on, off = medians[f"{name}_journal_on"], medians[f"{name}_journal_off"]
+        summary[f"{name}_journal_cost"] = round(1 - on / off, 3)
+    ratio = medians["b_journal_on"] / medians["a_journal_on"]
+    summary["ratio_b_over_a_journal_on"] = round(ratio, 3)
+    summary["submits_per_round"] = count
+    return summary
+
 
 def wait_recorded(db: Path, expected: int, seconds: float = 300) -> float:
     """Seconds until ``expected`` records of NAME are stored (the backlog ran out)."""
@@ -54,7 +136,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds per side")
     parser.add_argument("--duration", type=int, default=4, help="seconds per round")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--inprocess", type=int, default=0, help="submits per in-process round")
     args = parser.parse_args()
+    if args.inprocess:
+        summary = inprocess({"a": args.a, "b": args.b}, args.inprocess, args.rounds)
+        with open("/proc/loadavg") as loadavg:
+            summary["loadavg_after"] = loadavg.read().split()[:3]
+        print(json.dumps(summary, indent=2))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="wisp-accept-"))
     sides: dict[str, Side] = {}
     accepted: dict[str, int] = {"a": 0, "b": 0}

@@ -286,20 +286,25 @@ class Pool:
                     self._queues.pop(name, None)
 
     def _serve_one(self, queue: deque[_Waiter]) -> bool:
-        for waiter in list(queue):
+        # By index, not over a copy: the one served is nearly always at the front, and
+        # a copy of a long queue (a burst, a restart's backlog) per release is O(n).
+        i = 0
+        while i < len(queue):
+            waiter = queue[i]
             if waiter.future.done():
-                queue.remove(waiter)
+                del queue[i]
                 continue
             lease = self._take_idle(waiter.key)
             if lease is not None:
-                queue.remove(waiter)
+                del queue[i]
                 waiter.future.set_result(lease)
                 return True
             if not self._below_cap(waiter.key, waiter.max_instances):
+                i += 1
                 continue
             if not self._evict_for(waiter.key, waiter.memory_mb):
                 return False  # no room: later waiters of this tenant wait their turn
-            queue.remove(waiter)
+            del queue[i]
             self._reserve(waiter.key, waiter.memory_mb)
             waiter.future.set_result(None)
             return True
