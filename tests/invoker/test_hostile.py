@@ -785,7 +785,7 @@ async def test_malformed_frames_are_developer_errors_and_never_fill_the_pool(
     platform = build_platform(settings, MemoryStore())
     await platform.start()
     try:
-        bad = make_target(MALFORMED, name="malformed", memory=256)
+        bad = make_target(MALFORMED, name="malformed", memory=256, timeout=10_000)
         pool = platform.invoker.pool
         for call in range(8):
             invocation = platform.invoker.submit(bad, {}, subject="guest")
@@ -795,7 +795,7 @@ async def test_malformed_frames_are_developer_errors_and_never_fill_the_pool(
             assert "broke the runtime protocol" in error and "was stopped" in error, error
             assert pool.busy == 0 and pool.instances(pool_key(bad)) == 0
         assert pool.used_mb == 0
-        good = make_target("def main(args):\n    return {'ok': 1}\n", name="canary")
+        good = make_target("def main(args):\n    return {'ok': 1}\n", name="canary", timeout=10_000)
         record = await asyncio.wait_for(platform.invoker.submit(good, {}, subject="guest").done, 20)
         assert record.result == {"ok": 1}
     finally:
@@ -916,7 +916,7 @@ async def test_protocol_attacks_leave_a_neighbours_latency_within_bounds(invoke)
     quiet = await sample(100)
     attacks = [
         make_target("FLAGS = 0\n" + FLOOD, name="flooder", timeout=10_000),
-        make_target(MALFORMED, name="malformer"),
+        make_target(MALFORMED, name="malformer", timeout=10_000),
         make_target(HUGE, name="huge-result", memory=1024, timeout=30_000),
     ]
     stop = asyncio.Event()
