@@ -77,6 +77,9 @@ class LocalInvoker(Invoker):
             "egress": self.sandbox.egress_mode,
         }
 
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "egress": self.sandbox.egress_note()}
+
     def prepare(self) -> None:
         self.sandbox.prepare_isolation()
 
