@@ -37,7 +37,7 @@ from wisp.store.base import Store
 # OpenWhisk's entity name rule: word characters, then also '@', ' ', '.', '-'.
 _NAME = re.compile(r"\w|\w[\w@ .-]*[\w@.-]", re.ASCII)
 _NAME_MAX = 256
-SERVER_ANNOTATIONS = frozenset({"exec"})
+SERVER_ANNOTATIONS = frozenset({"exec", "runtime"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
@@ -269,7 +269,7 @@ class EntityService:
         bound = None
         if package != DEFAULT_PACKAGE:
             bound = self.store.get_package(namespace, package)
-        target = bind_target(action, bound)
+        target = bind_target(action, bound, self.runtimes)
         stored = self.store.get_invoke_config(namespace, package, name)
         if stored is not None:
             target.invoke_config = parse_invoke_config(stored)
@@ -315,8 +315,11 @@ class EntityService:
         if kind is None:
             if previous is None:
                 raise BadRequest("exec.kind is required when creating an action")
-            kind = previous.kind
-        kind = self.runtimes.resolve(kind).kind
+            kind, requested = previous.kind, previous.requested
+        else:
+            substitute = self.runtimes.substitute(kind)
+            requested = kind if substitute is not None else ""
+            kind = self.runtimes.resolve(kind).kind
         code = _optional_str("exec.code", raw.get("code"))
         main = _optional_str("exec.main", raw.get("main"))
         binary = _optional_bool("exec.binary", raw.get("binary"))
@@ -337,7 +340,9 @@ class EntityService:
                 f"exec.code is {size} bytes, over the limit of {self.limits.code_max} bytes"
             )
         digest = hashlib.sha256(f"{kind}\0{main}\0".encode() + code.encode()).hexdigest()
-        return Exec(kind=kind, code=code, binary=binary, main=main, digest=digest)
+        return Exec(
+            kind=kind, code=code, binary=binary, main=main, digest=digest, requested=requested
+        )
 
     def _build(self, exec_: Exec, previous: Exec | None) -> Exec:
         """Run the server-side build the code needs (wisp.builds); raises when it fails."""
@@ -400,8 +405,11 @@ class EntityService:
         return ActionLimits(**values)
 
 
-def bind_target(action: Action, package: Package | None) -> Target:
-    """The action with its package's defaults bound (init parameters become env)."""
+def bind_target(
+    action: Action, package: Package | None, runtimes: RuntimeTable | None = None
+) -> Target:
+    """The action with its package's defaults bound (init parameters become env), and
+    what runs it when that is another version of its language than it asked for."""
     parameters: dict[str, Any] = {}
     env: dict[str, str] = {}
     for entries in (package.parameters if package else [], action.parameters):
@@ -411,7 +419,13 @@ def bind_target(action: Action, package: Package | None) -> Target:
                 env[entry["key"]] = value if isinstance(value, str) else json.dumps(value)
             else:
                 parameters[entry["key"]] = entry.get("value")
-    return Target(action=action, parameters=parameters, env=env)
+    target = Target(action=action, parameters=parameters, env=env)
+    if action.exec.requested:
+        target.runtime = {"requested": action.exec.requested, "kind": action.exec.kind}
+        runtime = runtimes.runtimes.get(action.exec.kind) if runtimes else None
+        if runtime is not None and runtime.version:
+            target.runtime["version"] = runtime.version
+    return target
 
 
 def _package_content(p: Package) -> tuple[Any, ...]:
@@ -419,7 +433,9 @@ def _package_content(p: Package) -> tuple[Any, ...]:
 
 
 def _action_content(a: Action) -> tuple[Any, ...]:
-    return (a.exec.digest, a.exec.binary, a.limits, a.parameters, a.annotations, a.publish)
+    exec_ = a.exec
+    return (exec_.digest, exec_.requested, exec_.binary, a.limits, a.parameters, a.annotations,
+            a.publish)
 
 
 def _key_values(field: str, raw: Any) -> KeyValues | None:

@@ -44,6 +44,9 @@ class Exec:
     digest: str = ""  # sha256 of code + kind + main: identifies the code of a version
     build: str = ""  # the server-side build this version runs (a folder by the bundles)
     build_log: str = ""  # that build's output
+    # The kind the deployer asked for when this host runs it on another version of its
+    # language ("go:1.20" run as "go:1.19"); "" when ``kind`` is what was asked.
+    requested: str = ""
 
 
 @dataclass

@@ -24,6 +24,7 @@ from wisp.store import Store, open_store
 if TYPE_CHECKING:
     from wisp.invoker.base import Target
     from wisp.invoker.request import ActionRef
+    from wisp.runtimes import RuntimeTable
 
 log = logging.getLogger("wisp.server")
 
@@ -60,7 +61,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
     invoker = LocalInvoker(
-        settings, sandbox, pool, writer, bundles, quotas, journal, _resolver(store)
+        settings, sandbox, pool, writer, bundles, quotas, journal, _resolver(store, runtimes)
     )
     # Builds run in sandboxes like instances' (wisp.builds.sandbox), as uids no instance has.
     cache = BuildCache(bundles.root.parent / "build-cache")
@@ -69,7 +70,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     return Platform(settings, store, writer, runtimes, invoker, builder)
 
 
-def _resolver(store: Store) -> Callable[[ActionRef], Target | None]:
+def _resolver(store: Store, runtimes: RuntimeTable) -> Callable[[ActionRef], Target | None]:
     """An action version as the invoker runs it: for work journaled before a restart."""
     from wisp.entities import bind_target
     from wisp.models import DEFAULT_PACKAGE
@@ -81,7 +82,7 @@ def _resolver(store: Store) -> Callable[[ActionRef], Target | None]:
         package = None
         if ref.package != DEFAULT_PACKAGE:
             package = store.get_package(ref.namespace, ref.package)
-        return bind_target(action, package)
+        return bind_target(action, package, runtimes)
 
     return resolve
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import ACTIONS, CODE_MAX, KIND, PACKAGES, Tenant, hello
+from wisp.runtimes import DOCUMENTED
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -314,3 +315,43 @@ async def test_bad_package_bodies_are_400(guest: Tenant, body: Any, message: str
 async def test_default_package_name_is_reserved(guest: Tenant) -> None:
     r = await guest.client.put(f"{PACKAGES}/default", json={})
     assert r.status_code == 400 and "reserved" in r.json()["error"]
+
+
+async def test_a_documented_kind_of_another_version_runs_on_the_installed_one(
+    guest: Tenant,
+) -> None:
+    # DigitalOcean documents python:3.9 and python:3.11; this host has one of them.
+    asked = next(k for k in DOCUMENTED["python"] if k != KIND)
+    r = await guest.client.put(
+        f"{ACTIONS}/old", json={"exec": {"kind": asked, "code": "def main(a):\n  return a\n"}}
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["exec"]["kind"] == KIND
+    assert annotations_of(doc)["runtime"] == {"requested": asked, "kind": KIND}
+    # Clients echo annotations back: the server-owned one is not stored twice, and the
+    # same deploy again changes nothing.
+    again = await guest.client.put(
+        f"{ACTIONS}/old",
+        params={"overwrite": "true"},
+        json={
+            "exec": doc["exec"] | {"kind": asked, "code": "def main(a):\n  return a\n"},
+            "annotations": doc["annotations"],
+        },
+    )
+    assert again.status_code == 200 and again.json()["version"] == doc["version"]
+    assert [a["key"] for a in again.json()["annotations"]].count("runtime") == 1
+    # Asking for the installed kind itself is a change, and drops the annotation.
+    exact = await guest.client.put(
+        f"{ACTIONS}/old", params={"overwrite": "true"}, json={"exec": {"kind": KIND}}
+    )
+    assert exact.json()["version"] != doc["version"]
+    assert "runtime" not in annotations_of(exact.json())
+
+
+async def test_api_info_shows_the_runtime_mapping(guest: Tenant) -> None:
+    doc = (await guest.client.get("/api/v1")).json()
+    entries = {e["kind"]: e for e in doc["runtimes"]["python"]}
+    for kind in DOCUMENTED["python"]:
+        if kind != KIND:
+            assert entries[kind]["alias"] == KIND and entries[kind]["version"]

@@ -57,7 +57,8 @@ async def test_api_info_needs_no_auth(anonymous: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     doc = r.json()
     assert doc["api_paths"] == ["/api/v1"]
-    assert {"kind": KIND, "default": True, "deprecated": False} in doc["runtimes"]["python"]
+    entries = {e["kind"]: e for e in doc["runtimes"]["python"]}
+    assert entries[KIND]["default"] is True and entries[KIND]["deprecated"] is False
     limits = doc["limits"]
     assert limits["max_action_memory"] == 1024 * 1024 * 1024
     assert limits["default_action_duration"] == 3000

@@ -67,3 +67,32 @@ def test_default_package_parameters_travel_with_each_function(make_project: Make
         {"key": "require-whisk-auth", "value": "token"},
     ]
     assert "limits" not in fn.body  # the server's defaults apply
+
+
+def test_a_kind_run_on_another_version_is_sent_as_asked_with_a_warning() -> None:
+    table = Runtimes(
+        {
+            "go": [
+                {"kind": "go:1.19", "default": True, "version": "1.19.8"},
+                {"kind": "go:1.20", "default": False, "alias": "go:1.19", "version": "1.19.8"},
+            ]
+        }
+    )
+    # The server records what was asked and annotates what ran; the plan compares
+    # the asked kind with the function's ``runtime`` annotation.
+    assert table.resolve("go:1.20") == "go:1.20"
+    assert table.warnings == [
+        "go:1.20 is not installed on the server; go:1.19 (1.19.8) runs it instead"
+    ]
+
+
+def test_a_kind_of_a_language_the_server_lacks_names_the_package(make_project: MakeProject) -> None:
+    root = make_project(
+        "packages: [{name: p, functions: [{name: f, runtime: 'php:8.0'}]}]\n",
+        {"packages/p/f.php": "<?php function main(array $a): array { return $a; }"},
+    )
+    with pytest.raises(
+        ProjectError,
+        match=r"'php:8.0' needs PHP, which is not installed on the server \(the Debian package php-cli",
+    ):
+        desired_state(load_project(root, environ={}), RUNTIME_TABLE)

@@ -161,3 +161,19 @@ def test_functions_of_a_failed_package_are_skipped(make_project: MakeProject) ->
     failed = sorted(o.change.label for o in outcomes if not o.ok)
     assert failed == ["function hello/greet", "function hello/hello", "package hello"]
     assert set(server.actions) == {"top"}
+
+
+def test_a_function_run_on_another_version_is_unchanged_when_asked_the_same() -> None:
+    from wisp.deploy.plan import diff_function
+
+    want = {"exec": {"kind": "go:1.20", "code": "c", "binary": False, "main": "main"}}
+    have = {
+        "exec": {"kind": "go:1.19", "code": "c", "binary": False, "main": "main"},
+        "annotations": [
+            {"key": "exec", "value": "go:1.19"},
+            {"key": "runtime", "value": {"requested": "go:1.20", "kind": "go:1.19"}},
+        ],
+    }
+    assert diff_function(want, have) == []
+    want["exec"]["kind"] = "go:1.17"
+    assert diff_function(want, have) == ["kind go:1.20 → go:1.17"]

@@ -6,6 +6,7 @@ The tests run in file order against one server and build on each other.
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.live import LiveServer
 from tests.runtimes.conftest import kind_of
+from wisp.runtimes import DOCUMENTED
 
 pytestmark = pytest.mark.slow
 
@@ -59,23 +61,49 @@ def test_api_lists_only_installed_runtimes(server: LiveServer) -> None:
     node = kind_of("nodejs")
     kinds = {entry["kind"]: entry for entries in runtimes.values() for entry in entries}
     assert kinds[node]["default"] is True
-    assert kinds["nodejs:18"] == {
-        "kind": "nodejs:18",
-        "default": False,
-        "deprecated": True,
-        "alias": node,
-    }
+    if node != "nodejs:18":
+        assert kinds["nodejs:18"] == {
+            "kind": "nodejs:18",
+            "default": False,
+            "deprecated": True,
+            "alias": node,
+            "version": kinds[node]["version"],
+        }
     assert "java" not in runtimes and "ruby" not in runtimes
 
 
 def test_deploy_node_project_warns_about_the_alias(server: LiveServer, node_project: Path) -> None:
     result = server.ok("deploy", str(node_project))
-    assert "nodejs:18 is not installed on the server; using nodejs:" in result.err
+    node = kind_of("nodejs")
+    if node != "nodejs:18":
+        assert f"nodejs:18 is not installed on the server; {node} (" in result.err
     assert "4 created" in result.out  # the package and three functions
     again = server.ok("deploy", str(node_project))
     assert "Nothing changed" in again.out
     fn = json.loads(server.ok("fn", "get", "node/old", "--json").out)
-    assert fn["exec"]["kind"] == kind_of("nodejs")
+    assert fn["exec"]["kind"] == node
+
+
+def test_a_documented_kind_of_another_version_is_annotated_on_each_activation(
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    python = kind_of("python")
+    asked = next(k for k in DOCUMENTED["python"] if k != python)
+    root = tmp_path_factory.mktemp("py-old")
+    (root / "packages" / "old").mkdir(parents=True)
+    (root / "packages" / "old" / "hi.py").write_text("def main(args):\n    return {'ok': 1}\n")
+    (root / "project.yml").write_text(
+        f"packages:\n  - name: old\n    functions:\n      - name: hi\n        runtime: '{asked}'\n"
+    )
+    result = server.ok("deploy", str(root))
+    assert f"{asked} is not installed on the server; {python} (" in result.err
+    assert "Nothing changed" in server.ok("deploy", str(root)).out
+    fn = json.loads(server.ok("fn", "get", "old/hi", "--json").out)
+    ran = {"requested": asked, "kind": python}
+    assert {"key": "runtime", "value": ran} in fn["annotations"]
+    record = json.loads(server.ok("fn", "invoke", "old/hi", "--full").out)
+    annotations = {a["key"]: a["value"] for a in record["annotations"]}
+    assert annotations["runtime"] == ran | {"version": platform.python_version()}
 
 
 def test_invoke_node_functions(server: LiveServer) -> None:

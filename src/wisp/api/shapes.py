@@ -18,6 +18,15 @@ def exec_annotation(action: Action) -> Json:
     return {"key": "exec", "value": action.exec.kind}
 
 
+def runtime_annotation(action: Action) -> list[Json]:
+    """Server-owned: present when the function runs on another version of its language
+    than it asked for (``go:1.20`` run as ``go:1.19``)."""
+    if not action.exec.requested:
+        return []
+    value = {"requested": action.exec.requested, "kind": action.exec.kind}
+    return [{"key": "runtime", "value": value}]
+
+
 def action_json(action: Action, *, code: bool = True) -> Json:
     exec_: Json = {
         "kind": action.exec.kind,
@@ -33,7 +42,7 @@ def action_json(action: Action, *, code: bool = True) -> Json:
         "publish": action.publish,
         "exec": exec_,
         "parameters": action.parameters,
-        "annotations": [*action.annotations, exec_annotation(action)],
+        "annotations": [*action.annotations, exec_annotation(action), *runtime_annotation(action)],
         "limits": {
             "timeout": action.limits.timeout,
             "memory": action.limits.memory,

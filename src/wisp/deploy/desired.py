@@ -15,6 +15,7 @@ from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE, FunctionSpec, PackageSpec, Project
 from wisp.deploy.routes import DesiredRoute
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, desired_rule, desired_trigger
+from wisp.runtimes import LANGUAGES, PROVIDERS
 
 Body = dict[str, Any]
 
@@ -25,7 +26,8 @@ class Runtimes:
     def __init__(self, table: dict[str, list[dict[str, Any]]]) -> None:
         self.kinds: dict[str, str] = {}  # kind → family
         self.defaults: dict[str, str] = {}  # family → default kind
-        self.aliases: dict[str, str] = {}  # old kind → the kind the server runs it with
+        self.aliases: dict[str, str] = {}  # kind → the kind the server runs it with
+        self.versions: dict[str, str] = {}  # kind → its toolchain's full version
         self.warnings: list[str] = []  # aliases used, for the deploy output
         for family, entries in table.items():
             for entry in entries:
@@ -35,6 +37,8 @@ class Runtimes:
                 if entry.get("alias"):
                     self.aliases[kind] = str(entry["alias"])
                     continue
+                if entry.get("version"):
+                    self.versions[kind] = str(entry["version"])
                 self.kinds[kind] = family
                 if entry.get("default"):
                     self.defaults[family] = kind
@@ -44,11 +48,14 @@ class Runtimes:
         if runtime in self.kinds:
             return runtime
         if self.aliases.get(runtime) in self.kinds:
-            # Deploy the kind that really runs it, so the next plan sees no change.
-            warning = f"{runtime} is not installed on the server; using {self.aliases[runtime]}"
+            # Sent as asked: the server records what was asked and what runs it, and
+            # annotates the function and its activations with it.
+            kind = self.aliases[runtime]
+            ran = f"{kind} ({self.versions[kind]})" if kind in self.versions else kind
+            warning = f"{runtime} is not installed on the server; {ran} runs it instead"
             if warning not in self.warnings:
                 self.warnings.append(warning)
-            return self.aliases[runtime]
+            return runtime
         family, _, version = runtime.partition(":")
         if version in ("", "default"):
             return self.defaults.get(family)
@@ -179,13 +186,20 @@ def function_body(fn: FunctionSpec, pkg: PackageSpec, runtimes: Runtimes) -> Bod
 
 def _kind(fn: FunctionSpec, runtimes: Runtimes) -> str:
     if fn.runtime is not None:
-        kind = runtimes.resolve(fn.runtime)
-        if kind is None:
+        asked = runtimes.resolve(fn.runtime)
+        language = fn.runtime.partition(":")[0]
+        if asked is None and language in PROVIDERS and language not in runtimes.kinds.values():
+            raise ProjectError(
+                f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r} needs "
+                f"{LANGUAGES[language]}, which is not installed on the server (the Debian "
+                f"package {PROVIDERS[language]} provides it); available: {runtimes.describe()}"
+            )
+        if asked is None:
             raise ProjectError(
                 f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r} is not offered by the "
                 f"server; available: {runtimes.describe()}"
             )
-        return kind
+        return asked
     family = infer_family(fn.source.path)
     if family is None:
         raise ProjectError(

@@ -28,7 +28,8 @@ from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_tr
 
 Verb = Literal["create", "update", "unchanged", "delete"]
 Entity = Literal["package", "function", "invokeConfig", "trigger", "rule", "route"]
-SERVER_OWNED_ANNOTATIONS = frozenset({"exec"})  # added by the server to every action
+# Added by the server: "exec" to every action, "runtime" to one run on another version.
+SERVER_OWNED_ANNOTATIONS = frozenset({"exec", "runtime"})
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
 MAX_WORKERS = 25  # concurrent requests, as DigitalOcean's deployer does
 
@@ -198,8 +199,9 @@ def diff_function(want: Body, have: dict[str, Any]) -> list[str]:
     reasons: list[str] = []
     w_exec: dict[str, Any] = want["exec"]
     h_exec: dict[str, Any] = have.get("exec") or {}
-    if w_exec["kind"] != h_exec.get("kind"):
-        reasons.append(f"kind {h_exec.get('kind')} → {w_exec['kind']}")
+    h_kind = _requested_kind(have) or h_exec.get("kind")
+    if w_exec["kind"] != h_kind:
+        reasons.append(f"kind {h_kind} → {w_exec['kind']}")
     if w_exec["code"] != h_exec.get("code"):
         reasons.append("code changed")
     elif w_exec["binary"] != bool(h_exec.get("binary", False)):
@@ -215,6 +217,17 @@ def diff_function(want: Body, have: dict[str, Any]) -> list[str]:
         if h_limits.get(key) != value:
             reasons.append(f"limits.{key} {_show(h_limits.get(key))} → {value}")
     return reasons
+
+
+def _requested_kind(have: dict[str, Any]) -> str | None:
+    """The kind a function asked for when the server runs it on another version."""
+    for item in have.get("annotations") or []:
+        if isinstance(item, dict) and item.get("key") == "runtime":
+            value = item.get("value")
+            requested = value.get("requested") if isinstance(value, dict) else None
+            if isinstance(requested, str):
+                return requested
+    return None
 
 
 def diff_package(want: Body, have: dict[str, Any]) -> list[str]:

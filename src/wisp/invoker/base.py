@@ -40,6 +40,9 @@ class Target:
     parameters: dict[str, Any] = field(default_factory=dict)  # package params < action params
     env: dict[str, str] = field(default_factory=dict)  # "init": true parameters, as strings
     invoke_config: InvokeConfig = DEFAULT  # retries of asynchronous invocations
+    # {"requested", "kind", "version"} when the function runs on another version of its
+    # language than it asked for: every activation record carries it as ``runtime``.
+    runtime: dict[str, str] | None = None
 
 
 @dataclass

@@ -57,6 +57,8 @@ def record(
                     "concurrency": 1,
                 },
             },
+            # The version of its language that ran it, when not the one it asked for.
+            *([{"key": "runtime", "value": ran}] if (ran := request.target.runtime) else []),
         ],
         cause=request.cause,
         publish=action.publish,

@@ -32,8 +32,20 @@ from wisp.errors import UnknownKind
 
 HERE = Path(__file__).resolve().parent
 NODE_HEAP_MB = 1024  # V8's old-space cap; the per-function limit is the cgroup's
-# Node majors accepted (with a warning) when only a newer one is installed.
-NODE_ALIASES = (14, 16, 18)
+# The kinds DigitalOcean Functions documents (and Node 16, which older projects name).
+# Each is accepted when its language is installed: a kind whose version this host
+# does not have runs on the installed one, with a warning and a ``runtime``
+# annotation naming what ran (docs/runtimes.md).
+DOCUMENTED = {
+    "nodejs": ("nodejs:14", "nodejs:16", "nodejs:18"),
+    "python": ("python:3.9", "python:3.11"),
+    "go": ("go:1.17", "go:1.20"),
+    "php": ("php:8.0", "php:8.2"),
+}
+# What provides each language's toolchain (Debian packages), named when a kind of a
+# language that is not installed is refused.
+PROVIDERS = {"nodejs": "nodejs", "python": "python3", "go": "golang-go", "php": "php-cli"}
+LANGUAGES = {"nodejs": "Node.js", "python": "Python", "go": "Go", "php": "PHP"}
 # Popular Python distributions the Python zygote imports before it forks, so that
 # `import requests` costs a function nothing on a cold start (docs/runtimes.md). They
 # come with Wisp's own dependencies; a bundle's own copy of any of them wins.
@@ -52,6 +64,7 @@ class Runtime:
     build: str = ""  # build step a deploy runs: "go", or "" (dependencies only)
     aliases: tuple[str, ...] = ()  # older kinds served by this one, with a warning
     preload: tuple[Path, ...] = ()  # packages (folders or .py files) the zygote pre-imports
+    version: str = ""  # the toolchain's full version ("20.20.2"), when known
 
     @property
     def command(self) -> list[str]:
@@ -95,6 +108,8 @@ def python_runtime() -> Runtime:
         launcher=HERE / "python" / "launcher.py",
         interpreter=sys.executable,
         preload=preload_paths(PRELOADED),
+        version="{}.{}.{}".format(*sys.version_info[:3]),
+        aliases=_substitutes("python", f"python:{sys.version_info.major}.{sys.version_info.minor}"),
     )
 
 
@@ -147,10 +162,10 @@ def node_runtime() -> Runtime | None:
     node = shutil.which("node")
     if node is None:
         return None
-    match = re.fullmatch(r"v(\d+)\.\d+\.\d+.*", _probe((node, "--version")))
+    match = re.fullmatch(r"v((\d+)\.\d+\.\d+).*", _probe((node, "--version")))
     if match is None:
         return None
-    major = int(match.group(1))
+    major = int(match.group(2))
     launcher = HERE / "node" / "launcher.js"
     return Runtime(
         kind=f"nodejs:{major}",
@@ -160,7 +175,8 @@ def node_runtime() -> Runtime | None:
         launcher=launcher,
         interpreter=node,
         stem=(node, f"--max-old-space-size={NODE_HEAP_MB}", "-e", _source(launcher)),
-        aliases=tuple(f"nodejs:{old}" for old in NODE_ALIASES if old < major),
+        aliases=_substitutes("nodejs", f"nodejs:{major}"),
+        version=match.group(1),
     )
 
 
@@ -168,12 +184,13 @@ def go_runtime() -> Runtime | None:
     go = shutil.which("go")
     if go is None:
         return None
-    match = re.fullmatch(r"go(\d+)\.(\d+).*", _probe((go, "env", "GOVERSION")))
+    match = re.fullmatch(r"go((\d+)\.(\d+)[.\d]*).*", _probe((go, "env", "GOVERSION")))
     if match is None:
         return None
     launcher = HERE / "binary" / "launcher.py"
+    kind = f"go:{match.group(2)}.{match.group(3)}"
     return Runtime(
-        kind=f"go:{match.group(1)}.{match.group(2)}",
+        kind=kind,
         family="go",
         default=True,
         extensions=(".go",),
@@ -181,6 +198,8 @@ def go_runtime() -> Runtime | None:
         interpreter=go,
         stem=_python_stem(launcher),
         build="go",
+        aliases=_substitutes("go", kind),
+        version=match.group(1),
     )
 
 
@@ -188,9 +207,11 @@ def php_runtime() -> Runtime | None:
     php = shutil.which("php")
     if php is None:
         return None
-    version = _probe((php, "-r", "echo PHP_MAJOR_VERSION, '.', PHP_MINOR_VERSION;"))
-    if not re.fullmatch(r"\d+\.\d+", version):
+    full = _probe((php, "-r", "echo PHP_VERSION;"))
+    match = re.fullmatch(r"(\d+\.\d+)\.\d+.*", full)
+    if match is None:
         return None
+    version = match.group(1)
     launcher = HERE / "php" / "launcher.php"
     return Runtime(
         kind=f"php:{version}",
@@ -208,7 +229,14 @@ def php_runtime() -> Runtime | None:
             "-r",
             _source(launcher).removeprefix("<?php\n"),
         ),
+        aliases=_substitutes("php", f"php:{version}"),
+        version=full,
     )
+
+
+def _substitutes(family: str, kind: str) -> tuple[str, ...]:
+    """The documented kinds of ``family`` that the installed ``kind`` runs instead."""
+    return tuple(k for k in DOCUMENTED.get(family, ()) if k != kind)
 
 
 def binary_runtime() -> Runtime | None:
@@ -303,15 +331,32 @@ class RuntimeTable:
             for runtime in self.runtimes.values():
                 if runtime.family == family and runtime.default:
                     return runtime
-        known = ", ".join(sorted(self.runtimes))
+        if family in PROVIDERS and not any(r.family == family for r in self.runtimes.values()):
+            raise UnknownKind(
+                f"the kind {kind!r} needs {LANGUAGES[family]}, which is not installed on this "
+                f"server; the Debian package {PROVIDERS[family]} provides it (install it and "
+                "restart the server)"
+            )
+        known = ", ".join(sorted({*self.runtimes, *self.mapping()}))
         raise UnknownKind(f"the kind {kind!r} is not supported; supported kinds: {known}")
 
-    def alias_warning(self, kind: str) -> str | None:
-        """What to tell a deploy that asked for an alias kind."""
-        runtime = self.aliases.get(kind)
-        if runtime is None or kind in self.runtimes:
+    def substitute(self, kind: str) -> Runtime | None:
+        """The runtime that runs ``kind`` when this host has another version of its
+        language (``go:1.20`` on Go 1.19); None when ``kind`` runs as asked."""
+        if kind in self.runtimes:
             return None
-        return f"{kind} is not installed on this server; {runtime.kind} runs it instead"
+        return self.aliases.get(kind)
+
+    def alias_warning(self, kind: str) -> str | None:
+        """What to tell a deploy that asked for a kind this host runs on another version."""
+        runtime = self.substitute(kind)
+        if runtime is None:
+            return None
+        return f"{kind} is not installed on this server; {runtime_label(runtime)} runs it instead"
+
+    def mapping(self) -> dict[str, str]:
+        """Each accepted kind that runs on another version → the kind that runs it."""
+        return {a: r.kind for a, r in sorted(self.aliases.items()) if a not in self.runtimes}
 
     def by_extension(self, ext: str) -> Runtime | None:
         for runtime in self.runtimes.values():
@@ -324,12 +369,23 @@ class RuntimeTable:
         entries naming the kind that serves them, so deployers accept and map them."""
         out: dict[str, list[dict[str, object]]] = {}
         for runtime in sorted(self.runtimes.values(), key=lambda r: r.kind):
-            out.setdefault(runtime.family, []).append(
-                {"kind": runtime.kind, "default": runtime.default, "deprecated": False}
-            )
-        for alias, runtime in sorted(self.aliases.items()):
-            if alias not in self.runtimes:
-                out.setdefault(runtime.family, []).append(
-                    {"kind": alias, "default": False, "deprecated": True, "alias": runtime.kind}
-                )
+            entry: dict[str, object] = {
+                "kind": runtime.kind,
+                "default": runtime.default,
+                "deprecated": False,
+            }
+            if runtime.version:
+                entry["version"] = runtime.version
+            out.setdefault(runtime.family, []).append(entry)
+        for alias, kind in self.mapping().items():
+            runtime = self.runtimes[kind]
+            entry = {"kind": alias, "default": False, "deprecated": True, "alias": kind}
+            if runtime.version:
+                entry["version"] = runtime.version
+            out.setdefault(runtime.family, []).append(entry)
         return out
+
+
+def runtime_label(runtime: Runtime) -> str:
+    """``go:1.19 (1.19.8)``: a kind with the toolchain version that runs it."""
+    return f"{runtime.kind} ({runtime.version})" if runtime.version else runtime.kind
