@@ -89,6 +89,11 @@ def test_a_build_script_reaches_nothing_of_the_host(live: Live) -> None:
         ),
         f"setsid nohup sleep {MARKER} >/dev/null 2>&1 &",
         f"( sleep {MARKER} & ) ",
+        f"ls {data / 'bundles'} >/dev/null 2>&1 && echo BUNDLES || echo NOBUNDLES",
+        "unshare --user true 2>/dev/null && echo UNSHARED || echo NOUNSHARE",
+        "echo procs $(ls /proc | grep -c '^[0-9]')",
+        f"[ -e /proc/{live.proc.pid}/cmdline ] && echo SERVER VISIBLE",
+        "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status",
         "sleep 0.3; echo done",
     ]
     status, body = deploy(
@@ -105,6 +110,12 @@ def test_a_build_script_reaches_nothing_of_the_host(live: Live) -> None:
     for port in ports:
         assert f"REFUSED {port}" in log, log
     assert "WROTE" not in log and log.count("NOWRITE") == 4, log
+    assert "NOBUNDLES" in log and "NOUNSHARE" in log, log  # other tenants' code; seccomp
+    assert int(log.split("procs ")[1].split()[0]) <= 12, log  # its own pid namespace only
+    assert "SERVER VISIBLE" not in log, log
+    for line in ("CapEff:\t0000000000000000", "CapBnd:\t0000000000000000"):
+        assert line in log, log
+    assert "NoNewPrivs:\t1" in log and "Seccomp:\t2" in log, log
     assert not list(cache.rglob("planted"))
     # The daemons went with the build's namespace: none outlived the deploy.
     assert daemons() == []
