@@ -11,7 +11,8 @@ Usage: python bench/neighbour_bench.py [--rounds 5] [--seconds 2] [--server-src 
 
 ``--attacks frames,malformed`` are issue 12's control-socket attacks (a frame flood, a
 malformed frame); each ends at once, so ``--refire MS`` fires the attacks again every
-MS ms while the neighbour is measured.
+MS ms while the neighbour is measured. ``exit`` (a function that exits) makes the same
+churn of killed instances and cold starts without a protocol violation.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ ATTACKS["frames"] = (  # valid 64 KB result frames, as fast as it can
 ATTACKS["malformed"] = (
     "import os\ndef main(args):\n    os.write(3, b'\\0\\0\\0\\x02[]')\n    return {}\n"
 )
+# The same churn of killed instances without a protocol violation, for comparison.
+ATTACKS["exit"] = "import os\ndef main(args):\n    os._exit(1)\n"
 ATTACK_MS = 3000
 
 
