@@ -26,7 +26,14 @@ from typing import Any
 
 from wisp.builds import Builder
 from wisp.config import Limits
-from wisp.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, VersionTaken
+from wisp.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedFields,
+    VersionTaken,
+)
 from wisp.invoker.base import Target
 from wisp.invoker.retries import DEFAULT as DEFAULT_INVOKE_CONFIG
 from wisp.invoker.retries import InvokeConfig, parse_invoke_config
@@ -38,6 +45,7 @@ from wisp.store.base import Store
 _NAME = re.compile(r"\w|\w[\w@ .-]*[\w@.-]", re.ASCII)
 _NAME_MAX = 256
 SERVER_ANNOTATIONS = frozenset({"exec", "runtime"})
+EXEC_FIELDS = frozenset({"kind", "code", "binary", "main"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
@@ -311,6 +319,11 @@ class EntityService:
             return previous
         if not isinstance(raw, Mapping):
             raise BadRequest("exec must be an object with kind and code")
+        unknown = [f"exec.{key}" for key in raw if key not in EXEC_FIELDS]
+        if unknown:
+            # exec.image (blackbox), exec.components (sequence) and anything else would
+            # otherwise be dropped, and the function run as something it did not ask for.
+            raise UnsupportedFields(unknown, "exec takes kind, code, binary and main")
         kind = _optional_str("exec.kind", raw.get("kind"))
         if kind is None:
             if previous is None:

@@ -2,7 +2,8 @@
 
     WispError
     ├── BadRequest            400  malformed body, bad field, value out of range
-    │   └── UnknownKind       400  exec.kind not served by this platform
+    │   ├── UnknownKind       400  exec.kind not served by this platform
+    │   └── UnsupportedFields 400  fields Wisp would not act on (never dropped silently)
     ├── Unauthorized          401  missing or wrong credentials
     ├── Forbidden             403  authenticated, but not allowed
     ├── NotFound              404  entity or activation does not exist
@@ -39,6 +40,18 @@ class BadRequest(WispError):
 
 class UnknownKind(BadRequest):
     code = "unknown_kind"
+
+
+class UnsupportedFields(BadRequest):
+    """Fields a body may not carry because Wisp would not act on them; each is named."""
+
+    code = "unsupported_field"
+
+    def __init__(self, fields: list[str], hint: str) -> None:
+        names = ", ".join(fields)
+        verb = "is" if len(fields) == 1 else "are"
+        super().__init__(f"{names} {verb} not supported by Wisp: {hint}")
+        self.fields = fields
 
 
 class Unauthorized(WispError):

@@ -355,3 +355,13 @@ async def test_api_info_shows_the_runtime_mapping(guest: Tenant) -> None:
     for kind in DOCUMENTED["python"]:
         if kind != KIND:
             assert entries[kind]["alias"] == KIND and entries[kind]["version"]
+
+
+async def test_exec_fields_wisp_does_not_act_on_are_a_400_naming_each(guest: Tenant) -> None:
+    body = hello()
+    body["exec"] |= {"image": "openwhisk/dockerskeleton", "components": ["/_/a"], "x": 1}
+    r = await guest.client.put(f"{ACTIONS}/img", json=body)
+    assert r.status_code == 400 and r.json()["code"] == "unsupported_field"
+    for field in ("exec.image", "exec.components", "exec.x"):
+        assert field in r.json()["error"]
+    assert (await guest.client.get(f"{ACTIONS}/img")).status_code == 404

@@ -212,3 +212,78 @@ async def test_rule_action_in_a_package(guest: Tenant, store: Store) -> None:
     assert rule["action"] == {"name": "fn", "path": f"{guest.name}/pkg"}
     stored = store.get_rule(guest.name, "r")
     assert stored is not None and stored.action == "pkg/fn"
+
+
+async def test_digitalocean_scheduled_trigger_shape_is_scheduled(guest: Tenant) -> None:
+    assert (await guest.client.put(f"{ACTIONS}/hello", json=hello())).status_code == 200
+    body = {
+        "name": "nightly",
+        "function": "hello",
+        "type": "SCHEDULED",
+        "is_enabled": True,
+        "scheduled_details": {"cron": "0 0 * * *", "body": {"name": "Welcome to DO!"}},
+    }
+    answer = await guest.client.put(f"{TRIGGERS}/nightly", json=body)
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["schedule"]["cron"] == "0 0 * * *" and doc["next_run_at"] is not None
+    assert doc["parameters"] == [{"key": "name", "value": "Welcome to DO!"}]
+    got = (await guest.client.get(f"{TRIGGERS}/nightly")).json()
+    # The function is run by a rule of the trigger's name, as wisp deploy makes.
+    assert got["rules"][f"{guest.name}/nightly"]["status"] == "active"
+    missing = dict(body, function="nope")
+    refused = await guest.client.put(f"{TRIGGERS}/other", json=missing)
+    assert refused.status_code == 404
+    assert (await guest.client.get(f"{TRIGGERS}/other")).status_code == 404
+
+
+async def test_openwhisk_alarm_feed_parameters_are_a_schedule(guest: Tenant) -> None:
+    # A cron annotation, as the walk-through tried: scheduled, not dropped.
+    annotated = await guest.client.put(
+        f"{TRIGGERS}/a", json={"annotations": [{"key": "cron", "value": "*/5 * * * *"}]}
+    )
+    assert annotated.status_code == 200, annotated.text
+    assert annotated.json()["schedule"]["cron"] == "*/5 * * * *"
+    assert annotated.json()["next_run_at"] is not None
+    # wsk trigger create f --feed /whisk.system/alarms/alarm -p cron ... -p trigger_payload ...
+    feed = await guest.client.put(
+        f"{TRIGGERS}/f",
+        json={
+            "annotations": [{"key": "feed", "value": "/whisk.system/alarms/alarm"}],
+            "parameters": [
+                {"key": "cron", "value": "0 9 * * 1"},
+                {"key": "timezone", "value": "Europe/Paris"},
+                {"key": "trigger_payload", "value": {"who": "team"}},
+            ],
+        },
+    )
+    assert feed.status_code == 200, feed.text
+    doc = feed.json()
+    assert doc["schedule"]["cron"] == "0 9 * * 1"
+    assert doc["schedule"]["timezone"] == "Europe/Paris"
+    assert doc["parameters"] == [{"key": "who", "value": "team"}]
+
+
+async def test_trigger_fields_wisp_does_not_act_on_are_named(guest: Tenant) -> None:
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"feeds": 1, "colour": "red"}, ["feeds", "colour"]),
+        (
+            {
+                "annotations": [{"key": "feed", "value": "/whisk.system/alarms/alarm"}],
+                "parameters": {"cron": "* * * * *", "stopDate": "2030-01-01", "maxTriggers": 3},
+            },
+            ["parameters.stopDate", "parameters.maxTriggers"],
+        ),
+        (
+            {"annotations": [{"key": "feed", "value": "/whisk.system/messaging/kafkaFeed"}]},
+            ["annotations.feed"],
+        ),
+        ({"scheduled_details": {"cron": "* * * * *", "every": 2}}, ["scheduled_details.every"]),
+    ]
+    for body, fields in cases:
+        answer = await guest.client.put(f"{TRIGGERS}/bad", json=body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["code"] == "unsupported_field"
+        for field in fields:
+            assert field in answer.json()["error"], (field, answer.text)
+    assert (await guest.client.get(f"{TRIGGERS}/bad")).status_code == 404

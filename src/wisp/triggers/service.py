@@ -28,6 +28,7 @@ from wisp.models import (
 )
 from wisp.store.base import Store
 from wisp.triggers import cron
+from wisp.triggers.shapes import normalise
 
 SCHEDULE_KEYS = ("cron", "timezone", "concurrency", "missed")
 
@@ -94,6 +95,12 @@ class TriggerService:
         self, namespace: str, name: str, doc: Mapping[str, Any], *, overwrite: bool = False
     ) -> Trigger:
         check_name("trigger", name)
+        doc, function = normalise(doc)
+        if function is not None:
+            # DigitalOcean's trigger names its function: a rule of the trigger's name runs
+            # it, as wisp deploy does. Checked first: a missing function changes nothing.
+            function = entity_ref("function", function, namespace, (1, 2))
+            self.entities.get_action(namespace, *split_action(function))
         params = parameters("parameters", doc.get("parameters"))
         annotations = parameters("annotations", doc.get("annotations"))
         publish = _optional_bool("publish", doc.get("publish"))
@@ -113,15 +120,17 @@ class TriggerService:
             trigger = _with_schedule(trigger, doc["schedule"])
         when_changed = _schedule_of(trigger) != (_schedule_of(existing) if existing else None)
         reschedule = existing is None or when_changed or (trigger.enabled and not base.enabled)
-        if existing is not None and _content(trigger) == _content(existing) and not reschedule:
-            return existing
-        if reschedule:
-            trigger.next_run_at = self._first_run(trigger)
-        if existing is not None:
-            trigger.version = next_version(existing.version)
-        trigger.updated = now_ms()
-        self.store.put_trigger(trigger, reschedule=reschedule)
-        return self.get_trigger(namespace, name)
+        changed = existing is None or _content(trigger) != _content(existing) or reschedule
+        if changed:
+            if reschedule:
+                trigger.next_run_at = self._first_run(trigger)
+            if existing is not None:
+                trigger.version = next_version(existing.version)
+            trigger.updated = now_ms()
+            self.store.put_trigger(trigger, reschedule=reschedule)
+        if function is not None:
+            self.put_rule(namespace, name, {"trigger": name, "action": function}, overwrite=True)
+        return self.get_trigger(namespace, name) if changed else existing or trigger
 
     def _first_run(self, trigger: Trigger) -> int | None:
         if trigger.cron is None:
