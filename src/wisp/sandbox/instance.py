@@ -35,7 +35,6 @@ CPU_RETIRE_NS = 1800 * 10**9
 # frame's less these 11 bytes, and a frame past result_max + 11 is refused unread.
 RESULT_FRAMING = len(b'{"result":}')
 INIT_REPLY_MAX = 1024 * 1024  # {"ok":false,"error":...}: a load error's text
-DEFAULT_RESULT_MAX = 1024 * 1024
 
 
 class LogCollector:
@@ -195,7 +194,7 @@ class LocalInstance(Instance):
         transports: list[asyncio.ReadTransport],
         slot: Slot | None,
         on_dead: Callable[[LocalInstance], None],
-        result_max: int = DEFAULT_RESULT_MAX,
+        result_max: int,  # Settings.limits.result_max: a run's reply past it is refused
     ) -> None:
         self.kind = kind
         self.pid = pid
