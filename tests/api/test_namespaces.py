@@ -6,11 +6,13 @@ import base64
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from tests.api.conftest import ACTIONS, KIND, Tenant, hello
 from wisp.errors import BadRequest, Conflict
 from wisp.ids import hash_key
 from wisp.namespaces import authenticate, create_namespace
+from wisp.store.base import Store
 from wisp.store.memory import MemoryStore
 
 
@@ -83,7 +85,28 @@ async def test_namespace_limits(guest: Tenant) -> None:
         r = await guest.client.get(f"/api/v1/namespaces/{ns}/limits")
         assert r.status_code == 200
         assert r.json()["maxActionMemory"] == 1024 * 1024 * 1024
-        assert r.json()["concurrentActions"] == 120
+        assert r.json()["concurrentInvocations"] == 120
+        assert "concurrentActions" not in r.json()
+
+
+async def test_limits_report_what_is_enforced_as_soon_as_it_changes(
+    app: Starlette, guest: Tenant, store: Store
+) -> None:
+    limits = f"/api/v1/namespaces/{guest.name}/limits"
+    assert (await guest.client.get(limits)).json()["concurrentInvocations"] == 120  # auth cached
+    store.set_namespace_limits(guest.name, {"concurrentActions": 1, "invocationsPerMinute": 3})
+    doc = (await guest.client.get(limits)).json()
+    assert (doc["concurrentInvocations"], doc["invocationsPerMinute"]) == (1, 3)
+    # Trigger fires: the figure the limiter refuses at, in both reports.
+    enforced = app.state.triggers.limiter.per_minute
+    assert doc["firesPerMinute"] == enforced
+    info = (await guest.client.get("/api/v1")).json()["limits"]
+    assert info["triggers_per_minute"] == enforced
+    await guest.client.put("/api/v1/namespaces/_/triggers/t", json={})
+    for _ in range(enforced):
+        assert (await guest.client.post("/api/v1/namespaces/_/triggers/t")).status_code == 204
+    refused = await guest.client.post("/api/v1/namespaces/_/triggers/t")
+    assert refused.status_code == 429 and f"allowed: {enforced})" in refused.json()["error"]
 
 
 def _assert_401(r: httpx.Response) -> None:

@@ -71,7 +71,7 @@ def create_app(
                 "description": DESCRIPTION,
                 "api_paths": ["/api/v1"],
                 "runtimes": platform.runtimes.describe(),
-                "limits": platform_limits(platform.settings),
+                "limits": platform_limits(platform.settings, triggers.limiter),
             }
         )
 
@@ -92,7 +92,7 @@ def create_app(
         route("/healthz", GET=healthz),
         *observability_routes(ctx, obs),  # before activations/{id}: it has .../stream
         *console_routes(ctx, obs),
-        *NamespacesApi(ctx).routes(),
+        *NamespacesApi(ctx, triggers.limiter).routes(),
         *PackagesApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *gateway_api,  # before web actions: it has OpenWhisk's /api/v1/web/whisk.system/apimgmt

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wisp.api.context import ApiContext, route
 from wisp.config import Limits, Settings
+from wisp.errors import NotFound
+from wisp.triggers.fire import FireLimiter
 
-# Trigger fires are not limited yet; this is DigitalOcean's published figure.
-DEFAULT_TRIGGERS_PER_MINUTE = 600
 _KB = 1024
 _MB = 1024 * 1024
+# The keys `wisp admin namespace limits` stores (the quotas read them) → OpenWhisk's names.
+OVERRIDES = {
+    "concurrentActions": "concurrentInvocations",
+    "invocationsPerMinute": "invocationsPerMinute",
+}
 
 
-def platform_limits(settings: Settings) -> dict[str, int]:
+def platform_limits(settings: Settings, fires: FireLimiter) -> dict[str, int]:
     """The ``limits`` object of ``GET /api/v1`` (OpenWhisk units: ms and bytes)."""
     lim: Limits = settings.limits
     return {
         "actions_per_minute": settings.namespace_per_minute,
-        "triggers_per_minute": DEFAULT_TRIGGERS_PER_MINUTE,
+        "triggers_per_minute": fires.per_minute,  # what the fire limiter applies
         "concurrent_actions": settings.namespace_concurrent,
         "min_action_memory": lim.memory_min * _MB,
         "max_action_memory": lim.memory_max * _MB,
@@ -39,8 +45,9 @@ def platform_limits(settings: Settings) -> dict[str, int]:
 
 
 class NamespacesApi:
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(self, ctx: ApiContext, fires: FireLimiter) -> None:
         self.ctx = ctx
+        self.fires = fires
 
     def routes(self) -> list[Route]:
         base = "/api/v1/namespaces"
@@ -57,10 +64,15 @@ class NamespacesApi:
         namespace = await self.ctx.auth.namespace(request)
         settings = self.ctx.platform.settings
         lim = settings.limits
+        # Read now, not from the authenticated namespace (cached): an operator's change
+        # shows at once.
+        stored = await run_in_threadpool(self.ctx.platform.store.get_namespace, namespace.name)
+        if stored is None:
+            raise NotFound(f"namespace {namespace.name!r} does not exist")
         doc: dict[str, object] = {
-            "concurrentActions": settings.namespace_concurrent,
+            "concurrentInvocations": settings.namespace_concurrent,
             "invocationsPerMinute": settings.namespace_per_minute,
-            "firesPerMinute": DEFAULT_TRIGGERS_PER_MINUTE,
+            "firesPerMinute": self.fires.per_minute,
             "minActionMemory": lim.memory_min * _MB,
             "maxActionMemory": lim.memory_max * _MB,
             "minActionTimeout": lim.timeout_min,
@@ -72,5 +84,7 @@ class NamespacesApi:
             "maxCodeSize": lim.code_max,
         }
         # An operator's per-namespace overrides win over the platform's defaults.
-        doc.update(namespace.limits)
+        for key, value in stored.limits.items():
+            if key in OVERRIDES and isinstance(value, int) and value > 0:
+                doc[OVERRIDES[key]] = value
         return JSONResponse(doc)
