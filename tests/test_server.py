@@ -165,7 +165,7 @@ def test_admin_namespace_limits(server):
     assert done.code == 0, done.err
     assert json.loads(done.out) == {"concurrentActions": 7, "invocationsPerMinute": 70}
     status, limits = server.call("GET", "/api/v1/namespaces/_/limits")
-    assert status == 200 and limits["concurrentActions"] == 7
+    assert status == 200 and limits["concurrentInvocations"] == 7
     assert json.loads(admin("guest", "--reset", "--json").out) == {}
     missing = admin("nobody")
     assert missing.code == 1 and missing.err.strip() == "Error: namespace 'nobody' does not exist"

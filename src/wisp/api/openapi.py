@@ -348,7 +348,7 @@ SCHEMAS: Json = {
         "created": {"type": "integer"}, "attempts": {"type": "integer"},
         "request": ANY_OBJECT, "response": ANY_OBJECT}},
     "Limits": {"type": "object", "additionalProperties": {"type": "integer"}, "description":
-               "concurrentActions, invocationsPerMinute, firesPerMinute, min/maxActionMemory "
+               "concurrentInvocations, invocationsPerMinute, firesPerMinute, min/maxActionMemory "
                "(bytes), min/maxActionTimeout (ms), min/maxActionLogs (bytes), "
                "maxParameterSize, maxResultSize, maxCodeSize (bytes)"},
     "Trigger": {"type": "object", "properties": {
