@@ -36,6 +36,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     from wisp.builds import Builder
     from wisp.builds.cache import BuildCache
     from wisp.builds.sandbox import BuildSandbox
+    from wisp.invoker.deadletters import DeadLetters
     from wisp.invoker.journal import AcceptJournal
     from wisp.invoker.local import LocalInvoker
     from wisp.invoker.quotas import Quotas
@@ -60,8 +61,17 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     bundles = BundleCache(code_root, settings.limits.code_max * 4)
     quotas = Quotas(settings, lambda name: _namespace_limits(store, name))
     journal = AcceptJournal(settings.data_dir / "journal", writer)
+    dead_letters = DeadLetters(store)
     invoker = LocalInvoker(
-        settings, sandbox, pool, writer, bundles, quotas, journal, _resolver(store, runtimes)
+        settings,
+        sandbox,
+        pool,
+        writer,
+        bundles,
+        quotas,
+        journal,
+        _resolver(store, runtimes),
+        dead_letters,
     )
     # Builds run in sandboxes like instances' (wisp.builds.sandbox), as uids no instance has.
     cache = BuildCache(bundles.root.parent / "build-cache")
@@ -73,6 +83,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
 def _resolver(store: Store, runtimes: RuntimeTable) -> Callable[[ActionRef], Target | None]:
     """An action version as the invoker runs it: for work journaled before a restart."""
     from wisp.entities import bind_target
+    from wisp.invoker.retries import parse_invoke_config
     from wisp.models import DEFAULT_PACKAGE
 
     def resolve(ref: ActionRef) -> Target | None:
@@ -82,7 +93,11 @@ def _resolver(store: Store, runtimes: RuntimeTable) -> Callable[[ActionRef], Tar
         package = None
         if ref.package != DEFAULT_PACKAGE:
             package = store.get_package(ref.namespace, ref.package)
-        return bind_target(action, package, runtimes)
+        target = bind_target(action, package, runtimes)
+        config = store.get_invoke_config(ref.namespace, ref.package, ref.name)
+        if config is not None:  # a retry waiting across the restart runs by its policy
+            target.invoke_config = parse_invoke_config(config)
+        return target
 
     return resolve
 

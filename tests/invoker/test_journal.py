@@ -230,3 +230,25 @@ def test_records_that_cannot_be_kept_on_disk_are_logged_in_full(
     journal.close(timeout=0.1)
     assert "cannot keep unwritten activation records on disk" in caplog.text
     assert f'activation record not written: {{"activationId":"{"e" * 32}"' in caplog.text
+
+
+def test_a_retried_request_is_journaled_again_and_its_latest_attempt_counts(tmp_path, writer):
+    journal = AcceptJournal(tmp_path / "j", writer, rotate=0.01)
+    journal.open()
+    first = request("9" * 32, n=1)
+    journal.accepted(first)
+    journal.started(first)  # attempt 1 ran (and failed)
+    time.sleep(0.02)
+    first.attempt = 2
+    first.extra = {"notBefore": 5000, "attempts": [{"attempt": 1, "status": "x"}]}
+    journal.retried(first)  # attempt 2, in the next file; the first line still on disk
+    left = AcceptJournal(tmp_path / "j", writer).leftovers()
+    # Attempt 2 never started: it runs again (not "interrupted", as attempt 1 was).
+    assert [e["id"] for e in left.unstarted] == ["9" * 32] and left.started == []
+    [entry] = left.unstarted
+    assert entry["attempt"] == 2 and entry["extra"]["notBefore"] == 5000
+    again = InvocationRequest.from_entry(entry, make_target("x"))
+    assert again.attempt == 2 and again.extra["attempts"] == [{"attempt": 1, "status": "x"}]
+    journal.started(first)  # now attempt 2 runs
+    left = AcceptJournal(tmp_path / "j", writer).leftovers()
+    assert [e["attempt"] for e in left.started] == [2] and left.unstarted == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.runtimes.conftest import Invoke, annotation, kind_of, make_target, make_zip
+from wisp.invoker.retries import Backoff, InvokeConfig
 from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS
 from wisp.sandbox.cgroups import CgroupPool
 
@@ -213,3 +216,24 @@ async def test_zip_without_entry_file_fails_init(node: str, invoke: Invoke) -> N
     record = await invoke(make_target(node, make_zip({"package.json": '{"main": "gone.js"}'})))
     assert record.status_code == DEVELOPER_ERROR
     assert "failed to load" in record.result["error"]
+
+
+async def test_a_retried_activation_sees_its_attempt(node: str, invoke: Invoke) -> None:
+    code = (
+        "export function main(event, context) {\n"
+        "  if (process.env.__OW_ATTEMPT === '1') throw new Error('first run fails');\n"
+        "  return {env: process.env.__OW_ATTEMPT, ctx: context.attempt};\n"
+        "}\n"
+    )
+    config = InvokeConfig(
+        maximum_retry_attempts=2,
+        backoff=Backoff(initial=0.1, jitter=0.0),
+        retry_on=frozenset({"internal", "developer"}),
+    )
+    target = replace(make_target(node, code, name="retried"), invoke_config=config)
+    record = await invoke(target)  # not blocking: retried by its config
+    assert record.status_code == SUCCESS, (record.result, record.logs)
+    assert record.result == {"env": "2", "ctx": 2}
+    assert annotation(record, "attempt") == 2
+    [first] = annotation(record, "attempts")
+    assert first["status"] == "action developer error"

@@ -35,6 +35,7 @@ from wisp.api.triggers import TriggersApi
 from wisp.console import console_routes
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
+from wisp.invoker.deadletters import destinations
 from wisp.observability import Observability
 from wisp.observability.logs import AccessLog
 from wisp.triggers.system import Triggers
@@ -79,6 +80,9 @@ def create_app(
         return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
 
     triggers = Triggers.build(platform, entities)
+    platform.invoker.deliver_dead_letters(
+        destinations(entities, platform.invoker, triggers.firer)
+    )
     gateway_api, gateway = gateway_routes(ctx)
     web = WebActionsApi(ctx)
     invoke = InvokeApi(ctx).invoke

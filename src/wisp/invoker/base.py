@@ -10,6 +10,7 @@ An invoker offers, and callers use, only what this class declares:
 | platform      | ``start``, ``stop`` (drains first)                                     |
 | server        | ``prepare`` (refuse to start below the isolation asked for),           |
 |               | ``describe``, ``drain`` (on SIGTERM/SIGINT, before connections close)  |
+| api (app)     | ``deliver_dead_letters`` (onFailure destinations)                      |
 | observability | ``add_observer``, ``pool_stats``, ``instance_counts``,                 |
 |               | ``stem_cells``, ``throttled``                                          |
 
@@ -23,13 +24,15 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wisp.invoker.retries import DEFAULT, InvokeConfig
 from wisp.models import Action, Activation
 from wisp.observability.tracing import Trace
 
 Observer = Callable[[Activation], None]
+if TYPE_CHECKING:
+    from wisp.invoker.deadletters import Deliver
 
 
 @dataclass
@@ -102,6 +105,10 @@ class Invoker(ABC):
     async def stop(self) -> None:  # noqa: B027
         """Drain, wait for running invocations (up to the drain time), keep what did
         not start for the next start, then stop every instance."""
+
+    def deliver_dead_letters(self, deliver: Deliver) -> None:  # noqa: B027
+        """Where dead letters' onFailure destinations are reached (set by the API
+        layer, which resolves functions and fires triggers); no-op without retries."""
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)

@@ -11,10 +11,11 @@
    "record it": annotate, hand to the writer, release quota and journal entry,
    notify observers, resolve the caller's future.
 
-Retries hook in at ``settle``: with the request (``attempt``, ``args``, ``target``
-version, ``subject``, ``cause``, ``request_id``, ``trace``) and the record of this
-attempt, a retry policy can decide to schedule ``request`` again (attempt + 1, state
-RETRIED, kept in the journal) instead of recording it, or to record it as DEAD.
+Retries (``retrying``, for asynchronous requests with an invoke config) decide between
+attempt and settle: run ``request`` again after its backoff (attempt + 1, state RETRIED,
+journaled again; the task sleeps holding no quota, and a stop leaves it in the journal),
+or record it as DEAD and keep a dead letter. Only the final attempt is recorded, under
+the caller's activation id, with the earlier attempts as an annotation.
 
 An attempt that never got an instance is not finished: a stop (``PoolClosed``, or a
 cancellation before STARTED) leaves it ACCEPTED in the journal, and it runs after
@@ -30,9 +31,11 @@ import time
 from typing import Any
 
 from wisp.config import Settings
-from wisp.invoker import records
+from wisp.errors import Unavailable
+from wisp.invoker import records, retrying
 from wisp.invoker.admission import Admission
 from wisp.invoker.base import Observer, Target
+from wisp.invoker.deadletters import DeadLetters
 from wisp.invoker.journal import AcceptJournal
 from wisp.invoker.request import InvocationRequest
 from wisp.invoker.states import ActivationState
@@ -63,8 +66,10 @@ class Executor:
         writer: ActivationWriter,
         admission: Admission,
         observers: list[Observer],
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.settings = settings
+        self.dead_letters = dead_letters
         self.pool = pool
         self.bundles = bundles
         self.writer = writer
@@ -75,26 +80,70 @@ class Executor:
         self.invocations = 0
 
     async def run(self, request: InvocationRequest) -> None:
-        """Run one attempt to its record; never raises but a cancellation."""
+        """Run the request's attempts to its record; never raises but a cancellation."""
+        while True:
+            wait = retrying.due_in(request, now_ms())
+            if wait > 0:
+                # Waiting for its backoff it holds no quota; a stop cancels it here and
+                # the journal keeps it for the next start.
+                await asyncio.sleep(wait)
+                if self.admission.quotas is not None:
+                    self.admission.quotas.enter(request.action.namespace)
+            request.state = ActivationState.ACCEPTED
+            if request.attempt > 1:
+                retrying.began(request, now_ms())
+            record = await self._attempt(request)
+            if record is None:
+                return
+            verdict = retrying.decide(request, record, now_ms())
+            if verdict.verb == "retry":
+                self._retry(request, record, verdict.delay)
+                continue
+            if verdict.verb == "dead":
+                letter = retrying.bury(request, record, verdict.reason, now_ms())
+                self.settle(request, record)
+                if self.dead_letters is not None:
+                    await self.dead_letters.add(letter, request.target.invoke_config.on_failure)
+                return
+            self.settle(request, record)
+            return
+
+    async def _attempt(self, request: InvocationRequest) -> Activation | None:
+        """One attempt's record; None when it never started (it stays journaled)."""
         try:
-            record = await self.attempt(request)
+            return await self.attempt(request)
         except PoolClosed:
             self.admission.release(request)  # never started: stays journaled
-            return
+            return None
         except asyncio.CancelledError:
             if request.state is ActivationState.STARTED:
-                self.settle(request, records.interrupted(request, now_ms()))
+                record = records.interrupted(request, now_ms())
+                verdict = retrying.decide(request, record, now_ms())
+                if verdict.verb == "retry":  # journaled: it runs after the restart
+                    self._retry(request, record, verdict.delay)
+                else:
+                    self.settle(request, record)
             else:
                 self.admission.release(request)  # never started: stays journaled
             raise
         except Exception as exc:
             log.exception("activation %s failed inside the platform", request.activation_id)
             error = str(exc) or type(exc).__name__
-            record = records.internal(request, f"the platform failed: {error}", now_ms())
-        self.settle(request, record)
+            return records.internal(request, f"the platform failed: {error}", now_ms())
+
+    def _retry(self, request: InvocationRequest, record: Activation, delay: float) -> None:
+        """This attempt failed and another is due after ``delay`` seconds."""
+        retrying.schedule(request, record, delay, now_ms())
+        self.admission.release(request)
+        if self.journal is not None:
+            try:
+                self.journal.retried(request)
+            except Unavailable as exc:  # it runs on; only a crash in the wait would lose it
+                log.error("journal write failed for %s: %s", request.activation_id, exc)
 
     def settle(self, request: InvocationRequest, record: Activation) -> None:
-        """A finished attempt → its record. The one place a retry decision belongs."""
+        """A finished request → its record (the final attempt's, retries decided)."""
+        retrying.finish(request, record)
         records.annotate(record, request)
         request.state = ActivationState.FINISHED
         self.invocations += 1
@@ -116,14 +165,15 @@ class Executor:
         action = request.action
         limits = action.limits
         log_limit = limits.logs * 1024
-        deadline = request.start + limits.timeout
+        accepted = retrying.accepted_at(request)  # a retry's: when it became due
+        deadline = accepted + limits.timeout
         if request.recovered:  # its time limit counts from now, not from the first accept
             deadline = now_ms() + limits.timeout
         cap, network = placement(action, self.settings.network)
         key = (action.namespace, action.package, action.name, action.version)
         async with self.pool.lease(key, action.exec.kind, limits.memory, cap, network) as lease:
             self._started(request)
-            wait_time = now_ms() - request.start
+            wait_time = now_ms() - accepted
             assert lease.instance is not None
             logs: list[str] = []
             init_time: int | None = None
@@ -182,6 +232,7 @@ class Executor:
             "action_version": action.version,
             "api_host": self.settings.public_api_host,
             "deadline": deadline,
+            "attempt": request.attempt,
         }
         trace = request.trace
         if trace is not None:

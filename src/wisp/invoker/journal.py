@@ -3,9 +3,11 @@
 Each accepted invocation is one line (the whole request, arguments included: the
 files are 0600 in a 0700 folder) written with one ``write`` to an O_APPEND
 descriptor, which survives the process being killed, as the kernel holds the data.
-When it gets an instance, a short ``started`` line follows. Files rotate every
-``ROTATE`` seconds; a retired file is deleted once all its invocations finished and
-the writer committed their records, so the journal holds about a rotation's worth.
+When it gets an instance, a short ``started`` line (with its attempt) follows; a retry
+journals the whole request again with the next attempt, and the latest line counts.
+Files rotate every ``ROTATE`` seconds; a retired file is deleted once all its
+invocations finished and the writer committed their records, so the journal holds
+about a rotation's worth.
 
 A graceful stop keeps the files that hold invocations which never started. On the
 next start, ``leftovers`` reads every file: an entry with a record in the store is
@@ -92,15 +94,33 @@ class AcceptJournal:
         """It got an instance: after a crash it is interrupted, not re-run."""
         entry = self._files.get(request.journaled) if request.journaled is not None else None
         if entry is not None:
-            os.write(entry.fd, _STARTED + request.activation_id.encode() + b'"}\n')
+            mark = b'","attempt":%d}\n' % request.attempt
+            os.write(entry.fd, _STARTED + request.activation_id.encode() + mark)
 
     def finished(self, request: InvocationRequest) -> None:
         """Its record has been handed to the writer."""
         generation = request.journaled
+        request.journaled = None
+        self._done(generation)
+
+    def retried(self, request: InvocationRequest) -> None:
+        """Its next attempt is scheduled (``request.attempt`` is already the next one):
+        journal the request again, so a restart runs that attempt when it is due, and
+        let its previous line go. Raises ``Unavailable`` as ``accepted`` does (the
+        previous line is kept then)."""
+        previous = request.journaled
+        request.journaled = None
+        try:
+            self.accepted(request)
+        except Unavailable:
+            request.journaled = previous
+            raise
+        self._done(previous)
+
+    def _done(self, generation: int | None) -> None:
         entry = self._files.get(generation) if generation is not None else None
         if entry is None:
             return
-        request.journaled = None
         entry.outstanding -= 1
         if entry.outstanding == 0 and generation != self._current:
             entry.mark = self.writer.mark()
@@ -183,14 +203,15 @@ class AcceptJournal:
         if not self.directory.is_dir():
             return found
         entries: dict[str, dict[str, Any]] = {}  # by id: a crash mid-recovery repeats some
-        started: set[str] = set()
+        started: set[tuple[str, int]] = set()  # (id, attempt)
         for path in sorted(self.directory.glob("*.jsonl")):
             found.paths.append(path)
             _read(path, entries, started)
         for aid, entry in entries.items():
             if self.writer.get(entry["ns"], aid) is not None:
                 continue  # it finished and its record was written
-            (found.started if aid in started else found.unstarted).append(entry)
+            attempt = _attempt(entry)
+            (found.started if (aid, attempt) in started else found.unstarted).append(entry)
         return found
 
     @staticmethod
@@ -231,9 +252,19 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return docs
 
 
-def _read(path: Path, entries: dict[str, dict[str, Any]], started: set[str]) -> None:
+def _read(
+    path: Path, entries: dict[str, dict[str, Any]], started: set[tuple[str, int]]
+) -> None:
     for entry in _lines(path):
         if "started" in entry:
-            started.add(str(entry["started"]))
+            started.add((str(entry["started"]), _attempt(entry)))
         elif isinstance(entry.get("id"), str) and isinstance(entry.get("ns"), str):
-            entries.setdefault(entry["id"], entry)
+            # A retried request is journaled again for each attempt: the latest counts.
+            known = entries.get(entry["id"])
+            if known is None or _attempt(entry) > _attempt(known):
+                entries[entry["id"]] = entry
+
+
+def _attempt(entry: dict[str, Any]) -> int:
+    attempt = entry.get("attempt", 1)
+    return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1

@@ -16,9 +16,10 @@ from typing import Any
 from wisp.config import Settings
 from wisp.errors import Unavailable
 from wisp.ids import activation_id as new_activation_id
-from wisp.invoker import records
+from wisp.invoker import records, retrying
 from wisp.invoker.admission import Admission
 from wisp.invoker.base import Invocation, Invoker, PoolStats, Target
+from wisp.invoker.deadletters import DeadLetters, Deliver
 from wisp.invoker.executor import Executor, now_ms
 from wisp.invoker.journal import AcceptJournal, Leftovers
 from wisp.invoker.quotas import Quotas
@@ -50,6 +51,7 @@ class LocalInvoker(Invoker):
         quotas: Quotas | None = None,
         journal: AcceptJournal | None = None,
         resolve: Resolve | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -60,9 +62,13 @@ class LocalInvoker(Invoker):
         self.journal = journal
         self.resolve = resolve
         self.admission = Admission(quotas, journal, writer)
-        self.executor = Executor(settings, pool, bundles, writer, self.admission, self.observers)
+        self.dead_letters = dead_letters
+        self.executor = Executor(
+            settings, pool, bundles, writer, self.admission, self.observers, dead_letters
+        )
         self.tracing = settings.tracing == "on"
         self._tasks: dict[asyncio.Task[None], InvocationRequest] = {}
+        self._background: set[asyncio.Task[None]] = set()  # dead letters sent at start-up
         self._drain_deadline: float | None = None
 
     @property
@@ -82,6 +88,10 @@ class LocalInvoker(Invoker):
 
     def prepare(self) -> None:
         self.sandbox.prepare_isolation()
+
+    def deliver_dead_letters(self, deliver: Deliver) -> None:
+        if self.dead_letters is not None:
+            self.dead_letters.deliver = deliver
 
     def pool_stats(self) -> PoolStats:
         pool = self.pool
@@ -128,9 +138,10 @@ class LocalInvoker(Invoker):
     async def stop(self) -> None:
         self.drain()
         loop = asyncio.get_running_loop()
-        # Not started: stays in the journal for the next start.
+        # Not started (or waiting for a retry's delay): stays in the journal for the
+        # next start.
         for task, request in list(self._tasks.items()):
-            if request.state is ActivationState.ACCEPTED:
+            if request.state in (ActivationState.ACCEPTED, ActivationState.RETRIED):
                 task.cancel()
         running = [t for t, r in self._tasks.items() if r.state is ActivationState.STARTED]
         if running:
@@ -194,28 +205,38 @@ class LocalInvoker(Invoker):
 
     async def _recover(self, left: Leftovers) -> None:
         """Run what the previous run accepted but never started; record what it had
-        started as interrupted; then drop its journal files."""
+        started as interrupted (or retry it, when its function's policy says so);
+        then drop its journal files."""
         assert self.journal is not None
         now = now_ms()
-        for entry in left.started:
-            self.writer.submit(records.lost(entry, records.INTERRUPTED, now))
         targets: dict[ActionRef, Target | None] = {}
+
+        async def target_of(entry: dict[str, Any]) -> tuple[ActionRef | None, Target | None]:
+            ref = entry_ref(entry)
+            if ref is None or self.resolve is None:
+                return ref, None
+            if ref not in targets:
+                targets[ref] = await asyncio.to_thread(self.resolve, ref)
+            return ref, targets[ref]
+
+        interrupted = 0
+        for entry in left.started:
+            _, target = await target_of(entry)
+            if target is None or not self._retry_interrupted(entry, target, now):
+                self.writer.submit(records.lost(entry, records.INTERRUPTED, now))
+                interrupted += 1
         rerun = 0
         loop = asyncio.get_running_loop()
         for entry in left.unstarted:
-            ref = entry_ref(entry)
-            target = None
-            if ref is not None and self.resolve is not None:
-                if ref not in targets:
-                    targets[ref] = await asyncio.to_thread(self.resolve, ref)
-                target = targets[ref]
+            ref, target = await target_of(entry)
             if target is None:
                 error = GONE if ref is not None else records.LOST
                 self.writer.submit(records.lost(entry, error, now))
                 continue
             request = InvocationRequest.from_entry(entry, target)
             request.done = loop.create_future()
-            if self.admission.quotas is not None:
+            waiting = retrying.due_in(request, now) > 0  # a retry takes its quota when due
+            if self.admission.quotas is not None and not waiting:
                 self.admission.quotas.enter(request.action.namespace)
             try:
                 self.journal.accepted(request)
@@ -225,9 +246,38 @@ class LocalInvoker(Invoker):
             rerun += 1
         await asyncio.to_thread(self.writer.flush)
         self.journal.forget(left.paths)
-        if left.started:
+        if interrupted:
             log.warning(
-                "recorded %d activations interrupted by the last stop as failed", len(left.started)
+                "recorded %d activations interrupted by the last stop as failed", interrupted
             )
         if rerun:
             log.warning("running %d activations accepted before the last stop", rerun)
+
+    def _retry_interrupted(self, entry: dict[str, Any], target: Target, now: int) -> bool:
+        """An attempt the last stop interrupted, as its function's retry policy sees a
+        platform failure: True when it was scheduled again (or buried as dead)."""
+        assert self.journal is not None
+        request = InvocationRequest.from_entry(entry, target)
+        record = records.interrupted(request, now)
+        verdict = retrying.decide(request, record, now)
+        if verdict.verb == "finish":
+            return False
+        if verdict.verb == "dead":
+            letter = retrying.bury(request, record, verdict.reason, now)
+            retrying.finish(request, record)
+            records.annotate(record, request)
+            self.writer.submit(record)
+            if self.dead_letters is not None:
+                destination = target.invoke_config.on_failure
+                task = asyncio.create_task(self.dead_letters.add(letter, destination))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return True
+        retrying.schedule(request, record, verdict.delay, now)
+        request.done = asyncio.get_running_loop().create_future()
+        try:
+            self.journal.accepted(request)
+        except Unavailable as exc:
+            log.error("journal write failed for %s: %s", request.activation_id, exc)
+        self._spawn(request)
+        return True
