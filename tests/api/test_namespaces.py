@@ -71,7 +71,11 @@ async def test_api_info_needs_no_auth(anonymous: httpx.AsyncClient) -> None:
 async def test_healthz(anonymous: httpx.AsyncClient) -> None:
     r = await anonymous.get("/healthz")
     # The fake invoker confines nothing, and says so.
-    expected = {"status": "ok", "isolation": {"level": "none", "layers": "none"}}
+    expected = {
+        "status": "ok",
+        "isolation": {"level": "none", "layers": "none"},
+        "writer": {"pending": 0, "backlog": 50_000, "saturated": False},
+    }
     assert (r.status_code, r.json()) == (200, expected)
 
 

@@ -95,6 +95,9 @@ async def test_a_full_writer_backlog_is_a_503_until_the_store_returns(served) ->
     assert int(answer.headers["Retry-After"]) >= 1
     assert answer.json()["code"] == "unavailable"
     assert "limit 3" in answer.json()["error"]
+    health = (await client.get("/healthz")).json()
+    assert health["status"] == "degraded"
+    assert health["writer"] == {"pending": 3, "backlog": 3, "saturated": True}
     metrics = (await client.get("/metrics")).text
     assert "wisp_writer_refused_total 1.0" in metrics
     assert "wisp_writer_backlog 3.0" in metrics
@@ -103,5 +106,6 @@ async def test_a_full_writer_backlog_is_a_503_until_the_store_returns(served) ->
     platform.writer.flush(timeout=10)
     answer = await client.post(INVOKE, json={})
     assert answer.status_code == 202, answer.text
+    assert (await client.get("/healthz")).json()["status"] == "ok"
     for aid in accepted:
         assert store.get_activation("guest", aid) is not None

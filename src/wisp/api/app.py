@@ -77,7 +77,19 @@ def create_app(
         )
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "isolation": platform.invoker.isolation})
+        writer = platform.writer
+        # Still 200 when degraded: the process is alive, restarting it would not help.
+        return JSONResponse(
+            {
+                "status": "degraded" if writer.saturated else "ok",
+                "isolation": platform.invoker.isolation,
+                "writer": {
+                    "pending": writer.pending,
+                    "backlog": writer.backlog,
+                    "saturated": writer.saturated,
+                },
+            }
+        )
 
     triggers = Triggers.build(platform, entities)
     platform.invoker.deliver_dead_letters(
