@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli.conftest import Result, closed_port, wisp_executable
@@ -264,3 +265,35 @@ def test_kill_9_during_a_burst_loses_no_accepted_activation(tmp_path):
         assert completed + failed == len(accepted)
         assert failed > 0  # the kill really interrupted work
         print(f"after kill -9: {completed} completed, {failed} recorded as failed")
+
+
+def test_a_second_replica_says_the_truth_about_the_guest_key(
+    tmp_path: Path, empty_postgres_url: str
+) -> None:
+    env = {"WISP_DATABASE_URL": empty_postgres_url}
+    with LiveServer(tmp_path, env=env, name="first") as first:
+        assert f"guest key: {first.data_dir / 'guest.key'}" in first.output()
+        with LiveServer(tmp_path, env=env, name="second") as second:
+            assert not (second.data_dir / "guest.key").exists()
+            banner = second.output()
+            assert "guest was created by another server" in banner
+            assert "wisp admin namespace key guest" in banner
+            assert "guest.key" not in banner
+            issued = second.run(
+                "admin", "namespace", "key", "guest", "--data-dir", str(second.data_dir)
+            )
+            assert issued.code == 0, issued.err
+            assert "previous key no longer works" in issued.err
+            uuid, _, key = issued.out.strip().partition(":")
+            ok = httpx.get(f"{second.url}/api/v1/namespaces", auth=(uuid, key))
+            assert ok.status_code == 200 and ok.json() == ["guest"]
+            old = httpx.get(f"{second.url}/api/v1/namespaces", auth=first.auth)
+            assert old.status_code == 401
+            missing = second.run(
+                "admin", "namespace", "key", "nobody", "--data-dir", str(second.data_dir)
+            )
+            assert missing.code == 1 and "namespace 'nobody' does not exist" in missing.err
+        # The first server's key file no longer works either: a restart says so.
+        first.stop()
+        first.start()
+        assert "guest.key no longer works" in first.output()

@@ -10,7 +10,7 @@ import hmac
 import re
 import time
 
-from wisp.errors import BadRequest
+from wisp.errors import BadRequest, NotFound
 from wisp.ids import hash_key, new_credentials
 from wisp.models import Namespace
 from wisp.store.base import Store
@@ -41,6 +41,17 @@ def create_namespace(store: Store, name: str) -> tuple[Namespace, str]:
     )
     store.create_namespace(namespace)
     return namespace, f"{uuid}:{key}"
+
+
+def issue_key(store: Store, name: str) -> str:
+    """A new key for namespace ``name``, replacing its old one (only hashes are stored,
+    so a lost key cannot be read back); returns the auth string ``uuid:key``."""
+    namespace = store.get_namespace(name)
+    if namespace is None:
+        raise NotFound(f"namespace {name!r} does not exist")
+    _, key = new_credentials()
+    store.set_namespace_key(name, hash_key(key))
+    return f"{namespace.uuid}:{key}"
 
 
 def authenticate(store: Store, auth: str) -> Namespace | None:

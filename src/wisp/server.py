@@ -115,19 +115,25 @@ def prepare_data_dir(data_dir: Path) -> None:
     os.chmod(data_dir, 0o711)
 
 
-def ensure_guest(store: Store, settings: Settings) -> str | None:
-    """Create the ``guest`` namespace on first start; return its auth when known."""
-    from wisp.namespaces import create_namespace
+def ensure_guest(store: Store, settings: Settings) -> tuple[str | None, str]:
+    """Create the ``guest`` namespace on first start. Returns its auth when this data
+    dir holds a working key, and what the start-up banner should say about the key."""
+    from wisp.namespaces import authenticate, create_namespace
 
     key_file = settings.data_dir / "guest.key"
     if store.get_namespace(GUEST) is None:
         _, auth = create_namespace(store, GUEST)
         key_file.write_text(auth + "\n")
         os.chmod(key_file, 0o600)
-        return auth
-    if key_file.exists():
-        return key_file.read_text().strip()
-    return None
+        return auth, str(key_file)
+    fix = f"get one with `wisp admin namespace key {GUEST}` (it replaces the old key)"
+    if not key_file.exists():
+        # Another server (a replica on the same database) created it and holds the key.
+        return None, f"none here: {GUEST} was created by another server; {fix}"
+    auth = key_file.read_text().strip()
+    if authenticate(store, auth) is None:
+        return None, f"{key_file} no longer works (the key was replaced or another store); {fix}"
+    return auth, str(key_file)
 
 
 def save_cli_credentials(settings: Settings, auth: str) -> Path | None:
@@ -153,7 +159,7 @@ def serve(settings: Settings) -> None:
     # point at whichever server holds it.
     listener = bind(settings.host, settings.port)
     store = open_store(settings.store_url)
-    auth = ensure_guest(store, settings)
+    auth, guest_key = ensure_guest(store, settings)
     if auth:
         save_cli_credentials(settings, auth)
     platform = build_platform(settings, store)
@@ -164,7 +170,7 @@ def serve(settings: Settings) -> None:
         "listening": settings.public_api_host,
         "store": redact(settings.store_url),
         **invoker.describe(),
-        "guest_key": str(settings.data_dir / "guest.key"),
+        "guest_key": guest_key,
     }
     if platform.builder is not None:
         banner["builds"] = platform.builder.sandbox.describe()

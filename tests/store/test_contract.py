@@ -110,6 +110,15 @@ def test_set_namespace_limits(store: Store) -> None:
     assert store.set_namespace_limits("nobody", {"concurrentActions": 1}) is False
 
 
+def test_set_namespace_key(store: Store) -> None:
+    ns = namespace("guest")
+    store.create_namespace(ns)
+    assert store.set_namespace_key("guest", "f" * 64) is True
+    got = store.namespace_by_uuid(ns.uuid)
+    assert got is not None and got.key_hash == "f" * 64 and got.name == "guest"
+    assert store.set_namespace_key("nobody", "f" * 64) is False
+
+
 def test_list_namespaces_by_name(store: Store) -> None:
     for name in ["zeta", "alpha", "mid"]:
         store.create_namespace(namespace(name))

@@ -1,13 +1,16 @@
 """HTTP Basic authentication of namespace keys, cached for the hot path.
 
 A successful check is remembered by the raw ``Authorization`` header, so after the
-first call a request costs one dict lookup: no database read, no hashing.
+first call a request costs one dict lookup: no database read, no hashing. It is
+checked again after ``RECHECK`` seconds, so a key replaced on any server
+(``wisp admin namespace key``) stops working everywhere within that time.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,21 +22,22 @@ from wisp.store.base import Store
 
 INVALID_AUTH = "The supplied authentication is invalid"
 _CACHE_MAX = 10_000  # distinct valid keys; past it the cache restarts rather than grows
+RECHECK = 30.0  # seconds a checked key is trusted before the store is asked again
 
 
 class Authenticator:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._cache: dict[str, Namespace] = {}
+        self._cache: dict[str, tuple[Namespace, float]] = {}  # header -> (ns, trusted until)
 
     async def caller(self, request: Request) -> Namespace:
         """The namespace whose key the request carries; Unauthorized otherwise."""
         header = request.headers.get("authorization")
         if header is None:
             raise Unauthorized(INVALID_AUTH)
-        namespace = self._cache.get(header)
-        if namespace is not None:
-            return namespace
+        cached = self._cache.get(header)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         credentials = _basic_credentials(header)
         if credentials is None:
             raise Unauthorized(INVALID_AUTH)
@@ -42,7 +46,7 @@ class Authenticator:
             raise Unauthorized(INVALID_AUTH)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[header] = namespace
+        self._cache[header] = (namespace, time.monotonic() + RECHECK)
         return namespace
 
     async def namespace(self, request: Request) -> Namespace:

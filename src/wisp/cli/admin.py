@@ -76,6 +76,29 @@ def create(name: str, data_dir: Path, as_json: bool) -> None:
     stdout.print(auth)
 
 
+@namespace.command("key")
+@click.argument("name")
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def key(name: str, data_dir: Path, as_json: bool) -> None:
+    """Issue a new key (UUID:KEY) for namespace NAME and print it.
+
+    Only a hash of each key is stored, so a key cannot be read back: this replaces
+    NAME's key, and the previous one stops working (on every server within 30 s).
+    """
+    from wisp.namespaces import issue_key
+
+    auth = _with_store(data_dir, lambda store: issue_key(store, name))
+    if as_json:
+        print_json({"namespace": name, "auth": auth})
+        return
+    stderr.print(
+        f"New key for namespace [bold]{name}[/] (shown only once; the previous key no "
+        "longer works):"
+    )
+    stdout.print(auth)
+
+
 @namespace.command("limits")
 @click.argument("name")
 @click.option("--concurrent", type=click.IntRange(min=1), help="Invocations in flight at once.")

@@ -54,6 +54,10 @@ class Store(ABC):
     def set_namespace_limits(self, name: str, limits: dict[str, Any]) -> bool:
         """Replace a namespace's quota overrides; False when it does not exist."""
 
+    @abstractmethod
+    def set_namespace_key(self, name: str, key_hash: str) -> bool:
+        """Replace a namespace's key hash (its uuid stays); False when it does not exist."""
+
     # -- packages ----------------------------------------------------------
     @abstractmethod
     def put_package(self, pkg: Package) -> None:

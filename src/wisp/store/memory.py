@@ -77,6 +77,14 @@ class MemoryStore(Store):
             ns.limits = copy.deepcopy(limits)
             return True
 
+    def set_namespace_key(self, name: str, key_hash: str) -> bool:
+        with self._lock:
+            ns = self._namespaces.get(name)
+            if ns is None:
+                return False
+            ns.key_hash = key_hash
+            return True
+
     # packages
     def put_package(self, pkg: Package) -> None:
         with self._lock:

@@ -240,6 +240,12 @@ class SqlStore(Store):
             done = conn.execute(t.update().where(t.c.name == name).values(limits=_dump(limits)))
         return bool(done.rowcount)
 
+    def set_namespace_key(self, name: str, key_hash: str) -> bool:
+        t = schema.namespaces
+        with self._begin() as conn:
+            done = conn.execute(t.update().where(t.c.name == name).values(key_hash=key_hash))
+        return bool(done.rowcount)
+
     # -- packages ----------------------------------------------------------
     def put_package(self, pkg: Package) -> None:
         row = {
