@@ -49,9 +49,11 @@ def journaled(data_dir: Path) -> set[str]:
     for path in (data_dir / "journal").glob("*.jsonl"):
         for line in path.read_text().splitlines():
             try:
-                ids.add(json.loads(line)["id"])
+                entry = json.loads(line)
             except ValueError:
                 continue
+            if "id" in entry:  # an accepted invocation (not a "started" line)
+                ids.add(entry["id"])
     return ids
 
 
