@@ -297,6 +297,12 @@ class EntityService:
         """Validate and replace the function's config (absent fields: the defaults)."""
         config = parse_invoke_config(raw)
         self.get_action(namespace, package, name)
+        target = config.on_failure.function if config.on_failure else None
+        if target is not None:
+            where, _, fn = target.rpartition("/")
+            if (where or DEFAULT_PACKAGE, fn) == (package, name):
+                # Its own dead letters would invoke it again, failing again, forever.
+                raise BadRequest("onFailure.function must be another function than this one")
         self.store.put_invoke_config(namespace, package, name, config.to_json(), now_ms())
         self._invalidate(namespace, package, name)
         return config

@@ -69,6 +69,12 @@ async def test_a_bad_invoke_config_is_a_400_naming_the_field(
         assert word in r.json()["error"]
 
 
+async def test_on_failure_may_not_name_the_function_itself(guest: Tenant, fn: str) -> None:
+    body = {"onFailure": {"function": "pkg/fn"}}
+    r = await guest.client.put(f"{fn}/invokeConfig", json=body)
+    assert r.status_code == 400 and "onFailure.function" in r.json()["error"]
+
+
 async def test_invoke_config_of_a_missing_function_is_a_404(guest: Tenant) -> None:
     r = await guest.client.put(f"{ACTIONS}/nope/invokeConfig", json={})
     assert r.status_code == 404

@@ -4,6 +4,7 @@ restart."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -14,6 +15,9 @@ import pytest
 
 from tests.invoker.asynclive import ACTIONS, ACTIVATIONS, ECHO, LETTERS, annotation, wait_record
 from tests.live import LiveServer
+
+TRIGGERS = "/api/v1/namespaces/_/triggers"
+RULES = "/api/v1/namespaces/_/rules"
 
 pytestmark = pytest.mark.slow
 
@@ -192,3 +196,41 @@ def check_second_run(server: LiveServer, aid: str) -> None:
     assert annotation(record, "recovered") is True
     [first] = annotation(record, "attempts")
     assert first["attempt"] == 1 and first["status"] == "whisk internal error"
+
+
+def test_trigger_firings_are_retried_and_dead_letters_can_fire_a_trigger(
+    server: LiveServer,
+) -> None:
+    server.deploy("jobs/flaky", FLAKY)
+    server.deploy("jobs/work", FAILING)
+    server.deploy("jobs/alert", ECHO)
+    retry = {"maximumRetryAttempts": 3, "backoff": {"initial": 0.2}, "retryOn": ["developer"]}
+    put_config(server, "jobs/flaky", retry)
+    put_config(server, "jobs/work", {"retryOn": ["application"],
+                                     "onFailure": {"trigger": "failures"}})  # fmt: skip
+    pairs = (("tick", "run-flaky", "jobs/flaky"), ("failures", "alert", "jobs/alert"))
+    for trigger, rule, fn in pairs:
+        assert server.call("PUT", f"{TRIGGERS}/{trigger}", {})[0] == 200
+        body = {"trigger": trigger, "action": fn}
+        assert server.call("PUT", f"{RULES}/{rule}", body)[0] == 200
+
+    # A fired trigger's rule activation is asynchronous: retried by its function's policy.
+    status, fired = server.call("POST", f"{TRIGGERS}/tick", {"n": 5})
+    assert status == 202, fired
+    trigger_record = wait_record(server, fired["activationId"])
+    [line] = [json.loads(line) for line in trigger_record["logs"]]
+    record = wait_record(server, line["activationId"])
+    assert record["response"]["result"] == {"attempt": 3, "context_attempt": 3, "input": 5}
+
+    # No retries but an onFailure trigger: dead after one run, and the trigger fires.
+    aid = invoke(server, "jobs/work", {"n": 2})
+    dead = wait_record(server, aid)
+    assert dead["response"]["status"] == "dead" and annotation(dead, "attempt") == 1
+    deadline = time.monotonic() + 30
+    alerts: list[dict[str, Any]] = []
+    while not alerts and time.monotonic() < deadline:
+        alerts = server.call("GET", f"{ACTIVATIONS}?name=jobs/alert&docs=true")[1]
+        time.sleep(0.1)
+    [alert] = alerts
+    assert alert["response"]["result"]["condition"] == "RetriesExhausted"
+    assert alert["response"]["result"]["activationId"] == aid

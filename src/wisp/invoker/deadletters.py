@@ -46,12 +46,21 @@ class DeadLetters:
         self.deliver: Deliver | None = None
 
     async def add(self, letter: DeadLetter, destination: Destination | None) -> None:
-        """Keep ``letter`` (listed, redriven, purged through the API) and send it on.
-        Never raises: a failing destination is logged, the letter is kept."""
+        """``keep``, then ``send``."""
+        await self.keep(letter)
+        await self.send(letter, destination)
+
+    async def keep(self, letter: DeadLetter) -> None:
+        """Store ``letter`` (listed, redriven, purged through the API). Never raises but
+        a cancellation: a store failure is logged."""
         try:
             await asyncio.to_thread(self.store.put_dead_letter, letter)
         except Exception:
             log.exception("could not store the dead letter of %s", letter.activation_id)
+
+    async def send(self, letter: DeadLetter, destination: Destination | None) -> None:
+        """Deliver ``letter`` to the onFailure destination. Never raises: a failing
+        destination is logged, the letter is kept."""
         if destination is None or self.deliver is None:
             return
         try:

@@ -38,6 +38,7 @@ from wisp.invoker.base import Observer, Target
 from wisp.invoker.deadletters import DeadLetters
 from wisp.invoker.journal import AcceptJournal
 from wisp.invoker.request import InvocationRequest
+from wisp.invoker.retries import EVENT_AGE_EXCEEDED, Decision
 from wisp.invoker.states import ActivationState
 from wisp.models import Action, Activation
 from wisp.pool import Pool, PoolClosed
@@ -90,23 +91,38 @@ class Executor:
                 if self.admission.quotas is not None:
                     self.admission.quotas.enter(request.action.namespace)
             request.state = ActivationState.ACCEPTED
-            if request.attempt > 1:
-                retrying.began(request, now_ms())
-            record = await self._attempt(request)
-            if record is None:
-                return
-            verdict = retrying.decide(request, record, now_ms())
+            if retrying.expired(request, now_ms()):
+                record = records.internal(request, retrying.TOO_OLD, now_ms())
+                verdict = Decision("dead", reason=EVENT_AGE_EXCEEDED)
+            else:
+                if request.attempt > 1:
+                    retrying.began(request, now_ms())
+                found = await self._attempt(request)
+                if found is None:
+                    return
+                record = found
+                verdict = retrying.decide(request, record, now_ms())
             if verdict.verb == "retry":
                 self._retry(request, record, verdict.delay)
                 continue
             if verdict.verb == "dead":
-                letter = retrying.bury(request, record, verdict.reason, now_ms())
-                self.settle(request, record)
-                if self.dead_letters is not None:
-                    await self.dead_letters.add(letter, request.target.invoke_config.on_failure)
+                await self._bury(request, record, verdict.reason)
                 return
             self.settle(request, record)
             return
+
+    async def _bury(self, request: InvocationRequest, record: Activation, reason: str) -> None:
+        """Record it as dead; its dead letter is stored first (so it is listed once the
+        record can be read), then sent to the onFailure destination."""
+        letter = retrying.bury(request, record, reason, now_ms())
+        if self.dead_letters is None:
+            self.settle(request, record)
+            return
+        try:
+            await self.dead_letters.keep(letter)
+        finally:  # a cancellation (a stop) must not lose the record
+            self.settle(request, record)
+        await self.dead_letters.send(letter, request.target.invoke_config.on_failure)
 
     async def _attempt(self, request: InvocationRequest) -> Activation | None:
         """One attempt's record; None when it never started (it stays journaled)."""

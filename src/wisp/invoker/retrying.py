@@ -30,6 +30,21 @@ def decide(request: InvocationRequest, record: Activation, now: int) -> Decision
     return config.decide(record.status_code, request.attempt, request.start, now)
 
 
+TOO_OLD = (
+    "The activation's maximum event age ran out before its next attempt could start "
+    "(the platform was stopped while it waited)."
+)
+
+
+def expired(request: InvocationRequest, now: int) -> bool:
+    """A retry whose maximum event age ran out while it waited (say, while the server
+    was down): it is dead without running again."""
+    if request.attempt <= 1 or request.blocking:
+        return False
+    age = request.target.invoke_config.maximum_event_age_seconds * 1000
+    return now - request.start > age
+
+
 def began(request: InvocationRequest, now: int) -> None:
     """The attempt starts now (its record's start; the backoff gap ends here)."""
     request.extra[BEGAN] = now
