@@ -80,6 +80,12 @@ def test_plan_lists_updates_creates_and_deletes(
     assert ("delete", "hello/greet") in changes
     without_prune = json.loads(server.ok("plan", str(project), "--json").out)
     assert without_prune["summary"]["delete"] == 0
+    # A function deployed by hand in the same namespace is not the project's to prune.
+    server.deploy("by-hand", "def main(args):\n    return {}\n")
+    shown = server.ok("plan", str(project), "--prune")
+    assert "Prune: only what project 'hello' deployed (annotation whisk-managed)" in shown.err
+    assert "function by-hand" in shown.err and "- function by-hand" not in shown.out
+    assert "- function hello/greet" in shown.out
     # nothing was applied
     assert (
         json.loads(server.ok("fn", "get", "hello/hello", "--json").out)["limits"]["memory"] == 128

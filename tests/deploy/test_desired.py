@@ -65,6 +65,8 @@ def test_default_package_parameters_travel_with_each_function(make_project: Make
         {"key": "raw-http", "value": False},
         {"key": "final", "value": False},
         {"key": "require-whisk-auth", "value": "token"},
+        # What this project deployed, so that --prune deletes only that.
+        {"key": "whisk-managed", "value": {"projectName": root.name, "file": "project.yml"}},
     ]
     assert "limits" not in fn.body  # the server's defaults apply
 

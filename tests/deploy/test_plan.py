@@ -127,9 +127,16 @@ def test_deletes_only_with_prune(make_project: MakeProject) -> None:
     root = make_project(YML, FILES)
     server = FakeServer()
     deploy(root, server)
-    server.packages["old"] = {"body": {"parameters": []}, "_version": 1}
-    server.actions["old/fn"] = {"body": {"exec": {"kind": "python:3.11"}}, "_version": 1}
-    server.actions["stray"] = {"body": {"exec": {"kind": "python:3.11"}}, "_version": 1}
+    mark = [{"key": "whisk-managed", "value": {"projectName": root.name}}]
+    server.packages["old"] = {"body": {"parameters": [], "annotations": mark}, "_version": 1}
+    server.actions["old/fn"] = {
+        "body": {"exec": {"kind": "python:3.11"}, "annotations": mark},
+        "_version": 1,
+    }
+    server.actions["stray"] = {
+        "body": {"exec": {"kind": "python:3.11"}, "annotations": mark},
+        "_version": 1,
+    }
     assert plan_for(root, server).of("delete") == []
     plan = plan_for(root, server, prune=True)
     assert [c.label for c in plan.of("delete")] == [
@@ -142,6 +149,29 @@ def test_deletes_only_with_prune(make_project: MakeProject) -> None:
     deletes = [p for m, p in server.writes() if m == "DELETE"]
     assert deletes[-1] == "/api/v1/namespaces/_/packages/old"  # after its functions
     assert "old" not in server.packages and "stray" not in server.actions
+
+
+def test_prune_leaves_alone_what_this_project_did_not_deploy(make_project: MakeProject) -> None:
+    root = make_project(YML, FILES)
+    server = FakeServer()
+    deploy(root, server)
+    other = [{"key": "whisk-managed", "value": {"projectName": "someone-else"}}]
+    server.actions["theirs"] = {
+        "body": {"exec": {"kind": "python:3.11"}, "annotations": other},
+        "_version": 1,
+    }
+    server.actions["by-hand"] = {"body": {"exec": {"kind": "python:3.11"}}, "_version": 1}
+    server.packages["shared"] = {"body": {"parameters": [], "annotations": other}, "_version": 1}
+    plan = plan_for(root, server, prune=True)
+    assert plan.of("delete") == []
+    assert plan.project == root.name
+    assert sorted(plan.left_alone) == ["function by-hand", "function theirs", "package shared"]
+    # What the deploy created carries the mark, so removing it from the project prunes it.
+    assert {"key": "whisk-managed", "value": {"projectName": root.name, "file": "project.yml"}} in (
+        server.actions["top"]["body"]["annotations"]
+    )
+    (root / "packages" / "default" / "top.py").unlink()
+    assert [c.label for c in plan_for(root, server, prune=True).of("delete")] == ["function top"]
 
 
 def test_one_failure_does_not_stop_the_others(make_project: MakeProject) -> None:

@@ -27,7 +27,8 @@ def project_options(command: F) -> F:
     command = click.option(
         "--prune",
         is_flag=True,
-        help="Also delete functions and packages on the server that the project lacks.",
+        help="Also delete the functions, packages and routes this project deployed "
+        "(marked whisk-managed with its name) that it no longer has.",
     )(command)
     command = click.option(
         "--env",
@@ -78,6 +79,17 @@ def _counts(plan: Plan) -> str:
 
 
 def show_plan(plan: Plan) -> None:
+    if plan.prune:
+        # Say what prune looks at: a user who expects namespace-wide deletes must not
+        # think the namespace is clean.
+        note = (
+            f"Prune: only what project {plan.project!r} deployed (annotation whisk-managed) "
+            "is deleted"
+        )
+        if plan.left_alone:
+            shown = ", ".join(plan.left_alone[:5]) + (", ..." * (len(plan.left_alone) > 5))
+            note += f"; left alone: {len(plan.left_alone)} not deployed by it ({shown})"
+        stderr.print(note + ".", markup=False, highlight=False)
     for change in plan.changes:
         if change.verb != "unchanged":
             stdout.print(_change_line(change))

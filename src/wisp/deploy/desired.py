@@ -18,6 +18,23 @@ from wisp.deploy.triggers import DesiredRule, DesiredTrigger, desired_rule, desi
 from wisp.runtimes import LANGUAGES, PROVIDERS
 
 Body = dict[str, Any]
+# OpenWhisk's wskdeploy marks what a project deploys with this annotation; Wisp does the
+# same so that ``--prune`` deletes only what this project deployed.
+MANAGED = "whisk-managed"
+
+
+def managed_annotation(project: str) -> dict[str, Any]:
+    return {"key": MANAGED, "value": {"projectName": project, "file": PROJECT_FILE}}
+
+
+def managed_by(entity: dict[str, Any]) -> str | None:
+    """The project that deployed ``entity`` (a server document), if a project did."""
+    for item in entity.get("annotations") or []:
+        if isinstance(item, dict) and item.get("key") == MANAGED:
+            value = item.get("value")
+            name = value.get("projectName") if isinstance(value, dict) else None
+            return name if isinstance(name, str) else None
+    return None
 
 
 class Runtimes:
@@ -122,6 +139,7 @@ class DesiredState:
     rules: list[DesiredRule] = field(default_factory=list)
     routes: list[DesiredRoute] = field(default_factory=list)
     invoke_configs: list[DesiredInvokeConfig] = field(default_factory=list)
+    project: str = ""  # the name in the whisk-managed mark of its packages and functions
 
 
 def key_values(values: dict[str, Any], init: bool = False) -> list[dict[str, Any]]:
@@ -139,18 +157,24 @@ def desired_state(project: Project, runtimes: Runtimes) -> DesiredState:
     packages: list[DesiredPackage] = []
     functions: list[DesiredFunction] = []
     configs: list[DesiredInvokeConfig] = []
+    mark = managed_annotation(project.name)
     for pkg in project.packages:
         if pkg.name != DEFAULT_PACKAGE:
-            packages.append(DesiredPackage(pkg.name, package_body(pkg)))
+            body = package_body(pkg)
+            body["annotations"].append(mark)
+            packages.append(DesiredPackage(pkg.name, body))
         for fn in pkg.functions:
-            function = DesiredFunction(fn.package, fn.name, function_body(fn, pkg, runtimes))
+            body = function_body(fn, pkg, runtimes)
+            body["annotations"].append(mark)
+            function = DesiredFunction(fn.package, fn.name, body)
             functions.append(function)
             if fn.invoke_config is not None:
                 configs.append(DesiredInvokeConfig(function, fn.invoke_config))
     specs = [spec for fn in project.functions for spec in fn.triggers]
     triggers = [desired_trigger(spec) for spec in specs]
     rules = [desired_rule(spec) for spec in specs]
-    return DesiredState(packages, functions, triggers, rules, list(project.routes), configs)
+    routes = list(project.routes)
+    return DesiredState(packages, functions, triggers, rules, routes, configs, project.name)
 
 
 def package_body(pkg: PackageSpec) -> Body:

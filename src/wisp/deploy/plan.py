@@ -1,7 +1,9 @@
 """Compare the desired state with the server's and say what a deploy would do.
 
 Each package and function is a create, an update (with the reasons), unchanged,
-or — only with ``prune`` — a delete of something the project no longer has.
+or — only with ``prune`` — a delete of something the project no longer has. Prune
+deletes only what this project deployed (its ``whisk-managed`` mark, as wskdeploy's),
+and routes to those functions: other projects' entities in the namespace are left alone.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from wisp.deploy.desired import (
     DesiredInvokeConfig,
     DesiredPackage,
     DesiredState,
+    managed_by,
 )
 from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE
@@ -61,6 +64,9 @@ class Change:
 class Plan:
     changes: list[Change]
     prune: bool = False
+    project: str = ""
+    # With prune: entities the project lacks that it did not deploy, left alone.
+    left_alone: list[str] = field(default_factory=list)
 
     def of(self, verb: Verb) -> list[Change]:
         return [c for c in self.changes if c.verb == verb]
@@ -77,6 +83,8 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "summary": self.counts(),
             "prune": self.prune,
+            "project": self.project,
+            "leftAlone": self.left_alone,
         }
 
 
@@ -111,14 +119,27 @@ def make_plan(
         verb: Verb = "update" if reasons else "unchanged"
         changes.append(Change(entity, name, verb, item.api_path, item.body, reasons))
     created = {c.name for c in changes if c.entity == "function" and c.verb == "create"}
-    changes.extend(_route_changes(desired.routes, remote, created, prune, workers))
+    plan = Plan(changes, prune, desired.project)
+    deletions: list[Change] = []
+    ours: set[str] = {fn.path for fn in desired.functions}
     if prune:
-        changes.extend(_deletions(desired, remote))
-    return Plan(changes, prune)
+        deletions = _deletions(desired, remote, plan.left_alone)
+        ours |= {c.name for c in deletions if c.entity == "function"}
+    changes.extend(
+        _route_changes(desired.routes, remote, created, prune, workers, ours, plan.left_alone)
+    )
+    changes.extend(deletions)
+    return plan
 
 
 def _route_changes(
-    routes: list[DesiredRoute], remote: Remote, created: set[str], prune: bool, workers: int
+    routes: list[DesiredRoute],
+    remote: Remote,
+    created: set[str],
+    prune: bool,
+    workers: int,
+    ours: set[str],
+    left_alone: list[str] | None = None,
 ) -> list[Change]:
     """Routes are compared by the server (``dryRun``): only it can check a password
     against its hash, so only it can tell whether a route would change."""
@@ -156,25 +177,43 @@ def _route_changes(
     if prune:
         keep = {route.key for route in routes}
         for key in sorted(set(have) - keep):
+            if _route_function(have[key]) not in ours:
+                if left_alone is not None:  # a route to another project's function
+                    left_alone.append(f"route {route_name(*key)}")
+                continue
             change = Change("route", route_name(*key), "delete", ROUTES_PATH)
             change.reasons, change.params = ["not in the project"], delete_params(*key)
             changes.append(change)
     return changes
 
 
-def _deletions(desired: DesiredState, remote: Remote) -> list[Change]:
-    """Functions, then packages, on the server that the project does not have."""
+def _route_function(route: dict[str, Any]) -> str:
+    """A listed route's function as a project path (``pkg/fn``, or ``fn`` by default)."""
+    function = str(route.get("function", "")).partition(":")[0]
+    return function.removeprefix(f"{DEFAULT_PACKAGE}/")
+
+
+def _deletions(desired: DesiredState, remote: Remote, left_alone: list[str]) -> list[Change]:
+    """Functions, then packages, that this project deployed and no longer has."""
     keep_functions = {fn.path for fn in desired.functions}
     keep_packages = {pkg.name for pkg in desired.packages}
     out: list[Change] = []
     for item in _list_all(remote, "actions"):
         path = action_path(item)
-        if path not in keep_functions:
+        if path in keep_functions:
+            continue
+        if managed_by(item) != desired.project:
+            left_alone.append(f"function {path}")
+        else:
             api_path = "actions/" + "/".join(quote(p, safe="") for p in path.split("/"))
             out.append(Change("function", path, "delete", api_path, reasons=["not in the project"]))
     for item in _list_all(remote, "packages"):
         name = str(item.get("name", ""))
-        if name and name not in keep_packages:
+        if not name or name in keep_packages:
+            continue
+        if managed_by(item) != desired.project:
+            left_alone.append(f"package {name}")
+        else:
             api_path = f"packages/{quote(name, safe='')}"
             out.append(Change("package", name, "delete", api_path, reasons=["not in the project"]))
     return sorted(out, key=lambda c: (c.entity != "function", c.name))

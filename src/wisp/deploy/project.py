@@ -107,6 +107,11 @@ class Project:
     def functions(self) -> list[FunctionSpec]:
         return [fn for pkg in self.packages for fn in pkg.functions]
 
+    @property
+    def name(self) -> str:
+        """The project's name in the ``whisk-managed`` mark: its directory's name."""
+        return self.root.resolve().name
+
 
 def load_project(
     root: Path, env_file: Path | None = None, environ: Mapping[str, str] | None = None
