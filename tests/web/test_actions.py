@@ -262,3 +262,17 @@ async def test_namespaces_are_separate(
     await other.client.put(f"{ACTIONS}/echo", json=web_action(web=False))
     assert (await anonymous.get(f"{WEB}/{other.name}/default/echo")).status_code == 404
     assert (await anonymous.get(url)).status_code == 204
+
+
+async def test_underscore_namespace_is_refused_naming_the_url(
+    guest: Tenant, anonymous: httpx.AsyncClient, url: str
+) -> None:
+    # OpenWhisk's web URLs need an explicit namespace; a clear 404 says which URL works.
+    r = await anonymous.get(f"{WEB}/_/default/echo.json")
+    assert r.status_code == 404
+    assert "'_' (the caller's namespace in the REST API) is not accepted" in r.json()["error"]
+    assert "/api/v1/web/<namespace>/default/echo.json" in r.json()["error"]
+    r = await guest.client.get(f"{WEB}/_/default/echo.json")
+    assert r.status_code == 404
+    assert f"use /api/v1/web/{guest.name}/default/echo.json" in r.json()["error"]
+    assert (await anonymous.get(f"{url}.json")).status_code == 200

@@ -10,6 +10,7 @@ record whose id the response carries.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,21 @@ class WebActionsApi:
     def routes(self) -> list[Route]:
         return [Route("/api/v1/web/{ns}/{path:path}", self.endpoint, methods=METHODS)]
 
+    async def _no_default_namespace(self, request: Request, where: WebPath) -> str:
+        """OpenWhisk's web URLs name their namespace: a web call is anonymous, so ``_``
+        ("the caller's namespace") means nothing there (docs/web.md). Say so, and name
+        the URL when the request carries valid credentials."""
+        owner = "<namespace>"
+        if "authorization" in request.headers:
+            with contextlib.suppress(Unauthorized):
+                owner = (await self.ctx.auth.caller(request)).name
+        rest = where.ow_path
+        url = f"/api/v1/web/{owner}/{where.package}/{where.name}.{where.extension}{rest}"
+        return (
+            f"{NOT_FOUND} A web URL names its namespace: '_' (the caller's namespace in the "
+            f"REST API) is not accepted here, as in OpenWhisk; use {url}"
+        )
+
     async def target(self, namespace: str, package: str, name: str) -> tuple[Target, WebSpec]:
         entities = self.ctx.entities
         target = entities.cached_target(namespace, package, name)
@@ -150,6 +166,8 @@ class WebActionsApi:
     async def serve(self, request: Request) -> Response:
         namespace = request.path_params["ns"]
         where = parse_web_path(request.path_params["path"])
+        if namespace == "_":
+            raise NotFound(await self._no_default_namespace(request, where))
         target, spec = await self.target(namespace, where.package, where.name)
         if not spec.exported:
             raise NotFound(NOT_FOUND)
