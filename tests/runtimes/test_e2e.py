@@ -199,3 +199,16 @@ def test_php_project_deploys_and_runs(
     assert out == {"text": "WISP!", "fn": "php/site"}
     record = json.loads(server.ok("fn", "invoke", "php/hello", "-p", "name", "Bo", "--full").out)
     assert "greeting Bo" in server.ok("activations", "logs", record["activationId"]).out
+
+
+def test_wisp_runtimes_shows_the_mapping(server: LiveServer) -> None:
+    python = kind_of("python")
+    rows = json.loads(server.ok("runtimes", "--json").out)
+    by_kind = {row["kind"]: row for row in rows}
+    assert by_kind[python]["runs"] == python and by_kind[python]["default"] is True
+    assert by_kind[python]["version"] == platform.python_version()
+    for kind in DOCUMENTED["python"]:
+        assert by_kind[kind]["runs"] == python
+    shown = server.ok("runtimes").out
+    asked = next(k for k in DOCUMENTED["python"] if k != python)
+    assert any(line.split()[:2] == [asked, python] for line in shown.splitlines())

@@ -72,6 +72,11 @@ SUBCOMMANDS = {
         "route",
         "Expose functions as public gateway routes with an access policy.",
     ),
+    "runtimes": Subcommand(
+        "wisp.cli.runtimes",
+        "runtimes",
+        "The runtime kinds the server accepts, and the installed one that runs each.",
+    ),
     "server": Subcommand(
         "wisp.cli.server",
         "server",

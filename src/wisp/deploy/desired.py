@@ -15,7 +15,6 @@ from wisp.deploy.errors import ProjectError
 from wisp.deploy.project import DEFAULT_PACKAGE, PROJECT_FILE, FunctionSpec, PackageSpec, Project
 from wisp.deploy.routes import DesiredRoute
 from wisp.deploy.triggers import DesiredRule, DesiredTrigger, desired_rule, desired_trigger
-from wisp.runtimes import LANGUAGES, PROVIDERS
 
 Body = dict[str, Any]
 # OpenWhisk's wskdeploy marks what a project deploys with this annotation; Wisp does the
@@ -211,18 +210,8 @@ def function_body(fn: FunctionSpec, pkg: PackageSpec, runtimes: Runtimes) -> Bod
 def _kind(fn: FunctionSpec, runtimes: Runtimes) -> str:
     if fn.runtime is not None:
         asked = runtimes.resolve(fn.runtime)
-        language = fn.runtime.partition(":")[0]
-        if asked is None and language in PROVIDERS and language not in runtimes.kinds.values():
-            raise ProjectError(
-                f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r} needs "
-                f"{LANGUAGES[language]}, which is not installed on the server (the Debian "
-                f"package {PROVIDERS[language]} provides it); available: {runtimes.describe()}"
-            )
         if asked is None:
-            raise ProjectError(
-                f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r} is not offered by the "
-                f"server; available: {runtimes.describe()}"
-            )
+            raise ProjectError(_unknown_runtime(fn, runtimes))
         return asked
     family = infer_family(fn.source.path)
     if family is None:
@@ -237,6 +226,22 @@ def _kind(fn: FunctionSpec, runtimes: Runtimes) -> str:
             f"available: {runtimes.describe()}"
         )
     return kind
+
+
+def _unknown_runtime(fn: FunctionSpec, runtimes: Runtimes) -> str:
+    # Imported here, on the error path only: wisp.runtimes imports importlib.metadata,
+    # which a one-shot `wisp deploy` should not pay for (tests/cli/test_main.py).
+    from wisp.runtimes import LANGUAGES, PROVIDERS
+
+    assert fn.runtime is not None
+    where = f"{PROJECT_FILE}: {fn.where}.runtime: {fn.runtime!r}"
+    language = fn.runtime.partition(":")[0]
+    if language in PROVIDERS and language not in runtimes.kinds.values():
+        return (
+            f"{where} needs {LANGUAGES[language]}, which is not installed on the server (the "
+            f"Debian package {PROVIDERS[language]} provides it); available: {runtimes.describe()}"
+        )
+    return f"{where} is not offered by the server; available: {runtimes.describe()}"
 
 
 def _web_annotations(fn: FunctionSpec) -> list[dict[str, Any]]:
