@@ -42,6 +42,7 @@ def test_standard_otel_endpoint_is_the_fallback() -> None:
         ({"WISP_BUILD_CPUS": "-0.5"}, "WISP_BUILD_CPUS: must be a number of CPUs from 0"),
         ({"WISP_BUILD_MEMORY_MB": "16"}, "WISP_BUILD_MEMORY_MB: must be at least 64"),
         ({"WISP_BUILD_DISK_MB": "0"}, "WISP_BUILD_DISK_MB: must be at least 1"),
+        ({"WISP_BUILD_CONCURRENCY": "0"}, "WISP_BUILD_CONCURRENCY: must be at least 1"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
@@ -60,10 +61,12 @@ def test_build_settings() -> None:
         "WISP_BUILD_REGISTRIES": "pypi.mirror.example,*.npm.example",
         "WISP_BUILD_MEMORY_MB": "4096",
         "WISP_BUILD_CPUS": "2",
+        "WISP_BUILD_CONCURRENCY": "3",
     }
     settings = load_settings(env)
     assert settings.build_registries == "pypi.mirror.example,*.npm.example"
     assert (settings.build_memory_mb, settings.build_cpus) == (4096, 2.0)
+    assert settings.build_concurrency == 3
 
 
 def test_payload_and_result_limits_from_the_environment() -> None:

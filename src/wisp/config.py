@@ -54,6 +54,7 @@ class Settings:
     build_memory_mb: int = 2048  # memory (cgroup) of one build command
     build_cpus: float = 1.0  # CPU time per wall second of one build command; 0: no quota
     build_disk_mb: int = 2048  # what one build command may write to its folders on disk
+    build_concurrency: int = 2  # builds at once; further deploys that need one wait
     runtimes_file: str = ""  # JSON list of operator-defined runtime kinds
     uid_base: int = 200_000  # unprivileged uids for instances when running as root
     uid_count: int = 4096
@@ -117,6 +118,7 @@ _ENV: dict[str, str] = {
     "build_memory_mb": "WISP_BUILD_MEMORY_MB",
     "build_cpus": "WISP_BUILD_CPUS",
     "build_disk_mb": "WISP_BUILD_DISK_MB",
+    "build_concurrency": "WISP_BUILD_CONCURRENCY",
     "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
     "console_secret": "WISP_CONSOLE_SECRET",
@@ -194,6 +196,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError("WISP_BUILD_MEMORY_MB: must be at least 64 (MB)")
     if values.get("build_disk_mb", 1) < 1:
         raise ValueError("WISP_BUILD_DISK_MB: must be at least 1 (MB)")
+    if values.get("build_concurrency", 1) < 1:
+        raise ValueError("WISP_BUILD_CONCURRENCY: must be at least 1 (builds at once)")
     check_egress(values)
     if values.get("writer_backlog", 1) < 1:
         raise ValueError("WISP_WRITER_BACKLOG: must be at least 1 (activation records)")

@@ -5,6 +5,9 @@ Invoking (``POST``) is served by ``api/invoke.py`` on the same paths.
 
 from __future__ import annotations
 
+import functools
+
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +20,8 @@ from wisp.api.shapes import action_json, action_summary
 from wisp.entities import check_name
 from wisp.models import DEFAULT_PACKAGE
 
+PUT_THREADS = 64  # puts at once (each may wait for a build), apart from the shared pool
+
 
 def action_key(request: Request) -> tuple[str, str]:
     """(package, name) of an action path; ``default`` is the no-package package."""
@@ -26,6 +31,7 @@ def action_key(request: Request) -> tuple[str, str]:
 class ActionsApi:
     def __init__(self, ctx: ApiContext, invoke: Endpoint) -> None:
         self.ctx = ctx
+        self._puts = anyio.CapacityLimiter(PUT_THREADS)
         self.invoke = invoke
 
     def routes(self) -> list[Route]:
@@ -64,13 +70,16 @@ class ActionsApi:
         namespace = await self.ctx.auth.namespace(request)
         overwrite = query_bool(request, "overwrite")
         doc = await json_object(request, self.ctx.entity_body_max)
-        action = await run_in_threadpool(
+        put = functools.partial(
             self.ctx.entities.put_action,
             namespace.name,
             *action_key(request),
             doc,
             overwrite=overwrite,
         )
+        # A put may wait minutes for a server-side build: on threads of its own, so
+        # that builds never take the shared pool every other request needs.
+        action = await anyio.to_thread.run_sync(put, limiter=self._puts)
         return JSONResponse(action_json(action))
 
     async def delete(self, request: Request) -> Response:

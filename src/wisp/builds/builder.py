@@ -61,6 +61,8 @@ class Builder:
         self.code_max = code_max
         self.sandbox = sandbox
         self.timeout = timeout
+        # Builds at once, each with its cgroup's memory and CPU: the rest wait their turn.
+        self._running = threading.BoundedSemaphore(max(1, sandbox.settings.build_concurrency))
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -105,7 +107,7 @@ class Builder:
             try:
                 self._sources(exec_, runtime, staging)
                 self._check(runtime, staging)
-                with self.sandbox.uid() as uid:
+                with self._running, self.sandbox.uid() as uid:
                     runner = steps.Runner(
                         self.sandbox, self.cache, self.root, self.timeout, uid, log_lines
                     )
