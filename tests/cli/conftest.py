@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,14 @@ Wisp = Callable[..., Result]
 
 
 def wisp_executable() -> str:
+    """The `wisp` installed beside the interpreter running the tests (scripts/test's
+    virtual environment), else the one on PATH."""
+    beside = Path(sys.executable).with_name("wisp")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     found = shutil.which("wisp")
     if found is None:
-        pytest.fail("the `wisp` command is not on PATH: run `pip install -e .`")
+        pytest.fail("the `wisp` command is not installed: run scripts/test or `pip install -e .`")
     return found
 
 

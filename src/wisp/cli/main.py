@@ -113,10 +113,10 @@ class LazyGroup(click.Group):
         limit = formatter.width - 6 - max(map(len, names))
         rows = []
         for name in names:
-            if name in SUBCOMMANDS:
-                summary = click.utils.make_default_short_help(SUBCOMMANDS[name].summary, limit)
-            else:
-                summary = self.commands[name].get_short_help_str(limit)
+            # A bare stand-in shortens the summary as click would the command's own help,
+            # through click's public API (its helper in click.utils is deprecated in 8.5).
+            command = self.commands.get(name) or click.Command(name, help=SUBCOMMANDS[name].summary)
+            summary = command.get_short_help_str(limit)
             rows.append((name, summary))
         with formatter.section("Commands"):
             formatter.write_dl(rows)

@@ -18,8 +18,8 @@ Launchers live beside this file and run *inside* sandboxes: standard library onl
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -71,7 +71,10 @@ class Runtime:
         if self.family == "python":
             # -I: isolated (no env, no user site); -S: no site hooks. Both keep the
             # host's configuration out of the sandbox and cut start-up time.
-            command = [self.interpreter, "-I", "-S", str(self.launcher)]
+            # The real file, not a virtual environment's link to it: the sandbox shows the
+            # interpreter's own prefix, and functions that run sys.executable need a path
+            # that exists there (-I -S ignore the environment's site-packages anyway).
+            command = [os.path.realpath(self.interpreter), "-I", "-S", str(self.launcher)]
             if self.preload:
                 command.append("--preload=" + ",".join(str(p) for p in self.preload))
             return command
@@ -120,6 +123,10 @@ def preload_paths(distributions: tuple[str, ...]) -> tuple[Path, ...]:
     the server's site-packages (Wisp, its web stack) stays out of the sandbox's reach.
     A distribution that is not installed is skipped.
     """
+    # Here, not at the top: importlib.metadata pulls in the email package, which
+    # `wisp deploy` (importing this module for the kinds) otherwise never needs.
+    import importlib.metadata
+
     found: dict[Path, None] = {}
     for name in distributions:
         try:
