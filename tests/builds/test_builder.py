@@ -128,6 +128,16 @@ def test_build_script_runs_in_the_bundle(builder: Builder) -> None:
         assert settings.uid_base <= uid < settings.uid_base + 16 * settings.uid_count  # never root
     built = builder.path(result.name)
     assert (built / "generated.py").read_text().strip() == "VALUE = 42"
+    # The script's python3 and pip are the function's runtime's.
+    script = "python3 -c 'import sys; print(\"prefix\", sys.prefix)'\npip --version\n"
+    again = builder.build(zipped(python.kind, {"__main__.py": "", "build.sh": script}), python)
+    assert again is not None
+    prefix = Path(python.interpreter).resolve().parent.parent
+    assert (
+        f"prefix {prefix}" in again.log
+        or f"prefix {Path(python.interpreter).parent.parent}" in again.log
+    ), again.log
+    assert "pip " in again.log and " from " in again.log, again.log
     assert oct((built / "generated.py").stat().st_mode & 0o777) == "0o644"
 
 

@@ -153,7 +153,7 @@ class Builder:
 
     def _steps(self, runner: steps.Runner, runtime: Runtime, bundle: Path, code: str) -> None:
         runner.own(bundle)
-        if steps.build_script(runner, bundle):
+        if steps.build_script(runner, bundle, runtime.interpreter):
             pass  # the function's own script replaces the automatic steps
         elif runtime.family == "python" and (bundle / "requirements.txt").is_file():
             steps.pip_install(runner, bundle, runtime.interpreter, _python_version(runtime), code)

@@ -158,11 +158,14 @@ def install_into(
 # -- the steps ----------------------------------------------------------------------
 
 
-def build_script(runner: Runner, bundle: Path) -> bool:
+def build_script(runner: Runner, bundle: Path, interpreter: str = "") -> bool:
+    """``interpreter``: the function's runtime, whose folder comes first on PATH (a
+    script's ``python3`` and ``pip`` are the ones the function runs with)."""
+    path = f"{Path(interpreter).parent}:{SAFE_PATH}" if interpreter else SAFE_PATH
     for name in ("build.sh", ".build"):
         script = bundle / name
         if script.is_file():
-            runner.run(["/bin/bash", name], bundle)
+            runner.run(["/bin/bash", name], bundle, env={"PATH": path})
             return True
     return False
 
