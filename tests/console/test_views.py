@@ -152,3 +152,18 @@ async def test_non_ascii_cookies_and_tokens_are_refused_not_a_500(
     for token in ("é" * 32, "\u2603"):
         response = await browser.post("/ui/logout", data={"csrf": token}, headers=session)
         assert response.status_code == 403 and "CSRF" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/ui"])
+async def test_the_root_and_ui_lead_to_the_console(
+    browser: httpx.AsyncClient,
+    path: str,
+) -> None:
+    response = await browser.get(path)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/ui/"  # a path: never built from the Host header
+    assert (await browser.head(path)).status_code == 307
+    followed = await browser.get(path, follow_redirects=True)
+    assert followed.url.path == "/ui/login"  # the console, asking for a key
+    assert (await browser.post(path)).status_code in (404, 405)  # only reads are redirected
+    assert (await browser.get("/nothing-here")).status_code == 404

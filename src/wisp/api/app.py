@@ -32,7 +32,7 @@ from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
 from wisp.api.tracking import RequestTracking
 from wisp.api.triggers import TriggersApi
-from wisp.console import console_routes
+from wisp.console import console_entry, console_routes
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
 from wisp.invoker.deadletters import destinations
@@ -142,7 +142,7 @@ def create_app(
     # Host header; the trailing-slash forms that clients use are routed explicitly.
     app.router.redirect_slashes = False
     # Routes served on their own host names see only what no other route matched.
-    app.router.default = gateway.host_fallback(app.router.default)
+    app.router.default = gateway.host_fallback(console_entry(app.router.default))
     settings = platform.settings
     access = AccessLog(settings.log_format) if settings.access_log == "on" else None
     public = PublicFastPath(app.build_middleware_stack(), web.endpoint, gateway.endpoint)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wisp.console.session import Signer, load_secret
 from wisp.console.views import Console
@@ -29,3 +31,27 @@ def console_routes(ctx: ApiContext, obs: Observability) -> list[BaseRoute]:
     console = Console(ctx, obs, Signer(secret))
     console.templates.env.filters["iso"] = iso
     return console.routes()
+
+
+ENTRY_PATHS = ("/", "/ui")  # what people type; the console lives at /ui/
+
+
+def console_entry(default: ASGIApp) -> ASGIApp:
+    """Send ``/`` and ``/ui`` to the console; anything else to ``default`` (the 404).
+
+    Wrapped inside the gateway's host fallback rather than routed, so that a gateway
+    route on its own host name still owns that host's ``/``. The Location is a path:
+    an absolute URL would be built from the Host header.
+    """
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] in ENTRY_PATHS
+            and scope["method"] in ("GET", "HEAD")
+        ):
+            await RedirectResponse("/ui/", status_code=307)(scope, receive, send)
+            return
+        await default(scope, receive, send)
+
+    return app
