@@ -297,3 +297,22 @@ def test_a_second_replica_says_the_truth_about_the_guest_key(
         first.stop()
         first.start()
         assert "guest.key no longer works" in first.output()
+
+
+def test_startup_lists_runtimes_and_the_package_for_each_missing_one(tmp_path: Path) -> None:
+    # A PATH without go and php: every other command of the host is linked in.
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for folder in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        for program in Path(folder).iterdir() if Path(folder).is_dir() else ():
+            link = bare / program.name
+            if program.name not in ("go", "php") and not link.exists():
+                link.symlink_to(program)
+    with LiveServer(tmp_path, env={"PATH": str(bare)}) as server:
+        output = server.output()
+        (runtimes,) = [line for line in output.splitlines() if line.startswith("  runtimes:")]
+        assert "python:3." in runtimes and "go:" not in runtimes and "php:" not in runtimes
+        (missing,) = [line for line in output.splitlines() if line.startswith("  missing:")]
+        assert "Go (apt-get install golang-go)" in missing
+        assert "PHP (apt-get install php-cli)" in missing
+        assert "Node.js" not in missing or "nodejs:" not in runtimes

@@ -170,6 +170,7 @@ def serve(settings: Settings) -> None:
         "listening": settings.public_api_host,
         "store": redact(settings.store_url),
         **invoker.describe(),
+        **platform.runtimes.banner(),
         "guest_key": guest_key,
     }
     if platform.builder is not None:

@@ -65,3 +65,18 @@ def test_describe_shows_the_mapping_with_the_version_that_runs() -> None:
         if kind != python.kind:
             assert entries[kind]["alias"] == python.kind
             assert entries[kind]["version"] == python.version
+
+
+def test_the_banner_names_what_runs_and_the_package_for_what_is_missing() -> None:
+    table = RuntimeTable([python_runtime()])
+    assert table.missing() == {"nodejs": "nodejs", "go": "golang-go", "php": "php-cli"}
+    banner = table.banner()
+    python = python_runtime()
+    assert banner["runtimes"] == f"{python.kind} ({python.version})"
+    assert banner["missing"] == (
+        "Go (apt-get install golang-go); Node.js (apt-get install nodejs); "
+        "PHP (apt-get install php-cli)"
+    )
+    everything = RuntimeTable(discover())
+    if not everything.missing():  # a host with every language: no "missing" line at all
+        assert set(everything.banner()) == {"runtimes"}

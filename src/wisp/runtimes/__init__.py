@@ -365,6 +365,23 @@ class RuntimeTable:
         """Each accepted kind that runs on another version → the kind that runs it."""
         return {a: r.kind for a, r in sorted(self.aliases.items()) if a not in self.runtimes}
 
+    def missing(self) -> dict[str, str]:
+        """Each language Wisp runs that this host lacks → the Debian package adding it."""
+        have = {r.family for r in self.runtimes.values()}
+        return {family: package for family, package in PROVIDERS.items() if family not in have}
+
+    def banner(self) -> dict[str, str]:
+        """The start-up banner's lines: the kinds found, and what would add the others."""
+        found = sorted(self.runtimes.values(), key=lambda r: (r.family != "python", r.kind))
+        lines = {"runtimes": ", ".join(runtime_label(r) for r in found)}
+        missing = self.missing()
+        if missing:
+            lines["missing"] = "; ".join(
+                f"{LANGUAGES[family]} (apt-get install {package})"
+                for family, package in sorted(missing.items())
+            )
+        return lines
+
     def by_extension(self, ext: str) -> Runtime | None:
         for runtime in self.runtimes.values():
             if runtime.default and ext in runtime.extensions:
