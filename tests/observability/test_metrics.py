@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.invoker.conftest import make_target
 from wisp.api import create_app
 from wisp.errors import TooManyRequests
-from wisp.models import Activation
+from wisp.models import DEAD, Activation
 from wisp.observability.metrics import MAX_SERIES, OTHER, Metrics
 
 CODE = (
@@ -125,3 +125,11 @@ def test_series_are_bounded() -> None:
         metrics.observe(_record(f"fn{i}"))
     assert len(metrics.functions) == MAX_SERIES + 1
     assert sum(metrics.functions[("ns", OTHER)].outcomes) == 10
+
+
+def test_dead_activations_have_their_own_outcome() -> None:
+    metrics = Metrics()
+    record = _record("fn")
+    record.status_code = DEAD
+    metrics.observe(record)
+    assert metrics.functions[("ns", "fn")].outcomes == [0, 0, 0, 0, 1]

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BUCKETS_MS = tuple(b * 1000 for b in BUCKETS)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-OUTCOMES = ("success", "application_error", "developer_error", "internal_error")
+# By status code; "dead": an asynchronous activation out of retries or age.
+OUTCOMES = ("success", "application_error", "developer_error", "internal_error", "dead")
 MAX_SERIES = 5000
 OTHER = "_other"
 MB = 1024 * 1024
@@ -73,7 +74,7 @@ class FunctionStats:
     __slots__ = ("cold", "cpu_ms", "duration", "init", "oom", "outcomes", "timeouts", "wait")
 
     def __init__(self) -> None:
-        self.outcomes = [0, 0, 0, 0]
+        self.outcomes = [0] * len(OUTCOMES)
         self.duration = Histogram(BUCKETS_MS)
         self.init = Histogram(BUCKETS_MS)
         self.wait = Histogram(BUCKETS_MS)
@@ -104,7 +105,7 @@ class Metrics:
         """Count one finished activation (called on the invocation path)."""
         stats = self.stats(record.namespace, record.name)
         status = record.status_code
-        stats.outcomes[status if 0 <= status < 4 else 3] += 1
+        stats.outcomes[status if 0 <= status < len(OUTCOMES) else 3] += 1
         stats.duration.observe(record.end - record.start)
         for annotation in record.annotations:
             key = annotation["key"]
