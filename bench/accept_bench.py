@@ -11,7 +11,9 @@ side's accept rates, medians, server CPU per accepted invoke, and the ratio B/A.
     python bench/accept_bench.py --a /tmp/before/src --b src [--rounds 6] [--duration 4]
 
 Over HTTP, running what was accepted competes with accepting for the one event loop,
-so a side that runs activations faster accepts fewer per second. ``--inprocess N``
+so a side that runs activations faster accepts fewer per second. ``--parked`` takes
+running out of the picture: the function asks for more memory than the pool has, so
+every accepted invocation is journaled and waits, and none runs. ``--inprocess N``
 measures the accept path alone: ``LocalInvoker.submit`` N times in a process per
 round, into a pool with no room (every invocation is accepted, journaled and parked,
 none runs), with the journal on and off, for both trees. The journal's cost is
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab_bench import Side, cpu_seconds
 from invoke_bench import (
+    CODE,
     RawClient,
     count_records,
     invoke_path,
@@ -44,7 +48,7 @@ from invoke_bench import (
 
 NAME = "accepted"
 
-# One in-process round: argv = src, journal on|off, count. Prints accepts per second.
+# One in-process round: argv = src, journal on|off, count. Prints accepts per CPU second.
 INPROCESS = """
 import asyncio, sys, tempfile, time
 from pathlib import Path
@@ -82,20 +86,20 @@ async def main():
                     exec=Exec(kind="python:3.11", code=code, digest="d" * 64),
                     limits=ActionLimits(timeout=3000, memory=256, logs=1024), version="0.0.1")
     target = Target(action=action)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall: steadier on a shared, busy machine
     for i in range(count):
         invoker.submit(target, {"name": "Ada", "i": i}, subject="guest")
         if i % 64 == 63:
             await asyncio.sleep(0)  # the tasks start and park, as between requests
     await asyncio.sleep(0)
-    print(round(count / (time.perf_counter() - started)))
+    print(round(count / (time.process_time() - started)))
 
 asyncio.run(main())
 """
 
 
 def inprocess(srcs: dict[str, str], count: int, rounds: int) -> dict[str, object]:
-    """Accepts per second of the accept path alone, per tree and journal on/off."""
+    """Accepts per CPU second of the accept path alone, per tree and journal on/off."""
     rates: dict[str, list[int]] = {}
     for _ in range(rounds):  # every variant once per round: drift hits all alike
         for name, src in srcs.items():
@@ -109,7 +113,7 @@ def inprocess(srcs: dict[str, str], count: int, rounds: int) -> dict[str, object
                 rates.setdefault(f"{name}_journal_{journal}", []).append(int(out.split()[-1]))
         print(json.dumps(rates), file=sys.stderr, flush=True)
     medians = {key: statistics.median(values) for key, values in rates.items()}
-    summary: dict[str, object] = {"rounds": rates, "median_accepts_per_s": medians}
+    summary: dict[str, object] = {"rounds": rates, "median_accepts_per_cpu_s": medians}
     for name in srcs:
         on, off = medians[f"{name}_journal_on"], medians[f"{name}_journal_off"]
         summary[f"{name}_journal_cost"] = round(1 - on / off, 3)
@@ -117,6 +121,18 @@ def inprocess(srcs: dict[str, str], count: int, rounds: int) -> dict[str, object
     summary["ratio_b_over_a_journal_on"] = round(ratio, 3)
     summary["submits_per_round"] = count
     return summary
+
+
+PARKED_POOL_MB = 128  # smaller than the function's memory: nothing ever runs
+
+
+def put_parked(client: RawClient) -> None:
+    body = json.dumps(
+        {"exec": {"kind": "python:default", "code": CODE}, "limits": {"memory": 256}}
+    ).encode()
+    status, text = client.request("PUT", f"/api/v1/namespaces/_/actions/{NAME}", body)
+    if status != 200:
+        raise SystemExit(f"could not create {NAME}: {status} {text!r}")
 
 
 def wait_recorded(db: Path, expected: int, seconds: float = 300) -> float:
@@ -137,6 +153,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=4, help="seconds per round")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--inprocess", type=int, default=0, help="submits per in-process round")
+    parser.add_argument("--parked", action="store_true", help="accept only: nothing runs")
     args = parser.parse_args()
     if args.inprocess:
         summary = inprocess({"a": args.a, "b": args.b}, args.inprocess, args.rounds)
@@ -145,19 +162,25 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
     tmp = Path(tempfile.mkdtemp(prefix="wisp-accept-"))
+    if args.parked:
+        os.environ["WISP_POOL_MEMORY_MB"] = str(PARKED_POOL_MB)  # read by start_server
     sides: dict[str, Side] = {}
     accepted: dict[str, int] = {"a": 0, "b": 0}
     try:
         for name in ("a", "b"):
             proc, port, auth = start_server(tmp / name, server_cmd(getattr(args, name)))
             client = RawClient(port, auth)
-            put_action(client, NAME)
+            if args.parked:
+                put_parked(client)
+            else:
+                put_action(client, NAME)
             sides[name] = Side(proc, port, auth, client)
         path = invoke_path(NAME, blocking=False)
         for name, side in sides.items():  # warm: instances up, code paths imported
             warm = wrk(side.port, side.auth, path, args.connections, 2)
             accepted[name] += int(warm["requests"])
-            wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
+            if not args.parked:
+                wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
         rounds: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
         order = ["a", "b", "b", "a"] * ((args.rounds + 1) // 2)
         for name in order[: 2 * args.rounds]:
@@ -169,7 +192,8 @@ def main() -> None:
             accepted[name] += int(result["requests"])
             # The server's CPU in the round: accepting, plus running what it accepted.
             result["server_cpu_us"] = round((after - before) / done * 1e6, 1)
-            result["drain_s"] = wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
+            if not args.parked:
+                result["drain_s"] = wait_recorded(tmp / name / "data" / "wisp.db", accepted[name])
             rounds[name].append(result)
             print(f"{name}: {json.dumps(result)}", file=sys.stderr, flush=True)
         summary: dict[str, object] = {}
@@ -188,6 +212,7 @@ def main() -> None:
                 "recorded": count_records(tmp / name / "data" / "wisp.db", NAME),
             }
         summary["ratio_b_over_a"] = round(medians["b"] / medians["a"], 3) if medians["a"] else None
+        summary["parked"] = args.parked
         summary["connections"] = args.connections
         summary["duration_s"] = args.duration
         with open("/proc/loadavg") as loadavg:

@@ -28,8 +28,9 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from wisp.sandbox.base import Instance, Sandbox
 
@@ -53,6 +54,49 @@ class Lease:
     cold: bool = False
     spoiled: bool = False
     last_used: float = field(default_factory=time.monotonic)
+
+
+class Holding:
+    """``async with pool.lease(...) as lease``: a class, not a generator-based context
+    manager, as it is on every invocation's path."""
+
+    __slots__ = ("key", "kind", "lease", "max_instances", "memory_mb", "network", "pool")
+
+    def __init__(
+        self,
+        pool: Pool,
+        key: Hashable,
+        kind: str,
+        memory_mb: int,
+        max_instances: int | None,
+        network: str,
+    ) -> None:
+        self.pool = pool
+        self.key = key
+        self.kind = kind
+        self.memory_mb = memory_mb
+        self.max_instances = max_instances
+        self.network = network
+        self.lease: Lease | None = None
+
+    async def __aenter__(self) -> Lease:
+        self.lease = await self.pool.acquire(
+            self.key, self.kind, self.memory_mb, self.max_instances, self.network
+        )
+        return self.lease
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lease = self.lease
+        assert lease is not None
+        if kind is None and not lease.spoiled:
+            self.pool.release(lease)
+        else:
+            await self.pool.discard(lease)
 
 
 @dataclass(eq=False)
@@ -120,27 +164,18 @@ class Pool:
         """(instances, of which idle) per key: read by /metrics, not on the hot path."""
         return {key: (live, len(self._idle.get(key, ()))) for key, live in self._live.items()}
 
-    @contextlib.asynccontextmanager
-    async def lease(
+    def lease(
         self,
         key: Hashable,
         kind: str,
         memory_mb: int,
         max_instances: int | None = None,
         network: str = "egress",
-    ) -> AsyncIterator[Lease]:
-        """Hold an instance for the block: released after it unless ``spoiled``;
-        discarded when the block raises or is cancelled (its state is unknown)."""
-        lease = await self.acquire(key, kind, memory_mb, max_instances, network)
-        try:
-            yield lease
-        except BaseException:
-            await self.discard(lease)
-            raise
-        if lease.spoiled:
-            await self.discard(lease)
-        else:
-            self.release(lease)
+    ) -> Holding:
+        """Hold an instance for an ``async with`` block: released after it unless
+        ``spoiled``; discarded when the block raises or is cancelled (its state is
+        unknown)."""
+        return Holding(self, key, kind, memory_mb, max_instances, network)
 
     async def acquire(
         self,
