@@ -8,7 +8,7 @@ who asked and why, the trace and request id it belongs to, and its attempt.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from wisp.invoker.base import Target
@@ -49,7 +49,7 @@ class InvocationRequest:
     # A blocking caller's early answer: set when a stop hands it back unstarted.
     handoff: asyncio.Future[None] | None = None
     journaled: int | None = None  # the journal file holding it, once written
-    extra: dict[str, Any] | None = None  # room for policies (retries)
+    extra: dict[str, Any] = field(default_factory=dict)  # room for policies (retries)
 
     @property
     def action(self) -> Action:
@@ -101,7 +101,7 @@ class InvocationRequest:
             trace=Trace(*trace) if isinstance(trace, list) and len(trace) == 5 else None,
             attempt=int(entry.get("attempt", 1)),
             recovered=True,
-            extra=entry.get("extra"),
+            extra=entry.get("extra") or {},
         )
 
 
