@@ -143,6 +143,22 @@ def test_activations_list(server: LiveServer, first_deploy: Result) -> None:
     assert "cold" in table.out  # the first invocation of each function started cold
 
 
+def test_listings_in_a_pipe_keep_whole_values(server: LiveServer, first_deploy: Result) -> None:
+    items = json.loads(server.ok("activations", "list", "--json").out)
+    server.env["COLUMNS"] = "40"  # a narrow terminal's width, but stdout is a pipe
+    try:
+        listing = server.ok("activations", "list").out.splitlines()
+        functions = server.ok("fn", "list").out
+    finally:
+        server.env["COLUMNS"] = "200"
+    assert "…" not in "".join(listing) and "…" not in functions
+    assert listing[0].split() == ["datetime", "status", "start", "duration", "id", "name"]
+    assert items[0]["activationId"] in listing[1].split()
+    assert items[0]["name"] in listing[1] and "success" in "".join(listing)
+    assert len(listing) == len(items) + 1
+    assert "hello/hello" in functions
+
+
 def test_failed_activation_exits_non_zero(server: LiveServer, tmp_path: Path) -> None:
     project = tmp_path / "failing"
     (project / "packages" / "default").mkdir(parents=True)

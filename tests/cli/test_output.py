@@ -53,3 +53,33 @@ def test_tables_go_through_rich(
 
 def test_strip_markup_keeps_unknown_brackets() -> None:
     assert strip_markup("[bold red]x[/] [link] [/x]") == "x [link] [/x]"
+
+
+def test_tables_in_a_pipe_print_whole_values(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "30")  # Rich would cut every value to fit this
+    table = make_table()
+    table.add_column("datetime")
+    table.add_column("status")
+    table.add_column("duration", justify="right")
+    table.add_column("id")
+    long_id = "0123456789abcdef0123456789abcdef"
+    table.add_row("2026-12-03 06:00:01", "[green]success[/]", "5ms", long_id)
+    table.add_row("2026-12-03 06:00:02", "application error", "1234ms", "x\ny")
+    Printer("stdout").print(table)
+    assert capsys.readouterr().out.splitlines() == [
+        "datetime             status             duration  id",
+        "2026-12-03 06:00:01  success                 5ms  " + long_id,
+        "2026-12-03 06:00:02  application error    1234ms  x y",
+    ]
+
+
+def test_a_headless_table_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    table = make_table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("name", "hello/hello")
+    table.add_row("runtime", "python:3.11")
+    Printer("stdout").print(table)
+    assert capsys.readouterr().out.splitlines() == ["name     hello/hello", "runtime  python:3.11"]

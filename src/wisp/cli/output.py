@@ -55,6 +55,13 @@ class Printer:
     ) -> None:
         """Print ``objects`` on one line; strings may carry markup, others go through Rich."""
         if any(not isinstance(o, str) for o in objects):
+            if not self.file.isatty() and all(_is_table(o) for o in objects):
+                # In a pipe or a file, whole values in aligned columns (as doctl prints):
+                # Rich would fit the table to 80 columns and cut values with "…".
+                for table in objects:
+                    self.file.write("".join(line + "\n" for line in plain_table(table)))
+                self.file.flush()
+                return
             self.rich().print(*objects)
             return
         text = " ".join(objects)
@@ -112,6 +119,34 @@ def make_table(*, show_header: bool = True) -> Table:
     from rich.table import Table
 
     return Table(box=None, show_header=show_header, header_style="bold")
+
+
+def _is_table(thing: Any) -> bool:
+    return type(thing).__name__ == "Table" and type(thing).__module__ == "rich.table"
+
+
+def plain_table(table: Table) -> list[str]:
+    """``table``'s rows as lines of whole values, columns two spaces apart."""
+    columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
+    rows = [list(row) for row in zip(*columns, strict=True)] if columns else []
+    if table.show_header:
+        rows.insert(0, [_plain(column.header) for column in table.columns])
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(columns))]
+    right = [column.justify == "right" for column in table.columns]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if flush else cell.ljust(width)
+            for cell, width, flush in zip(row, widths, right, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _plain(cell: Any) -> str:
+    plain = getattr(cell, "plain", None)  # a rich.text.Text
+    text = plain if isinstance(plain, str) else strip_markup(str(cell))
+    return " ".join(text.splitlines())  # one line per row, whatever a value holds
 
 
 def print_json(data: Any) -> None:
