@@ -103,6 +103,12 @@ def test_requirements_are_installed_once_and_cached(builder: Builder) -> None:
     assert (
         builder.path(again.name) / site.relative_to(builder.path(result.name)) / "six.py"
     ).is_file()
+    # Copied with their modification times: the .pyc pip compiled still match.
+    first_six, again_six = (
+        site / "six.py",
+        builder.path(again.name) / site.relative_to(builder.path(result.name)) / "six.py",
+    )
+    assert first_six.stat().st_mtime_ns == again_six.stat().st_mtime_ns
 
 
 def test_package_json_dependencies_are_installed(builder: Builder) -> None:

@@ -79,6 +79,9 @@ def copy_tree(source: Path, target: Path) -> None:
             elif stat.S_ISREG(info.st_mode):
                 shutil.copyfile(src, dst, follow_symlinks=False)
                 os.chmod(dst, 0o755 if info.st_mode & 0o111 else 0o644)
+                # Compiled .pyc files name their source's mtime: keep it, or every cold
+                # start recompiles the dependencies (a bundle is read-only).
+                os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns))
             else:
                 raise CacheError(f"{rel / name} is not a regular file, folder or symlink")
 
