@@ -7,6 +7,9 @@ The result is a read-only directory beside the unpacked bundles, named by a hash
 of the code, and the version records its name and log (``Exec.build``,
 ``Exec.build_log``). A failed build raises, so that version is never stored and the
 running one stays; a built bundle over the code limit is refused with its size.
+Inputs that reach outside the function are refused first (inputs.py); every command
+then runs in a build sandbox (sandbox.py), at most ``WISP_BUILD_CONCURRENCY`` builds
+at once.
 """
 
 from __future__ import annotations
