@@ -190,3 +190,31 @@ async def test_concurrent_invokes_with_one_key_start_one_activation(
     assert {r.status_code for r in answers} == {202}
     assert len({r.json()["activationId"] for r in answers}) == 1
     assert len(invoker.calls) == 1
+
+
+async def test_a_refused_invoke_gives_its_idempotency_key_back(
+    guest: Tenant, fn: str, invoker: FakeInvoker
+) -> None:
+    headers = {"Idempotency-Key": "after-503"}
+    invoker.accepting = False  # stopping: submit refuses with 503
+    refused = await guest.client.post(fn, json={"x": 1}, headers=headers)
+    assert refused.status_code == 503
+    invoker.accepting = True
+    retried = await guest.client.post(fn, json={"x": 1}, headers=headers)
+    assert retried.status_code == 202
+    assert [c.activation_id for c in invoker.calls] == [retried.json()["activationId"]]
+
+
+async def test_a_refused_redrive_keeps_the_dead_letter(
+    guest: Tenant, fn: str, platform: Platform, invoker: FakeInvoker
+) -> None:
+    platform.store.put_dead_letter(_letter(guest.name, "e" * 32, 1))
+    invoker.accepting = False
+    assert (await guest.client.post(f"{LETTERS}/{'e' * 32}/redrive")).status_code == 503
+    assert (await guest.client.get(f"{LETTERS}/{'e' * 32}")).status_code == 200
+    invoker.accepting = True
+    answers = await asyncio.gather(
+        *(guest.client.post(f"{LETTERS}/{'e' * 32}/redrive") for _ in range(5))
+    )
+    assert sorted(a.status_code for a in answers) == [202, 404, 404, 404, 404]
+    assert len(invoker.calls) == 1

@@ -88,6 +88,17 @@ def test_an_idempotency_key_is_claimed_once_until_it_expires(store: Store) -> No
     assert store.claim_idempotency_key("guest", "k", third, expired_before=0) == third
 
 
+def test_a_claim_is_released_only_by_its_holder(store: Store) -> None:
+    mine = IdempotencyClaim("a" * 32, "h", 1_000)
+    store.claim_idempotency_key("guest", "k", mine, expired_before=0)
+    assert store.release_idempotency_key("guest", "k", "b" * 32) is False
+    assert store.release_idempotency_key("other", "k", "a" * 32) is False
+    assert store.release_idempotency_key("guest", "k", "a" * 32) is True
+    assert store.release_idempotency_key("guest", "k", "a" * 32) is False
+    theirs = IdempotencyClaim("c" * 32, "h2", 2_000)
+    assert store.claim_idempotency_key("guest", "k", theirs, expired_before=0) == theirs
+
+
 def test_concurrent_claims_of_one_key_have_one_winner(store: Store) -> None:
     results: list[IdempotencyClaim] = []
     lock = threading.Lock()

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from wisp.api.actions import action_key
 from wisp.api.context import ApiContext, route
 from wisp.api.inputs import json_object, paging
-from wisp.errors import NotFound
+from wisp.errors import NotFound, WispError
 from wisp.models import DeadLetter
 from wisp.triggers.service import split_action
 
@@ -78,7 +78,8 @@ class AsyncWorkApi:
 
     async def redrive(self, request: Request) -> Response:
         """Invoke the function again (latest version) with the same input, as a new
-        asynchronous activation; the dead letter is removed once that is accepted."""
+        asynchronous activation. The dead letter is taken first, so two redrives of one
+        letter run it once; it is put back when the invoke is refused."""
         letter = await self._letter(request)
         package, name = split_action(letter.name)
         entities = self.ctx.entities
@@ -87,15 +88,23 @@ class AsyncWorkApi:
             target = await run_in_threadpool(
                 entities.resolve_target, letter.namespace, package, name
             )
-        params = letter.request.get("params")
-        invocation = self.ctx.platform.invoker.submit(
-            target,
-            dict(params) if isinstance(params, dict) else {},
-            subject=str(letter.request.get("subject") or letter.namespace),
-            cause=letter.activation_id,
-        )
         store = self.ctx.platform.store
-        await run_in_threadpool(store.delete_dead_letter, letter.namespace, letter.activation_id)
+        taken = await run_in_threadpool(
+            store.delete_dead_letter, letter.namespace, letter.activation_id
+        )
+        if not taken:
+            raise NotFound(DEAD_LETTER_NOT_FOUND)
+        params = letter.request.get("params")
+        try:
+            invocation = self.ctx.platform.invoker.submit(
+                target,
+                dict(params) if isinstance(params, dict) else {},
+                subject=str(letter.request.get("subject") or letter.namespace),
+                cause=letter.activation_id,
+            )
+        except WispError:
+            await run_in_threadpool(store.put_dead_letter, letter)
+            raise
         return JSONResponse(
             {"activationId": invocation.activation_id, "redriven": letter.activation_id},
             status_code=202,

@@ -22,7 +22,7 @@ from wisp.api.errors import error_response
 from wisp.api.inputs import json_object, query_bool, query_int
 from wisp.api.retention import IDEMPOTENCY_WINDOW_MS
 from wisp.codec import canonical
-from wisp.errors import BadRequest, Unprocessable
+from wisp.errors import BadRequest, Unprocessable, WispError
 from wisp.ids import activation_id
 from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, Activation, IdempotencyClaim
 
@@ -60,9 +60,16 @@ class InvokeApi:
             chosen, first = await self.claim(namespace.name, key, function, params, blocking)
             if not first:  # the key's activation was started before: not again
                 return _accepted(chosen, {ACTIVATION_HEADER: chosen})
-        invocation = ctx.platform.invoker.submit(
-            target, params, subject=namespace.name, blocking=blocking, activation_id=chosen
-        )
+        try:
+            invocation = ctx.platform.invoker.submit(
+                target, params, subject=namespace.name, blocking=blocking, activation_id=chosen
+            )
+        except WispError:
+            if chosen is not None and key is not None:
+                # Refused (429, 503): nothing runs under the key, so a retry may claim it.
+                store = ctx.platform.store
+                await run_in_threadpool(store.release_idempotency_key, namespace.name, key, chosen)
+            raise
         headers = {ACTIVATION_HEADER: invocation.activation_id}
         if not blocking:
             return _accepted(invocation.activation_id, headers)

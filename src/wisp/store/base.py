@@ -276,5 +276,10 @@ class Store(ABC):
         Of any number of concurrent callers with one key, exactly one wins."""
 
     @abstractmethod
+    def release_idempotency_key(self, namespace: str, key: str, activation_id: str) -> bool:
+        """Drop ``key``'s claim if ``activation_id`` still holds it (its invocation was
+        refused after the claim, so nothing runs under it); True when dropped."""
+
+    @abstractmethod
     def purge_idempotency_keys(self, older_than: int) -> int:
         """Delete claims created before ``older_than`` (epoch ms); return count."""

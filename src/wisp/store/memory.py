@@ -440,6 +440,14 @@ class MemoryStore(Store):
             self._idempotency[(namespace, key)] = copy.deepcopy(claim)
             return copy.deepcopy(claim)
 
+    def release_idempotency_key(self, namespace: str, key: str, activation_id: str) -> bool:
+        with self._lock:
+            held = self._idempotency.get((namespace, key))
+            if held is None or held.activation_id != activation_id:
+                return False
+            del self._idempotency[(namespace, key)]
+            return True
+
     def purge_idempotency_keys(self, older_than: int) -> int:
         with self._lock:
             old = [k for k, c in self._idempotency.items() if c.created < older_than]

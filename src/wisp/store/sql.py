@@ -686,6 +686,10 @@ class SqlStore(Store):
                 conn, insert, namespace, key, claim, expired_before
             )
 
+    def release_idempotency_key(self, namespace: str, key: str, activation_id: str) -> bool:
+        with self._begin() as conn:
+            return sql_async.release_idempotency_key(conn, namespace, key, activation_id)
+
     def purge_idempotency_keys(self, older_than: int) -> int:
         with self._begin() as conn:
             return sql_async.purge_idempotency_keys(conn, older_than)

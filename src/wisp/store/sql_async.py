@@ -144,6 +144,16 @@ def claim_idempotency_key(
     return IdempotencyClaim(row.activation_id, row.body_hash, row.created)
 
 
+def release_idempotency_key(
+    conn: Connection, namespace: str, key: str, activation_id: str
+) -> bool:
+    t = schema.idempotency_keys
+    query = delete(t).where(
+        t.c.namespace == namespace, t.c.key == key, t.c.activation_id == activation_id
+    )
+    return bool(conn.execute(query).rowcount)
+
+
 def purge_idempotency_keys(conn: Connection, older_than: int) -> int:
     t = schema.idempotency_keys
     return int(conn.execute(delete(t).where(t.c.created < older_than)).rowcount)
