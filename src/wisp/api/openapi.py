@@ -324,7 +324,8 @@ SCHEMAS: Json = {
         "annotations": {"type": "array", "items": _ref("KeyValue"), "description":
                         "path, kind, limits, waitTime, initTime (cold starts), timeout, "
                         "cpuTime (ms), peakMemory (bytes), oom, requestId, traceId, "
-                        "spanId, parentSpanId"}}},
+                        "spanId, parentSpanId, attempt, attempts (earlier runs of a "
+                        "retried activation), reason (a dead one's), recovered"}}},
     "InvokeConfig": {"type": "object", "properties": {
         "maximumRetryAttempts": {"type": "integer", "minimum": 0, "maximum": 5, "default": 0},
         "maximumEventAgeSeconds": {"type": "integer", "minimum": 60, "maximum": 21600,

@@ -2,7 +2,7 @@
 
     ACCEPTED ──▶ STARTED ──▶ FINISHED
         │           │
-        │           └──▶ (retry policy) ──▶ RETRIED ──▶ ACCEPTED (attempt + 1)
+        │           └──▶ (retrying) ──▶ RETRIED ──▶ ACCEPTED (attempt + 1)
         │                                 └▶ DEAD
         └── a stop or crash before STARTED: stays ACCEPTED in the journal, runs after restart
 
@@ -12,8 +12,9 @@
 |          |                            | blocking call whose caller stopped waiting)             |
 | STARTED  | executor (``executor``)    | holds an instance; journaled as a ``started`` mark      |
 | FINISHED | executor's ``settle``      | its record went to the activation writer                |
-| RETRIED  | retry policy (in settle)   | this attempt failed and another was scheduled           |
-| DEAD     | retry policy (in settle)   | attempts or maximum age exhausted: a dead letter        |
+| RETRIED  | ``retrying`` (executor)    | this attempt failed and another was scheduled: the      |
+|          |                            | request journaled again with the next attempt           |
+| DEAD     | ``retrying``, then settle  | attempts or maximum age exhausted: a dead letter        |
 
 After a crash, the journal tells them apart: ACCEPTED without STARTED runs again
 (``recovered``); STARTED without a record is recorded as interrupted.
