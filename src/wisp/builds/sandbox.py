@@ -83,6 +83,14 @@ class SetupFailed(PlatformError):
     """The sandbox could not be made: the command did not run at all."""
 
 
+class BuildsRefused(SetupFailed):
+    """This server cannot confine a build at all (its isolation level is too low): a
+    setting of the server, not a failure, so callers get 501 rather than a 500."""
+
+    status = 501
+    code = "builds_unavailable"
+
+
 @dataclass(frozen=True)
 class Mount:
     host: Path
@@ -176,7 +184,7 @@ class BuildSandbox:
     def uid(self) -> Iterator[int | None]:
         """The uid one build's commands run as (None: the server's, in a user namespace)."""
         if self.refused:
-            raise SetupFailed(self.refused)
+            raise BuildsRefused(self.refused)
         if not self.as_root:
             yield None
             return
@@ -195,7 +203,7 @@ class BuildSandbox:
         timeout: float,
     ) -> Outcome:
         if self.refused:
-            raise SetupFailed(self.refused)
+            raise BuildsRefused(self.refused)
         group = None
         if self.cgroups:
             name = f"build-{os.getpid()}-{next(_groups)}"
