@@ -9,6 +9,8 @@ come in OpenWhisk's JSON shape (what real clients send); domain objects go out.
   nothing keeps it, which is what makes a second identical deploy a no-op.
 - ``exec`` is a server-owned annotation: clients echo it back, so it is dropped on
   the way in (and added on the way out, in ``api/shapes.py``).
+- A rollback makes a new version with an old one's code and settings, annotated
+  ``rollback: {from, to}``; the last ``VERSIONS_KEPT`` versions are kept.
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ from wisp.store.base import Store
 # OpenWhisk's entity name rule: word characters, then also '@', ' ', '.', '-'.
 _NAME = re.compile(r"\w|\w[\w@ .-]*[\w@.-]", re.ASCII)
 _NAME_MAX = 256
-SERVER_ANNOTATIONS = frozenset({"exec", "runtime"})
+ROLLBACK = "rollback"  # annotation of a version made by a rollback: {"from", "to"}
+SERVER_ANNOTATIONS = frozenset({"exec", "runtime", ROLLBACK})
 EXEC_FIELDS = frozenset({"kind", "code", "binary", "main"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
 TargetKey = tuple[str, str, str]  # (namespace, package, name)
 VERSION_ATTEMPTS = 10  # concurrent PUTs of one action: each takes the next free version
+VERSIONS_KEPT = 20  # per action, besides those an alias points at
+_VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}", re.ASCII)
 
 
 def now_ms() -> int:
@@ -169,7 +174,9 @@ class EntityService:
         doc: Mapping[str, Any],
         *,
         overwrite: bool = False,
+        subject: str = "",
     ) -> Action:
+        """Create or update; ``subject`` (who puts it) is kept with a new version."""
         check_name("action", name)
         if package != DEFAULT_PACKAGE:
             check_name("package", package)
@@ -178,12 +185,12 @@ class EntityService:
         built: dict[str, Exec] = {}  # by digest: a retry does not build again
         for _ in range(VERSION_ATTEMPTS - 1):
             try:
-                return self._put_action(namespace, package, name, doc, overwrite, built)
+                return self._put_action(namespace, package, name, doc, overwrite, built, subject)
             except VersionTaken:
                 # A concurrent PUT stored the version this one computed: apply this
                 # one's changes on top of that version, as the next version.
                 continue
-        return self._put_action(namespace, package, name, doc, overwrite, built)
+        return self._put_action(namespace, package, name, doc, overwrite, built, subject)
 
     def _put_action(
         self,
@@ -193,6 +200,7 @@ class EntityService:
         doc: Mapping[str, Any],
         overwrite: bool,
         built: dict[str, Exec],
+        subject: str,
     ) -> Action:
         existing = self.store.get_action(namespace, package, name)
         if existing is not None and not overwrite:
@@ -222,6 +230,7 @@ class EntityService:
                 annotations=annotations or [],
                 publish=bool(publish),
                 updated=now_ms(),
+                subject=subject,
             )
         else:
             action = replace(
@@ -229,16 +238,96 @@ class EntityService:
                 exec=exec_,
                 limits=limits,
                 parameters=existing.parameters if parameters is None else parameters,
-                annotations=existing.annotations if annotations is None else annotations,
+                # A new version is no rollback: the server's annotations are its own.
+                annotations=_own(existing.annotations) if annotations is None else annotations,
                 publish=existing.publish if publish is None else publish,
             )
             if _action_content(action) == _action_content(existing):
                 return existing
             action.version = next_version(existing.version)
             action.updated = now_ms()
+            action.subject = subject
+        self._store_version(action)
+        return action
+
+    def _store_version(self, action: Action) -> None:
+        """Store a new version, run it from now on, and forget versions past retention."""
+        namespace, package, name = action.namespace, action.package, action.name
         self.store.put_action(action)
         self._invalidate(namespace, package, name)
-        return action
+        pinned = self._pinned_versions(namespace, package, name)
+        self.store.prune_action_versions(namespace, package, name, VERSIONS_KEPT, pinned)
+
+    def _pinned_versions(self, namespace: str, package: str, name: str) -> set[str]:
+        """Versions kept past retention. None yet: aliases will pin theirs."""
+        return set()
+
+    # -- versions and rollback -----------------------------------------------
+    def list_versions(self, namespace: str, package: str, name: str) -> list[Action]:
+        """The action's kept versions, newest first."""
+        self.get_action(namespace, package, name)  # 404 for a missing function
+        found = []
+        for version in reversed(self.store.list_action_versions(namespace, package, name)):
+            action = self.store.get_action_version(namespace, package, name, version)
+            if action is not None:  # pruned meanwhile
+                found.append(action)
+        return found
+
+    def rollback(
+        self, namespace: str, package: str, name: str, to: str | None, *, subject: str = ""
+    ) -> tuple[Action, bool]:
+        """Run version ``to`` (default: the one before the current one) again, as a new
+        version annotated with what it rolled back from; (that version, True). Rolling
+        back to the code and settings that already run changes nothing: (current, False)."""
+        if to is not None and not _VERSION.fullmatch(to):
+            raise BadRequest(f"version must look like 0.0.2 (got {_show(to)})")
+        for attempt in range(VERSION_ATTEMPTS):
+            current = self.get_action(namespace, package, name)
+            wanted = to if to is not None else self._previous(current)
+            old = self.store.get_action_version(namespace, package, name, wanted)
+            if old is None:
+                kept = self.store.list_action_versions(namespace, package, name)
+                raise NotFound(
+                    f"version {wanted} of function {current.path!r} does not exist "
+                    f"(kept: {', '.join(kept)})"
+                )
+            if _action_content(old) == _action_content(current):
+                return current, False
+            self._check_build(old)
+            note = {"key": ROLLBACK, "value": {"from": current.version, "to": old.version}}
+            action = replace(
+                old,
+                annotations=[*_own(old.annotations), note],
+                version=next_version(current.version),
+                updated=now_ms(),
+                subject=subject,
+            )
+            try:
+                self._store_version(action)
+            except VersionTaken:
+                if attempt == VERSION_ATTEMPTS - 1:
+                    raise
+                continue  # an update landed meanwhile: roll back from it instead
+            return action, True
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _previous(self, current: Action) -> str:
+        versions = self.store.list_action_versions(current.namespace, current.package, current.name)
+        at = versions.index(current.version) if current.version in versions else len(versions)
+        if at == 0:
+            raise Conflict(
+                f"function {current.path!r} has no version before {current.version} "
+                "to roll back to"
+            )
+        return versions[at - 1]
+
+    def _check_build(self, old: Action) -> None:
+        build = old.exec.build
+        if build and self.builder is not None and not self.builder.path(build).is_dir():
+            raise Conflict(
+                f"version {old.version} of function {old.path!r} ran the build {build}, "
+                "which is no longer on this server: deploy that code again instead"
+            )
 
     def get_action(self, namespace: str, package: str, name: str) -> Action:
         action = self.store.get_action(namespace, package, name)
@@ -453,8 +542,13 @@ def _package_content(p: Package) -> tuple[Any, ...]:
 
 def _action_content(a: Action) -> tuple[Any, ...]:
     exec_ = a.exec
-    return (exec_.digest, exec_.requested, exec_.binary, a.limits, a.parameters, a.annotations,
-            a.publish)
+    return (exec_.digest, exec_.requested, exec_.binary, a.limits, a.parameters,
+            _own(a.annotations), a.publish)
+
+
+def _own(annotations: KeyValues) -> KeyValues:
+    """The annotations the function's deployer gave (the server adds the others)."""
+    return [a for a in annotations if a.get("key") not in SERVER_ANNOTATIONS]
 
 
 def _key_values(field: str, raw: Any) -> KeyValues | None:

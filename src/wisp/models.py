@@ -67,7 +67,8 @@ class Action:
     annotations: KeyValues = field(default_factory=list)
     publish: bool = False
     version: str = "0.0.1"
-    updated: int = 0  # epoch ms
+    updated: int = 0  # epoch ms: when this version was made
+    subject: str = ""  # who made this version (the namespace whose key put it)
 
     @property
     def path(self) -> str:

@@ -223,6 +223,41 @@ def test_a_version_is_never_rewritten_with_other_content(store: Store) -> None:
     assert store.list_action_versions("guest", DEFAULT_PACKAGE, "hello") == ["0.0.1", "0.0.2"]
 
 
+def test_a_version_keeps_who_made_it(store: Store) -> None:
+    made = dataclasses.replace(action("hello", version="0.0.1"), subject="alice")
+    store.put_action(made)
+    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.1") == made
+    assert store.get_action("guest", DEFAULT_PACKAGE, "hello") == made
+    # Put again by someone else with the same content: the version is not rewritten.
+    store.put_action(dataclasses.replace(made, subject="bob"))
+    kept = store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.1")
+    assert kept is not None and kept.subject == "alice"
+
+
+def test_prune_action_versions_keeps_the_newest_the_pinned_and_the_current(store: Store) -> None:
+    for i in range(1, 8):
+        store.put_action(action("hello", version=f"0.0.{i}", code=f"v{i}"))
+    store.put_action(action("hello", pkg="demo", version="0.0.1"))
+    # The action runs 0.0.2 again (an old-style rollback that only points at it).
+    store.put_action(action("hello", version="0.0.2", code="v2"))
+    pruned = store.prune_action_versions("guest", DEFAULT_PACKAGE, "hello", 3, pinned={"0.0.4"})
+    assert pruned == ["0.0.1", "0.0.3"]
+    assert store.list_action_versions("guest", DEFAULT_PACKAGE, "hello") == [
+        "0.0.2",
+        "0.0.4",
+        "0.0.5",
+        "0.0.6",
+        "0.0.7",
+    ]
+    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.1") is None
+    assert store.get_action_version("guest", DEFAULT_PACKAGE, "hello", "0.0.5") is not None
+    assert store.prune_action_versions("guest", DEFAULT_PACKAGE, "hello", 3) == ["0.0.4"]
+    # Nothing else pruned: other packages, an action with few versions, a missing action.
+    assert store.list_action_versions("guest", "demo", "hello") == ["0.0.1"]
+    assert store.prune_action_versions("guest", "demo", "hello", 3) == []
+    assert store.prune_action_versions("guest", DEFAULT_PACKAGE, "nothing", 3) == []
+
+
 def test_delete_action_removes_its_versions(store: Store) -> None:
     store.put_action(action("hello", version="0.0.1"))
     store.put_action(action("hello", version="0.0.2"))

@@ -76,6 +76,7 @@ class ActionsApi:
             *action_key(request),
             doc,
             overwrite=overwrite,
+            subject=namespace.name,
         )
         # A put may wait minutes for a server-side build: on threads of its own, so
         # that builds never take the shared pool every other request needs.

@@ -28,6 +28,7 @@ from wisp.api.invoke import InvokeApi
 from wisp.api.namespaces import NamespacesApi, platform_limits
 from wisp.api.observability import observability_routes
 from wisp.api.packages import PackagesApi
+from wisp.api.releases import ReleasesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
 from wisp.api.tracking import RequestTracking
@@ -98,11 +99,13 @@ def create_app(
     gateway_api, gateway = gateway_routes(ctx)
     web = WebActionsApi(ctx)
     invoke = InvokeApi(ctx).invoke
+    actions = ActionsApi(ctx, invoke)
     routes: list[BaseRoute] = [
         # .../actions/{name}/invokeConfig would match the action routes' {pkg}/{name}.
         *AsyncWorkApi(ctx).routes(),
+        *ReleasesApi(ctx, actions.get, invoke).routes(),  # .../{name}/versions likewise
         # Actions early: routes are matched in order, and invoke is the hot path.
-        *ActionsApi(ctx, invoke).routes(),
+        *actions.routes(),
         route("/api/v1", GET=info),
         route("/api/v1/", GET=info),
         route("/healthz", GET=healthz),

@@ -21,6 +21,7 @@ from wisp.observability.logs import AccessLog
 
 # Starlette's {param} matches [^/]+: the same shapes as the action routes.
 INVOKE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/actions/(?:([^/]+)/)?([^/]+)$")
+ROLLBACK = "rollback"  # .../actions/{fn}/rollback: api/releases.py tells it from an invoke
 
 
 class InvokeFastPath:
@@ -32,7 +33,7 @@ class InvokeFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             match = INVOKE_PATH.match(scope["path"])
-            if match is not None:
+            if match is not None and not (match[2] and match[3] == ROLLBACK):
                 ns, package, name = match.groups()
                 params = {"ns": ns, "name": name}
                 if package is not None:

@@ -188,6 +188,22 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
           ("get", "A function's retry policy for asynchronous invocations", None),
           ("put", "Set a function's retry policy (absent fields take the defaults)",
            _ref("InvokeConfig")))],
+    *[op for path, params in ((NS + "/actions/{fn}", ["ns", "fn"]),
+                              (NS + "/actions/{pkg}/{fn}", ["ns", "pkg", "fn"]))
+      for op in (
+          ("get", path + "/versions", "actions",
+           "A function's kept versions, newest first (the last 20, and any an alias "
+           "points at); no code, secret-looking parameter values hidden",
+           params, None, {"200": _json({"type": "array", "items": _ref("Version")})}),
+          ("post", path + "/rollback", "actions",
+           "Run an earlier version's code and settings again, at once, as a new version "
+           "annotated `rollback: {from, to}` (default: the version before the current one)",
+           params, {"type": "object", "properties": {"version": {
+               "type": "string", "example": "0.0.2"}}},
+           {"200": _json({"allOf": [_ref("Version"), {"type": "object", "properties": {
+               "changed": {"type": "boolean", "description": "false: that code and those "
+                           "settings already ran; no version was made"}}}]},
+                         "The version now running")}))],
     ("get", NS + "/deadletters", "invoke",
      "Dead letters: asynchronous activations out of attempts or age, newest first",
      ["ns", "limit", "skip"], None,
@@ -312,6 +328,21 @@ SCHEMAS: Json = {
         "parameters": {"type": "array", "items": _ref("KeyValue")},
         "annotations": {"type": "array", "items": _ref("KeyValue")},
         "publish": {"type": "boolean"}, "version": {"type": "string"}}},
+    "Version": {"type": "object", "properties": {
+        "version": {"type": "string"},
+        "current": {"type": "boolean", "description": "the version the function runs"},
+        "created": {"type": "integer", "description": "epoch ms"},
+        "subject": {"type": ["string", "null"], "description": "who made it"},
+        "exec": {"type": "object", "properties": {
+            "kind": {"type": "string"}, "main": {"type": "string"},
+            "binary": {"type": "boolean"},
+            "digest": {"type": "string", "description": "sha256 of kind, main and code"},
+            "build": {"type": "string"}}},
+        "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "parameters": {"type": "array", "items": _ref("KeyValue"), "description":
+                       "values of environment entries and secret-looking keys are hidden"},
+        "annotations": {"type": "array", "items": _ref("KeyValue")},
+        "publish": {"type": "boolean"}}},
     "Activation": {"type": "object", "properties": {
         "activationId": {"type": "string"}, "namespace": {"type": "string"},
         "name": {"type": "string"}, "version": {"type": "string"},

@@ -7,6 +7,15 @@ from typing import Any
 from wisp.models import DEFAULT_PACKAGE, Action, Activation, Package
 
 Json = dict[str, Any]
+# Parameter keys that look like they hold a secret: shown without their value.
+SECRET_WORDS = ("secret", "password", "token", "key", "credential", "private")
+HIDDEN = "********"
+
+
+def is_secret(parameter: Json) -> bool:
+    """An environment entry ("init": true), or a key that looks like a secret's."""
+    key = str(parameter.get("key", "")).lower()
+    return parameter.get("init") is True or any(word in key for word in SECRET_WORDS)
 
 
 def entity_namespace(namespace: str, package: str) -> str:
@@ -55,6 +64,27 @@ def action_json(action: Action, *, code: bool = True) -> Json:
         # The server-side build this version runs, and its output (wisp deploy shows it).
         doc["build"] = {"name": action.exec.build, "log": action.exec.build_log}
     return doc
+
+
+def version_json(action: Action, current: str) -> Json:
+    """One kept version of a function: what it runs (no code) and who made it when."""
+    parameters = [
+        {**item, "value": HIDDEN} if is_secret(item) else item for item in action.parameters
+    ]
+    doc = action_json(action, code=False)
+    del doc["namespace"], doc["name"], doc["updated"]
+    doc["exec"]["digest"] = action.exec.digest
+    doc.pop("build", None)
+    if action.exec.build:
+        doc["exec"]["build"] = action.exec.build
+    return {
+        "version": action.version,
+        "current": action.version == current,
+        "created": action.updated,
+        "subject": action.subject or None,  # None: made before Wisp recorded it
+        **doc,
+        "parameters": parameters,
+    }
 
 
 def action_summary(action: Action) -> Json:

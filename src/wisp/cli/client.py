@@ -163,6 +163,9 @@ class WispClient(Closing):
     def delete(self, path: str, params: Params | None = None) -> Any:
         return _json(self.request("DELETE", path, params=params))
 
+    def post(self, path: str, body: Any, params: Params | None = None) -> Any:
+        return _json(self.request("POST", path, params=params, json=body))
+
     # -- invoking ------------------------------------------------------------------------
 
     def invoke(self, name: str, params: dict[str, Any], *, blocking: bool) -> tuple[int, Any]:

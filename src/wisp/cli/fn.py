@@ -1,4 +1,4 @@
-"""``wisp fn``: invoke, list, get and delete functions.
+"""``wisp fn``: invoke, list, get and delete functions; their versions and rollback.
 
 A name is ``PKG/FN``, or just ``FN`` for a function in the default package.
 """
@@ -217,6 +217,76 @@ def delete(name: str) -> None:
     with WispClient.from_credentials() as client:
         client.delete(entity_path("actions", name))
     stdout.print(f"Deleted function {name}")
+
+
+def release_path(name: str, what: str) -> str:
+    """``actions/PKG/FN/{what}``; ``actions/default/FN/{what}`` outside a package (the
+    shorter ``actions/FN/{what}`` means function ``{what}`` of package FN when that exists)."""
+    path = entity_path("actions", name)
+    if path.count("/") == 1:
+        path = "actions/default/" + path.removeprefix("actions/")
+    return f"{path}/{what}"
+
+
+@fn.command()
+@click.argument("name")
+@JSON_FLAG
+def versions(name: str, as_json: bool) -> None:
+    """List the kept versions of function NAME (PKG/FN), newest first."""
+    with WispClient.from_credentials() as client:
+        items = client.get(release_path(name, "versions"))
+    if not isinstance(items, list):
+        raise CliError("the server's version list is not a list")
+    if as_json:
+        print_json(items)
+        return
+    table = make_table()
+    for column in ("version", "created", "by", "kind", "digest", "note"):
+        table.add_column(column, no_wrap=True)
+    for item in items:
+        exec_ = item.get("exec") or {}
+        version = str(item.get("version", "-"))
+        table.add_row(
+            f"{version} (current)" if item.get("current") else version,
+            format_time(item.get("created")),
+            str(item.get("subject") or "-"),
+            str(exec_.get("kind", "-")),
+            str(exec_.get("digest", ""))[:12] or "-",
+            _rollback_note(item),
+        )
+    stdout.print(table)
+
+
+def _rollback_note(item: dict[str, Any]) -> str:
+    rolled = annotation(item, "rollback")
+    if not isinstance(rolled, dict):
+        return ""
+    return f"rollback from {rolled.get('from', '?')} to {rolled.get('to', '?')}"
+
+
+@fn.command()
+@click.argument("name")
+@click.option("--to", "version", metavar="VERSION", help="The version to run again "
+              "(default: the one before the current one).")  # fmt: skip
+@JSON_FLAG
+def rollback(name: str, version: str | None, as_json: bool) -> None:
+    """Run an earlier version of function NAME (PKG/FN) again, as a new version."""
+    body = {} if version is None else {"version": version}
+    with WispClient.from_credentials() as client:
+        doc = client.post(release_path(name, "rollback"), body)
+    if not isinstance(doc, dict):
+        raise CliError("the server's answer is not a version")
+    if as_json:
+        print_json(doc)
+        return
+    rolled = annotation(doc, "rollback")
+    if doc.get("changed") and isinstance(rolled, dict):
+        stdout.print(
+            f"Rolled back {name} from {rolled.get('from')} to {rolled.get('to')}: "
+            f"it now runs version {doc.get('version')}"
+        )
+    else:
+        stdout.print(f"{name} already runs that code (version {doc.get('version')})")
 
 
 @fn.command("invoke-config")

@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from wisp.api.activations import normalize_name
+from wisp.api.shapes import is_secret
 from wisp.console import charts
 from wisp.console.session import (
     COOKIE,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("wisp.console")
 HERE = Path(__file__).parent
 FORM_MAX = 64 * 1024  # bytes of a form other than the invoke parameters
-SECRET_WORDS = ("secret", "password", "token", "key", "credential", "private")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
     "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -325,8 +325,7 @@ def redacted(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     shown = []
     for item in parameters:
         key = str(item.get("key", ""))
-        secret = item.get("init") is True or any(w in key.lower() for w in SECRET_WORDS)
-        value = "••••••" if secret else json.dumps(item.get("value"))
+        value = "••••••" if is_secret(item) else json.dumps(item.get("value"))
         shown.append({"key": key, "value": value, "env": item.get("init") is True})
     return shown
 

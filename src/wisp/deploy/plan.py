@@ -31,8 +31,9 @@ from wisp.deploy.triggers import DesiredRule, DesiredTrigger, diff_rule, diff_tr
 
 Verb = Literal["create", "update", "unchanged", "delete"]
 Entity = Literal["package", "function", "invokeConfig", "trigger", "rule", "route"]
-# Added by the server: "exec" to every action, "runtime" to one run on another version.
-SERVER_OWNED_ANNOTATIONS = frozenset({"exec", "runtime"})
+# Added by the server: "exec" to every action, "runtime" to one run on another version,
+# "rollback" to a version a rollback made.
+SERVER_OWNED_ANNOTATIONS = frozenset({"exec", "runtime", "rollback"})
 SECRET_ANNOTATIONS = frozenset({"require-whisk-auth"})
 MAX_WORKERS = 25  # concurrent requests, as DigitalOcean's deployer does
 

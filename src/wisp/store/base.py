@@ -7,6 +7,7 @@ newest-first for activations and by name for packages and actions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any, Literal
 
 from wisp.models import (
@@ -94,6 +95,13 @@ class Store(ABC):
     @abstractmethod
     def list_action_versions(self, namespace: str, package: str, name: str) -> list[str]:
         """Versions of one action, oldest (first put) first."""
+
+    @abstractmethod
+    def prune_action_versions(
+        self, namespace: str, package: str, name: str, keep: int, pinned: Collection[str] = ()
+    ) -> list[str]:
+        """Delete the versions of one action but the ``keep`` newest (by creation), those
+        in ``pinned`` and the one the action runs; return the deleted ones, oldest first."""
 
     @abstractmethod
     def delete_action(self, namespace: str, package: str, name: str) -> bool:

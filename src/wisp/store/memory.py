@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -114,7 +115,7 @@ class MemoryStore(Store):
             stored = self._versions.get((*key, action.version))
             if stored is None:
                 self._versions[(*key, action.version)] = copy.deepcopy(action)
-            elif replace(stored, updated=action.updated) != action:
+            elif replace(stored, updated=action.updated, subject=action.subject) != action:
                 raise VersionTaken(
                     f"version {action.version} of action {action.path!r} was stored by "
                     "another update; versions are immutable"
@@ -139,6 +140,21 @@ class MemoryStore(Store):
         key = (namespace, package, name)
         with self._lock:
             return [v for (ns, p, n, v) in self._versions if (ns, p, n) == key]
+
+    def prune_action_versions(
+        self, namespace: str, package: str, name: str, keep: int, pinned: Collection[str] = ()
+    ) -> list[str]:
+        key = (namespace, package, name)
+        with self._lock:
+            versions = [v for (ns, p, n, v) in self._versions if (ns, p, n) == key]
+            current = self._actions.get(key)
+            kept = {*pinned, *versions[max(len(versions) - keep, 0) :]}
+            if current is not None:
+                kept.add(current.version)
+            pruned = [v for v in versions if v not in kept]
+            for version in pruned:
+                del self._versions[(*key, version)]
+            return pruned
 
     def delete_action(self, namespace: str, package: str, name: str) -> bool:
         with self._lock:

@@ -79,6 +79,7 @@ def _action_columns() -> list[Column[Any]]:
         Column("publish", Boolean, nullable=False),
         Column("version", String(32), nullable=False),
         Column("updated", BigInteger, nullable=False),
+        Column("subject", String(NAME), nullable=False, server_default=""),
     ]
 
 

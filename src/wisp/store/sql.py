@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -336,6 +336,23 @@ class SqlStore(Store):
         query = select(t.c.version).where(*_is_action(t, namespace, package, name)).order_by(t.c.id)
         with self._begin() as conn:
             return list(conn.execute(query).scalars())
+
+    def prune_action_versions(
+        self, namespace: str, package: str, name: str, keep: int, pinned: Collection[str] = ()
+    ) -> list[str]:
+        a, v = schema.actions, schema.action_versions
+        where = _is_action(v, namespace, package, name)
+        with self._begin() as conn:
+            query = select(v.c.version).where(*where).order_by(v.c.id)
+            versions = list(conn.execute(query).scalars())
+            current = conn.execute(
+                select(a.c.version).where(*_is_action(a, namespace, package, name))
+            ).scalar()
+            kept = {*pinned, *versions[max(len(versions) - keep, 0) :], current}
+            pruned = [version for version in versions if version not in kept]
+            if pruned:
+                conn.execute(delete(v).where(*where, v.c.version.in_(pruned)))
+        return pruned
 
     def delete_action(self, namespace: str, package: str, name: str) -> bool:
         a, v = schema.actions, schema.action_versions
@@ -748,6 +765,7 @@ def _action_row(action: Action) -> dict[str, Any]:
         "publish": action.publish,
         "version": action.version,
         "updated": action.updated,
+        "subject": action.subject,
     }
 
 
@@ -763,6 +781,7 @@ def _action(row: Row[Any]) -> Action:
         publish=bool(row.publish),
         version=row.version,
         updated=row.updated,
+        subject=row.subject,
     )
 
 
