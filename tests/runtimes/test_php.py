@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.runtimes.conftest import Invoke, annotation, kind_of, make_target, make_zip
+from wisp.invoker.retries import Backoff, InvokeConfig
 from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS
 from wisp.runtimes import RuntimeTable, discover
 from wisp.sandbox.cgroups import CgroupPool
@@ -213,3 +216,25 @@ async def test_zip_without_index_php_fails_init(php: str, invoke: Invoke) -> Non
     record = await invoke(make_target(php, make_zip({"main.php": "<?php\n"})))
     assert record.status_code == DEVELOPER_ERROR
     assert "the zip has no index.php" in record.result["error"]
+
+
+async def test_a_retried_activation_sees_its_attempt(php: str, invoke: Invoke) -> None:
+    code = (
+        "<?php\n"
+        "function main(array $event, object $context): array\n{\n"
+        "    if (getenv('__OW_ATTEMPT') === '1') {\n"
+        "        return ['error' => 'first run fails'];\n"
+        "    }\n"
+        "    return ['env' => getenv('__OW_ATTEMPT'), 'ctx' => $context->attempt];\n"
+        "}\n"
+    )
+    config = InvokeConfig(
+        maximum_retry_attempts=2,
+        backoff=Backoff(initial=0.1, jitter=0.0),
+        retry_on=frozenset({"internal", "application"}),
+    )
+    target = replace(make_target(php, code, name="retried"), invoke_config=config)
+    record = await invoke(target)  # not blocking: retried by its config
+    assert record.status_code == SUCCESS, (record.result, record.logs)
+    assert record.result == {"env": "2", "ctx": 2}
+    assert annotation(record, "attempt") == 2
