@@ -121,3 +121,4 @@ def test_deadletters_commands_on_an_empty_namespace(server: LiveServer) -> None:
     assert_one_line_error(server.run("deadletters", "get", "0" * 32), "does not exist")
     assert_one_line_error(server.run("deadletters", "redrive", "0" * 32), "does not exist")
     assert "Purged 0 dead letters" in server.ok("deadletters", "purge", "--yes").out
+    assert_one_line_error(server.run("deadletters", "purge"), "--yes")

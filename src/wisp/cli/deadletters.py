@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -106,8 +107,11 @@ def redrive(activation_id: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def purge(yes: bool) -> None:
     """Delete every dead letter of the namespace."""
-    if not yes and not click.confirm("Delete every dead letter?", default=False):
-        raise CliError("not purged")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError("purging every dead letter needs --yes when not run from a terminal")
+        if not click.confirm("Delete every dead letter?", default=False):
+            raise CliError("not purged")
     with WispClient.from_credentials() as client:
         answer = client.delete(PATH)
     count = answer.get("purged", 0) if isinstance(answer, dict) else 0
