@@ -43,8 +43,12 @@ def test_first_start_creates_guest_key_and_credentials(server):
     assert server.key.count(":") == 1
     assert (server.data_dir / "guest.key").stat().st_mode & 0o077 == 0
     stored = json.loads(server.config.read_text())
-    assert stored["auth"] == server.key and stored["namespace"] == "guest"
-    assert stored["apihost"] == f"http://127.0.0.1:{server.port}"
+    name = f"127.0.0.1:{server.port}"
+    assert stored["current"] == name
+    mine = stored["contexts"][name]
+    assert mine["auth"] == server.key and mine["namespace"] == "guest"
+    assert mine["apihost"] == f"http://127.0.0.1:{server.port}"
+    assert f"cli:       created context {name} in {server.config}, current" in server.output()
 
 
 def test_startup_states_isolation_level(server):

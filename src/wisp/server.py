@@ -136,14 +136,17 @@ def ensure_guest(store: Store, settings: Settings) -> tuple[str | None, str]:
     return auth, str(key_file)
 
 
-def save_cli_credentials(settings: Settings, auth: str) -> Path | None:
-    from wisp.cli.credentials import save_credentials
+def save_cli_context(settings: Settings, auth: str) -> str:
+    """Save the CLI context of this server's API host; what was done, for the banner."""
+    from wisp.cli.credentials import save_server_context
+    from wisp.cli.errors import CliError
 
     try:
-        return save_credentials(settings.public_api_host, auth, GUEST)
-    except OSError as exc:
-        log.warning("could not store CLI credentials: %s", exc)
-        return None
+        return save_server_context(settings.public_api_host, auth, GUEST)
+    except (OSError, CliError) as exc:
+        message = exc.message if isinstance(exc, CliError) else str(exc)
+        log.warning("could not store the CLI context: %s", message)
+        return f"not saved: {message}"
 
 
 def serve(settings: Settings) -> None:
@@ -160,8 +163,7 @@ def serve(settings: Settings) -> None:
     listener = bind(settings.host, settings.port)
     store = open_store(settings.store_url)
     auth, guest_key = ensure_guest(store, settings)
-    if auth:
-        save_cli_credentials(settings, auth)
+    cli_context = save_cli_context(settings, auth) if auth else ""
     platform = build_platform(settings, store)
     app = create_app(platform)
     invoker = platform.invoker
@@ -173,6 +175,8 @@ def serve(settings: Settings) -> None:
         **platform.runtimes.banner(),
         "guest_key": guest_key,
     }
+    if cli_context:
+        banner["cli"] = cli_context
     if platform.builder is not None:
         banner["builds"] = platform.builder.sandbox.describe()
     if settings.otlp_endpoint:

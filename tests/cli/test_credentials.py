@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from wisp.cli.credentials import load_credentials, save_credentials
+from wisp.cli.credentials import (
+    load_credentials,
+    read_contexts,
+    save_credentials,
+    save_server_context,
+)
 from wisp.cli.errors import CliError
 
 
@@ -22,9 +27,14 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_save_writes_owner_only_json(config: Path) -> None:
     assert save_credentials("http://127.0.0.1:3233/", "u:k", "guest") == config
     assert json.loads(config.read_text()) == {
-        "apihost": "http://127.0.0.1:3233",
-        "auth": "u:k",
-        "namespace": "guest",
+        "current": "127.0.0.1:3233",
+        "contexts": {
+            "127.0.0.1:3233": {
+                "apihost": "http://127.0.0.1:3233",
+                "auth": "u:k",
+                "namespace": "guest",
+            }
+        },
     }
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     config.chmod(0o644)
@@ -73,3 +83,52 @@ def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("HOME", str(tmp_path))
     path = save_credentials("http://h", "u:k", "guest")
     assert path == tmp_path / ".config" / "wisp" / "credentials.json"
+
+
+def test_login_adds_a_context_and_makes_it_current(config: Path) -> None:
+    save_credentials("http://a:1", "u:ka", "guest")
+    save_credentials("https://b.example", "u:kb", "team", "prod")
+    contexts = read_contexts(config)
+    assert contexts.current == "prod" and set(contexts.contexts) == {"a:1", "prod"}
+    assert load_credentials().apihost == "https://b.example"
+
+
+def test_a_server_does_not_take_the_current_context(config: Path) -> None:
+    save_credentials("http://127.0.0.1:3233", "u:k1", "guest")
+    done = save_server_context("http://127.0.0.1:42163", "u:k2", "guest")
+    assert done.startswith("created context 127.0.0.1:42163 in ")
+    assert "not current: 127.0.0.1:3233 is (`wisp context use 127.0.0.1:42163` switches)" in done
+    creds = load_credentials()
+    assert (creds.apihost, creds.auth) == ("http://127.0.0.1:3233", "u:k1")  # untouched
+    # A restart of the current one updates its key and keeps it current.
+    done = save_server_context("http://127.0.0.1:3233", "u:k3", "guest")
+    assert done.startswith("updated context 127.0.0.1:3233") and done.endswith(", current")
+    assert load_credentials().auth == "u:k3"
+    assert read_contexts(config).contexts["127.0.0.1:42163"].auth == "u:k2"
+
+
+def test_a_server_becomes_current_when_no_context_is(config: Path) -> None:
+    assert save_server_context("http://127.0.0.1:5000", "u:k", "guest").endswith(", current")
+    assert load_credentials().apihost == "http://127.0.0.1:5000"
+
+
+def test_wisp_context_picks_one_for_a_command(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_credentials("http://a:1", "u:ka", "guest")
+    save_credentials("http://b:2", "u:kb", "guest")
+    monkeypatch.setenv("WISP_CONTEXT", "a:1")
+    assert load_credentials().auth == "u:ka"
+    monkeypatch.setenv("WISP_CONTEXT", "nope")
+    with pytest.raises(CliError, match="WISP_CONTEXT=nope: no such context; contexts: a:1, b:2"):
+        load_credentials()
+
+
+def test_the_single_context_file_of_older_versions_is_read(config: Path) -> None:
+    config.parent.mkdir(parents=True)
+    config.write_text('{"apihost": "http://h:1", "auth": "u:k", "namespace": "guest"}')
+    creds = load_credentials()
+    assert (creds.apihost, creds.auth, creds.namespace) == ("http://h:1", "u:k", "guest")
+    save_server_context("http://h:2", "u:k2", "guest")  # rewritten in the new shape
+    contexts = read_contexts(config)
+    assert contexts.current == "h:1" and set(contexts.contexts) == {"h:1", "h:2"}

@@ -35,8 +35,11 @@ def first_deploy(server: LiveServer) -> Result:
 
 def test_server_saved_cli_credentials(server: LiveServer) -> None:
     saved = json.loads(Path(server.env["WISP_CONFIG"]).read_text())
-    assert saved["apihost"] == server.url and saved["namespace"] == "guest"
-    assert saved["auth"] == (server.data_dir / "guest.key").read_text().strip()
+    name = server.url.removeprefix("http://")  # a context is named after its API host
+    assert saved["current"] == name
+    mine = saved["contexts"][name]
+    assert mine["apihost"] == server.url and mine["namespace"] == "guest"
+    assert mine["auth"] == (server.data_dir / "guest.key").read_text().strip()
 
 
 def test_deploy_creates_the_example(first_deploy: Result) -> None:
@@ -214,6 +217,10 @@ def test_new_namespace_and_login(server: LiveServer, first_deploy: Result) -> No
     login = server.ok("login", "--apihost", server.url, "--auth", auth)
     assert "team" in login.out
     saved = json.loads(Path(server.env["WISP_CONFIG"]).read_text())
-    assert saved == {"apihost": server.url, "auth": auth, "namespace": "team"}
+    name = server.url.removeprefix("http://")  # the same API host: the same context, replaced
+    assert saved == {
+        "current": name,
+        "contexts": {name: {"apihost": server.url, "auth": auth, "namespace": "team"}},
+    }
     assert json.loads(server.ok("fn", "list", "--json").out) == []  # guest's are invisible
     assert_one_line_error(server.run("fn", "invoke", "hello/hello"))

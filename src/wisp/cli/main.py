@@ -41,6 +41,11 @@ SUBCOMMANDS = {
         "admin",
         "Operator commands; they use the store of --data-dir (or WISP_DATABASE_URL).",
     ),
+    "context": Subcommand(
+        "wisp.cli.context",
+        "context",
+        "Named contexts (API host and key), as `wisp login` and `wisp server` save them.",
+    ),
     "deadletters": Subcommand(
         "wisp.cli.deadletters",
         "deadletters",
