@@ -67,6 +67,16 @@ def test_sign_in_see_functions_invoke_and_see_the_activation(page: Any, live: Li
     assert chart.get_attribute("data-total") == "4"
     assert page.locator("[data-chart=invocations] rect.bar.errors").count() == 1
     assert page.locator("[data-chart=duration] polyline.line.p50").count() == 1
+    # Units, a legend telling the two duration lines apart, and a value under the pointer.
+    duration = page.locator("[data-chart=duration]")
+    assert duration.locator("g.legend text").all_text_contents() == ["p50", "p95"]
+    assert duration.locator("text.unit").text_content() == "ms"
+    assert page.locator("[data-chart=memory] text.unit").text_content() == "MB"
+    hit = duration.locator("circle.hit.p95").first
+    assert (hit.locator("title").text_content() or "").endswith(" ms")
+    before = hit.evaluate("e => getComputedStyle(e).fill")
+    hit.hover()
+    assert hit.evaluate("e => getComputedStyle(e).fill") != before  # it reacts to the pointer
 
     page.fill("#params", '{"name": "Console"}')
     page.click("#invoke button[type=submit]")

@@ -33,7 +33,6 @@ from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
 from wisp.api.tracking import RequestTracking
 from wisp.api.triggers import TriggersApi
-from wisp.console import console_entry, console_routes
 from wisp.entities import EntityService
 from wisp.gateway.api import gateway_routes
 from wisp.invoker.deadletters import destinations
@@ -60,6 +59,10 @@ def create_app(
     Pass ``entities`` to share one EntityService (and its target cache) with other
     users of the platform, e.g. a trigger scheduler.
     """
+    # Here, not at the top: the console's views import wisp.api, so importing the
+    # console first (its charts, say) would otherwise meet this module half made.
+    from wisp.console import console_entry, console_routes
+
     if entities is None:
         entities = EntityService(
             platform.store, platform.runtimes, platform.settings.limits, builder=platform.builder
