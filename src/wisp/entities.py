@@ -49,6 +49,16 @@ _NAME_MAX = 256
 ROLLBACK = "rollback"  # annotation of a version made by a rollback: {"from", "to"}
 SERVER_ANNOTATIONS = frozenset({"exec", "runtime", ROLLBACK})
 EXEC_FIELDS = frozenset({"kind", "code", "binary", "main"})
+# Fields of a PUT body: those Wisp acts on, and those a GET returns that clients send back
+# (read-only: ignored). Anything else is a 400 naming it, never dropped silently.
+ACTION_FIELDS = frozenset(
+    {"exec", "limits", "parameters", "annotations", "publish"}
+    | {"name", "namespace", "version", "updated", "build"}
+)
+PACKAGE_FIELDS = frozenset(
+    {"parameters", "annotations", "publish", "binding"}
+    | {"name", "namespace", "version", "updated", "actions", "feeds"}
+)
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
@@ -109,6 +119,7 @@ class EntityService:
         self, namespace: str, name: str, doc: Mapping[str, Any], *, overwrite: bool = False
     ) -> Package:
         check_name("package", name)
+        _known_fields(doc, PACKAGE_FIELDS, "a package takes parameters, annotations and publish")
         if name == DEFAULT_PACKAGE:
             raise BadRequest(f"the package name {DEFAULT_PACKAGE!r} is reserved")
         binding = doc.get("binding")
@@ -178,6 +189,9 @@ class EntityService:
     ) -> Action:
         """Create or update; ``subject`` (who puts it) is kept with a new version."""
         check_name("action", name)
+        _known_fields(
+            doc, ACTION_FIELDS, "an action takes exec, limits, parameters, annotations and publish"
+        )
         if package != DEFAULT_PACKAGE:
             check_name("package", package)
             if self.store.get_package(namespace, package) is None:
@@ -568,6 +582,12 @@ def _key_values(field: str, raw: Any) -> KeyValues | None:
             entry["init"] = True
         out.append(entry)
     return out
+
+
+def _known_fields(doc: Mapping[str, Any], known: frozenset[str], hint: str) -> None:
+    unknown = [field for field in doc if field not in known]
+    if unknown:
+        raise UnsupportedFields(unknown, hint)
 
 
 def _optional_bool(field: str, raw: Any) -> bool | None:

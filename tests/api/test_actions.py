@@ -365,3 +365,21 @@ async def test_exec_fields_wisp_does_not_act_on_are_a_400_naming_each(guest: Ten
     for field in ("exec.image", "exec.components", "exec.x"):
         assert field in r.json()["error"]
     assert (await guest.client.get(f"{ACTIONS}/img")).status_code == 404
+
+
+async def test_unknown_action_and_package_fields_are_a_400_naming_each(guest: Tenant) -> None:
+    r = await guest.client.put(f"{ACTIONS}/x", json=hello(sequence=["a"], delAnnotations=["b"]))
+    assert r.status_code == 400 and r.json()["code"] == "unsupported_field"
+    assert "sequence, delAnnotations" in r.json()["error"]
+    r = await guest.client.put(f"{PACKAGES}/p", json={"bindings": {}})
+    assert r.status_code == 400 and "bindings" in r.json()["error"]
+    # What a GET returns can be sent back as it is.
+    created = await guest.client.put(f"{ACTIONS}/x", json=hello())
+    again = await guest.client.put(
+        f"{ACTIONS}/x", params={"overwrite": "true"}, json=created.json()
+    )
+    assert again.status_code == 200 and again.json()["version"] == created.json()["version"]
+    package = (await guest.client.put(f"{PACKAGES}/p", json={})).json()
+    got = (await guest.client.get(f"{PACKAGES}/p")).json()
+    back = await guest.client.put(f"{PACKAGES}/p", params={"overwrite": "true"}, json=got)
+    assert back.status_code == 200 and back.json()["version"] == package["version"]
