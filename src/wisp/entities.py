@@ -39,7 +39,7 @@ from wisp.errors import (
 from wisp.invoker.base import Target
 from wisp.invoker.retries import DEFAULT as DEFAULT_INVOKE_CONFIG
 from wisp.invoker.retries import InvokeConfig, parse_invoke_config
-from wisp.models import DEFAULT_PACKAGE, Action, ActionLimits, Exec, KeyValues, Package
+from wisp.models import DEFAULT_PACKAGE, Action, ActionLimits, Alias, Exec, KeyValues, Package
 from wisp.runtimes import RuntimeTable
 from wisp.store.base import Store
 
@@ -62,10 +62,13 @@ PACKAGE_FIELDS = frozenset(
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_MAGIC_B64 = "UEsDB"  # base64 of the zip magic's first bytes
 
-TargetKey = tuple[str, str, str]  # (namespace, package, name)
+TargetKey = tuple[str, str, str, str]  # (namespace, package, name, qualifier or "")
 VERSION_ATTEMPTS = 10  # concurrent PUTs of one action: each takes the next free version
 VERSIONS_KEPT = 20  # per action, besides those an alias points at
 _VERSION = re.compile(r"\d{1,9}\.\d{1,9}\.\d{1,9}", re.ASCII)
+# An alias never looks like a version; these words are paths under a function's.
+_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
+RESERVED_ALIASES = frozenset({"latest", "versions", "rollback", "aliases", "invokeConfig"})
 
 
 def now_ms() -> int:
@@ -92,6 +95,24 @@ def check_name(what: str, name: str) -> str:
 
 def action_path(package: str, name: str) -> str:
     return name if package == DEFAULT_PACKAGE else f"{package}/{name}"
+
+
+def split_qualifier(name: str) -> tuple[str, str]:
+    """``fn:live`` -> ("fn", "live"); ``fn`` -> ("fn", ""). ``:`` is in no entity name."""
+    bare, colon, qualifier = name.partition(":")
+    if colon and not qualifier:
+        raise BadRequest(f"{name!r} ends with ':': name a version (fn:0.0.2) or an alias")
+    return bare, qualifier
+
+
+def check_alias(alias: str) -> str:
+    if not _ALIAS.fullmatch(alias) or alias in RESERVED_ALIASES:
+        raise BadRequest(
+            f"invalid alias name {alias!r}: use up to 64 letters, digits, '_' or '-', "
+            "starting with a letter or '_' (not a version), and none of "
+            + ", ".join(sorted(RESERVED_ALIASES))
+        )
+    return alias
 
 
 class EntityService:
@@ -273,8 +294,66 @@ class EntityService:
         self.store.prune_action_versions(namespace, package, name, VERSIONS_KEPT, pinned)
 
     def _pinned_versions(self, namespace: str, package: str, name: str) -> set[str]:
-        """Versions kept past retention. None yet: aliases will pin theirs."""
-        return set()
+        """Versions kept past retention: those an alias points at."""
+        return {a.version for a in self.store.list_aliases(namespace, package, name)}
+
+    # -- aliases -------------------------------------------------------------
+    def put_alias(
+        self,
+        namespace: str,
+        package: str,
+        name: str,
+        alias: str,
+        doc: Mapping[str, Any],
+        *,
+        subject: str = "",
+    ) -> Alias:
+        """Point ``alias`` at a kept version (created or repointed)."""
+        check_alias(alias)
+        unknown = [key for key in doc if key != "version"]
+        if unknown:
+            raise UnsupportedFields(unknown, 'an alias takes {"version": "0.0.2"}')
+        version = doc.get("version")
+        if not isinstance(version, str) or not _VERSION.fullmatch(version):
+            raise BadRequest(f'version must be a version such as "0.0.2" (got {_show(version)})')
+        self._version(self.get_action(namespace, package, name), version)  # 404 if not kept
+        made = Alias(namespace, package, name, alias, version, now_ms(), subject)
+        self.store.put_alias(made)
+        self._invalidate(namespace, package, name)
+        return made
+
+    def get_alias(self, namespace: str, package: str, name: str, alias: str) -> Alias:
+        found = self.store.get_alias(namespace, package, name, alias)
+        if found is None:
+            self.get_action(namespace, package, name)  # 404 for a missing function first
+            path = action_path(package, name)
+            raise NotFound(f"alias {alias!r} of function {path!r} does not exist")
+        return found
+
+    def list_aliases(self, namespace: str, package: str, name: str) -> list[Alias]:
+        self.get_action(namespace, package, name)
+        return self.store.list_aliases(namespace, package, name)
+
+    def delete_alias(self, namespace: str, package: str, name: str, alias: str) -> Alias:
+        found = self.get_alias(namespace, package, name, alias)
+        self.store.delete_alias(namespace, package, name, alias)
+        self._invalidate(namespace, package, name)
+        return found
+
+    def _version(self, current: Action, version: str) -> Action:
+        """A kept version of the function ``current`` is the current version of."""
+        if version == current.version:
+            return current
+        found = self.store.get_action_version(
+            current.namespace, current.package, current.name, version
+        )
+        if found is None:
+            kept = self.store.list_action_versions(current.namespace, current.package, current.name)
+            raise NotFound(
+                f"version {version} of function {current.path!r} does not exist "
+                f"(kept: {', '.join(kept)})"
+            )
+        return found
 
     # -- versions and rollback -----------------------------------------------
     def list_versions(self, namespace: str, package: str, name: str) -> list[Action]:
@@ -297,14 +376,7 @@ class EntityService:
             raise BadRequest(f"version must look like 0.0.2 (got {_show(to)})")
         for attempt in range(VERSION_ATTEMPTS):
             current = self.get_action(namespace, package, name)
-            wanted = to if to is not None else self._previous(current)
-            old = self.store.get_action_version(namespace, package, name, wanted)
-            if old is None:
-                kept = self.store.list_action_versions(namespace, package, name)
-                raise NotFound(
-                    f"version {wanted} of function {current.path!r} does not exist "
-                    f"(kept: {', '.join(kept)})"
-                )
+            old = self._version(current, to if to is not None else self._previous(current))
             if _action_content(old) == _action_content(current):
                 return current, False
             self._check_build(old)
@@ -365,28 +437,45 @@ class EntityService:
         return self.store.count_actions(namespace, package)
 
     # -- invoke targets ----------------------------------------------------
-    def cached_target(self, namespace: str, package: str, name: str) -> Target | None:
+    def cached_target(
+        self, namespace: str, package: str, name: str, qualifier: str = ""
+    ) -> Target | None:
         """The invoke hot path: a dict lookup, no I/O. None means 'call resolve_target'."""
-        return self._targets.get((namespace, package, name))
+        return self._targets.get((namespace, package, name, qualifier))
 
-    def resolve_target(self, namespace: str, package: str, name: str) -> Target:
-        """The action with its package's defaults resolved, cached until either changes.
+    def resolve_target(
+        self, namespace: str, package: str, name: str, qualifier: str = ""
+    ) -> Target:
+        """The action (the version ``qualifier`` names: a version or an alias; else the
+        current one) with its package's defaults resolved, cached until either changes.
 
         The returned Target is shared between invocations: treat it as read-only.
         """
         with self._lock:
             generation = self._generation
         action = self.get_action(namespace, package, name)
+        alias = ""
+        if qualifier:
+            version = qualifier
+            if not _VERSION.fullmatch(qualifier):
+                if not _ALIAS.fullmatch(qualifier):
+                    raise BadRequest(
+                        f"{qualifier!r} is neither a version (such as 0.0.2) nor an alias name"
+                    )
+                alias = qualifier
+                version = self.get_alias(namespace, package, name, alias).version
+            action = self._version(action, version)
         bound = None
         if package != DEFAULT_PACKAGE:
             bound = self.store.get_package(namespace, package)
         target = bind_target(action, bound, self.runtimes)
+        target.qualified, target.alias = bool(qualifier), alias
         stored = self.store.get_invoke_config(namespace, package, name)
         if stored is not None:
             target.invoke_config = parse_invoke_config(stored)
         with self._lock:
             if self._generation == generation:
-                self._targets[(namespace, package, name)] = target
+                self._targets[(namespace, package, name, qualifier)] = target
         return target
 
     # -- invoke configs (retries of asynchronous invocations) ----------------
@@ -414,10 +503,12 @@ class EntityService:
         """Forget targets of one action, or of every action in a package (name=None)."""
         with self._lock:
             self._generation += 1
-            if name is not None:
-                self._targets.pop((namespace, package, name), None)
-                return
-            for key in [k for k in self._targets if k[0] == namespace and k[1] == package]:
+            # Every qualifier of the action (its aliases, its versions), or of the package's.
+            for key in [
+                k
+                for k in self._targets
+                if k[0] == namespace and k[1] == package and (name is None or k[2] == name)
+            ]:
                 del self._targets[key]
 
     # -- validation --------------------------------------------------------

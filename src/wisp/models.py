@@ -80,6 +80,19 @@ class Action:
         return f"{self.namespace}/{self.path}"
 
 
+@dataclass
+class Alias:
+    """A name for one version of a function (``PKG/FN:live``); repointed at will."""
+
+    namespace: str
+    package: str
+    name: str  # the function's
+    alias: str
+    version: str
+    updated: int = 0  # epoch ms
+    subject: str = ""  # who pointed it last
+
+
 # Activation status codes (OpenWhisk).
 SUCCESS = 0
 APPLICATION_ERROR = 1

@@ -73,3 +73,33 @@ def test_rollback_to_an_unknown_version_names_it(server: LiveServer, tmp_path: P
     result = server.run("fn", "versions", "missing")
     assert_one_line_error(result, "missing")
     assert json.loads(server.ok("fn", "invoke", "lonely").out) == {"body": "only"}
+
+
+def test_aliases_and_qualified_names_by_cli(server: LiveServer) -> None:
+    name = "hello/aliased"
+    server.deploy(name, code("one"))
+    server.deploy(name, code("two"))
+    made = server.ok("fn", "alias", "set", name, "live", "0.0.1")
+    assert "hello/aliased:live now runs version 0.0.1" in made.out
+
+    def run(qualified: str) -> str:
+        body: str = json.loads(server.ok("fn", "invoke", qualified).out)["body"]
+        return body
+
+    assert (run(name + ":live"), run(name), run(name + ":0.0.2")) == ("one", "two", "two")
+    record = json.loads(server.ok("fn", "invoke", name + ":live", "--full").out)
+    notes = {a["key"]: a["value"] for a in record["annotations"]}
+    assert record["version"] == "0.0.1"
+    assert notes["executedVersion"] == "0.0.1" and notes["alias"] == "live"
+
+    server.ok("fn", "alias", "set", name, "live", "0.0.2")
+    assert run(name + ":live") == "two"
+    listed = json.loads(server.ok("fn", "alias", "list", name, "--json").out)
+    assert [(a["name"], a["version"]) for a in listed] == [("live", "0.0.2")]
+    assert "live" in server.ok("fn", "alias", "list", name).out
+    assert "live" in server.ok("fn", "versions", name).out
+
+    assert_one_line_error(server.run("fn", "alias", "set", name, "beta", "0.0.9"), "0.0.9")
+    assert_one_line_error(server.run("fn", "alias", "set", name, "0.0.1", "0.0.1"), "alias name")
+    server.ok("fn", "alias", "delete", name, "live")
+    assert_one_line_error(server.run("fn", "invoke", name + ":live"), "alias 'live'")

@@ -64,7 +64,12 @@ async def test_every_documented_read_is_routed(client: httpx.AsyncClient) -> Non
     assert (await client.put("/api/v1/namespaces/_/triggers/t", json={})).status_code == 200
     rule = {"trigger": "t", "action": "f"}
     assert (await client.put("/api/v1/namespaces/_/rules/r", json=rule)).status_code == 200
-    values = {"ns": "_", "pkg": "p", "fn": "f", "id": "0" * 32, "trigger": "t", "rule": "r"}
+    for fn in ("f", "p/f"):
+        live = await client.put(f"/api/v1/namespaces/_/actions/{fn}/aliases/live", json={
+            "version": "0.0.1"})  # fmt: skip
+        assert live.status_code == 200, live.text
+    values = {"ns": "_", "pkg": "p", "fn": "f", "id": "0" * 32, "trigger": "t", "rule": "r",
+              "alias": "live"}  # fmt: skip
     for method, path, *_ in OPERATIONS:
         if method != "get" or path.endswith("/stream") or path.startswith(PUBLIC_CALLS):
             continue  # public calls reach functions and routes: their own suites cover them

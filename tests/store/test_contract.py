@@ -15,6 +15,7 @@ from wisp.models import (
     Action,
     ActionLimits,
     Activation,
+    Alias,
     Exec,
     Namespace,
     Package,
@@ -256,6 +257,31 @@ def test_prune_action_versions_keeps_the_newest_the_pinned_and_the_current(store
     assert store.list_action_versions("guest", "demo", "hello") == ["0.0.1"]
     assert store.prune_action_versions("guest", "demo", "hello", 3) == []
     assert store.prune_action_versions("guest", DEFAULT_PACKAGE, "nothing", 3) == []
+
+
+def test_aliases_of_an_action(store: Store) -> None:
+    store.put_action(action("hello", version="0.0.1"))
+    store.put_action(action("hello", pkg="demo", version="0.0.1"))
+    live = Alias("guest", DEFAULT_PACKAGE, "hello", "live", "0.0.1", updated=5, subject="alice")
+    store.put_alias(live)
+    store.put_alias(Alias("guest", DEFAULT_PACKAGE, "hello", "beta", "0.0.1", updated=6))
+    store.put_alias(Alias("guest", "demo", "hello", "live", "0.0.1"))
+    assert store.get_alias("guest", DEFAULT_PACKAGE, "hello", "live") == live
+    assert store.get_alias("guest", DEFAULT_PACKAGE, "hello", "nope") is None
+    assert [a.alias for a in store.list_aliases("guest", DEFAULT_PACKAGE, "hello")] == [
+        "beta",
+        "live",
+    ]
+    repointed = dataclasses.replace(live, version="0.0.2", updated=7, subject="bob")
+    store.put_alias(repointed)
+    assert store.get_alias("guest", DEFAULT_PACKAGE, "hello", "live") == repointed
+    assert store.delete_alias("guest", DEFAULT_PACKAGE, "hello", "beta") is True
+    assert store.delete_alias("guest", DEFAULT_PACKAGE, "hello", "beta") is False
+    assert store.list_aliases("guest", DEFAULT_PACKAGE, "hello") == [repointed]
+    # Deleting the action deletes its aliases, and only its own.
+    store.delete_action("guest", DEFAULT_PACKAGE, "hello")
+    assert store.list_aliases("guest", DEFAULT_PACKAGE, "hello") == []
+    assert len(store.list_aliases("guest", "demo", "hello")) == 1
 
 
 def test_delete_action_removes_its_versions(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""``POST .../actions/[pkg/]name``: the invoke hot path.
+"""``POST .../actions/[pkg/]name[:qualifier]``: the invoke hot path (a qualifier names a
+version, ``fn:0.0.2``, or an alias, ``fn:live``; none: the current version).
 
 After the first call for an action, a request costs: a cached auth lookup, a cached
 target lookup, one JSON parse, ``invoker.submit``, and an await. No store I/O.
@@ -22,6 +23,7 @@ from wisp.api.errors import error_response
 from wisp.api.inputs import json_object, query_bool, query_int
 from wisp.api.retention import IDEMPOTENCY_WINDOW_MS
 from wisp.codec import canonical
+from wisp.entities import split_qualifier
 from wisp.errors import BadRequest, Unprocessable, WispError
 from wisp.ids import activation_id
 from wisp.models import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, Activation, IdempotencyClaim
@@ -47,11 +49,12 @@ class InvokeApi:
         namespace = await ctx.auth.namespace(request)
         blocking, result_only, timeout_ms = self.flags(request)
         package, name = action_key(request)
+        name, qualifier = split_qualifier(name)  # fn:0.0.2, fn:live
         params = await json_object(request, ctx.platform.settings.limits.payload_max)
-        target = ctx.entities.cached_target(namespace.name, package, name)
+        target = ctx.entities.cached_target(namespace.name, package, name, qualifier)
         if target is None:
             target = await run_in_threadpool(
-                ctx.entities.resolve_target, namespace.name, package, name
+                ctx.entities.resolve_target, namespace.name, package, name, qualifier
             )
         chosen = None
         key = request.headers.get(IDEMPOTENCY_HEADER)

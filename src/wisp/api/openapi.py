@@ -42,7 +42,11 @@ PARAMS: dict[str, Json] = {
         "description": "Namespace; `_` is the caller's own.",
     },
     "pkg": {"name": "pkg", "in": "path", "required": True, "schema": {"type": "string"}},
-    "fn": {"name": "fn", "in": "path", "required": True, "schema": {"type": "string"}},
+    "fn": {"name": "fn", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "The function's name; to invoke, optionally with a qualifier: "
+           "`fn:0.0.2` (a version) or `fn:live` (an alias)."},
+    "alias": {"name": "alias", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "Letters, digits, `_`, `-`; starts with a letter or `_`."},
     "id": {
         "name": "id",
         "in": "path",
@@ -203,7 +207,19 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
            {"200": _json({"allOf": [_ref("Version"), {"type": "object", "properties": {
                "changed": {"type": "boolean", "description": "false: that code and those "
                            "settings already ran; no version was made"}}}]},
-                         "The version now running")}))],
+                         "The version now running")}),
+          ("get", path + "/aliases", "actions", "A function's aliases, by name", params, None,
+           {"200": _json({"type": "array", "items": _ref("Alias")})}),
+          ("get", path + "/aliases/{alias}", "actions", "Get an alias",
+           [*params, "alias"], None, {"200": _json(_ref("Alias"))}),
+          ("put", path + "/aliases/{alias}", "actions",
+           "Point an alias at a kept version (created or repointed); invoke it as "
+           "`.../actions/PKG/FN:ALIAS`", [*params, "alias"],
+           {"type": "object", "required": ["version"], "properties": {
+               "version": {"type": "string", "example": "0.0.2"}}},
+           {"200": _json(_ref("Alias"))}),
+          ("delete", path + "/aliases/{alias}", "actions", "Delete an alias",
+           [*params, "alias"], None, {"200": _json(_ref("Alias"))}))],
     ("get", NS + "/deadletters", "invoke",
      "Dead letters: asynchronous activations out of attempts or age, newest first",
      ["ns", "limit", "skip"], None,
@@ -328,7 +344,13 @@ SCHEMAS: Json = {
         "parameters": {"type": "array", "items": _ref("KeyValue")},
         "annotations": {"type": "array", "items": _ref("KeyValue")},
         "publish": {"type": "boolean"}, "version": {"type": "string"}}},
+    "Alias": {"type": "object", "properties": {
+        "name": {"type": "string"}, "function": {"type": "string"},
+        "version": {"type": "string"}, "updated": {"type": "integer"},
+        "subject": {"type": ["string", "null"]}}},
     "Version": {"type": "object", "properties": {
+        "aliases": {"type": "array", "items": {"type": "string"},
+                    "description": "the aliases that point at it"},
         "version": {"type": "string"},
         "current": {"type": "boolean", "description": "the version the function runs"},
         "created": {"type": "integer", "description": "epoch ms"},

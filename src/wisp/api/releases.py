@@ -1,14 +1,18 @@
-"""A function's versions and rollback: ``.../actions/[pkg/]{name}/versions`` (GET) and
-``.../actions/[pkg/]{name}/rollback`` (POST, body ``{"version": "0.0.2"}`` or none).
+"""A function's versions, rollback and aliases: ``.../actions/[pkg/]{name}/versions``
+(GET), ``.../rollback`` (POST, body ``{"version": "0.0.2"}`` or none), ``.../aliases``
+(GET) and ``.../aliases/{alias}`` (GET, PUT ``{"version": "0.0.2"}``, DELETE).
 
 ``.../actions/{name}/versions`` has the shape of ``.../actions/{pkg}/{name}``: when the
 package ``name`` holds a function called ``versions`` (or ``rollback``), the path keeps
 its OpenWhisk meaning (that function), and ``.../actions/default/{name}/...`` names the
 versions of the function outside any package. So these routes come before the action
 routes, and the invoke fast path leaves ``POST .../actions/{x}/rollback`` to them.
+Alias names cannot be the words these paths use (``entities.RESERVED_ALIASES``).
 """
 
 from __future__ import annotations
+
+import functools
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,12 +23,13 @@ from wisp.api.actions import action_key
 from wisp.api.context import ApiContext, route
 from wisp.api.errors import Endpoint
 from wisp.api.inputs import json_object
-from wisp.api.shapes import version_json
+from wisp.api.shapes import alias_json, version_json
 from wisp.errors import BadRequest, UnsupportedFields
 
 ROLLBACK_BODY_MAX = 4 * 1024
 VERSIONS = "versions"
 ROLLBACK = "rollback"
+ALIASES = "aliases"
 
 
 class ReleasesApi:
@@ -35,7 +40,12 @@ class ReleasesApi:
 
     def routes(self) -> list[Route]:
         actions = "/api/v1/namespaces/{ns}/actions"
+        one = {"GET": self.get_alias, "PUT": self.put_alias, "DELETE": self.delete_alias}
         return [
+            route(actions + "/{name}/" + ALIASES, GET=self.list_aliases),
+            route(actions + "/{pkg}/{name}/" + ALIASES, GET=self.list_aliases),
+            route(actions + "/{name}/" + ALIASES + "/{alias}", **one),
+            route(actions + "/{pkg}/{name}/" + ALIASES + "/{alias}", **one),
             route(actions + "/{name}/" + VERSIONS, GET=self.versions),
             route(actions + "/{pkg}/{name}/" + VERSIONS, GET=self.versions),
             route(actions + "/{name}/" + ROLLBACK, POST=self.rollback),
@@ -50,7 +60,8 @@ class ReleasesApi:
         entities = self.ctx.entities
         current = await run_in_threadpool(entities.get_action, namespace.name, package, name)
         found = await run_in_threadpool(entities.list_versions, namespace.name, package, name)
-        return JSONResponse([version_json(a, current.version) for a in found])
+        aliases = await run_in_threadpool(entities.list_aliases, namespace.name, package, name)
+        return JSONResponse([version_json(a, current.version, aliases) for a in found])
 
     async def rollback(self, request: Request) -> Response:
         namespace = await self.ctx.auth.namespace(request)
@@ -71,6 +82,50 @@ class ReleasesApi:
             subject=namespace.name,
         )
         return JSONResponse({**version_json(action, action.version), "changed": changed})
+
+    async def list_aliases(self, request: Request) -> Response:
+        namespace = await self.ctx.auth.namespace(request)
+        if await self._is_function(request, namespace.name, ALIASES):
+            return await self.get_action(request)
+        found = await run_in_threadpool(
+            self.ctx.entities.list_aliases, namespace.name, *action_key(request)
+        )
+        return JSONResponse([alias_json(a) for a in found])
+
+    async def get_alias(self, request: Request) -> Response:
+        namespace = await self.ctx.auth.namespace(request)
+        found = await run_in_threadpool(
+            self.ctx.entities.get_alias,
+            namespace.name,
+            *action_key(request),
+            request.path_params["alias"],
+        )
+        return JSONResponse(alias_json(found))
+
+    async def put_alias(self, request: Request) -> Response:
+        namespace = await self.ctx.auth.namespace(request)
+        doc = await json_object(request, ROLLBACK_BODY_MAX)
+        made = await run_in_threadpool(
+            functools.partial(
+                self.ctx.entities.put_alias,
+                namespace.name,
+                *action_key(request),
+                request.path_params["alias"],
+                doc,
+                subject=namespace.name,
+            )
+        )
+        return JSONResponse(alias_json(made))
+
+    async def delete_alias(self, request: Request) -> Response:
+        namespace = await self.ctx.auth.namespace(request)
+        gone = await run_in_threadpool(
+            self.ctx.entities.delete_alias,
+            namespace.name,
+            *action_key(request),
+            request.path_params["alias"],
+        )
+        return JSONResponse(alias_json(gone))
 
     async def _is_function(self, request: Request, namespace: str, verb: str) -> bool:
         """Whether ``.../actions/{name}/{verb}`` names the function ``verb`` of package

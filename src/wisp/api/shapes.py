@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from wisp.models import DEFAULT_PACKAGE, Action, Activation, Package
+from wisp.models import DEFAULT_PACKAGE, Action, Activation, Alias, Package
 
 Json = dict[str, Any]
 # Parameter keys that look like they hold a secret: shown without their value.
@@ -66,8 +67,21 @@ def action_json(action: Action, *, code: bool = True) -> Json:
     return doc
 
 
-def version_json(action: Action, current: str) -> Json:
-    """One kept version of a function: what it runs (no code) and who made it when."""
+def alias_json(alias: Alias) -> Json:
+    return {
+        "name": alias.alias,
+        "function": alias.name
+        if alias.package == DEFAULT_PACKAGE
+        else f"{alias.package}/{alias.name}",
+        "version": alias.version,
+        "updated": alias.updated,
+        "subject": alias.subject or None,
+    }
+
+
+def version_json(action: Action, current: str, aliases: Sequence[Alias] = ()) -> Json:
+    """One kept version of a function: what it runs (no code), who made it when, and
+    the aliases that point at it."""
     parameters = [
         {**item, "value": HIDDEN} if is_secret(item) else item for item in action.parameters
     ]
@@ -82,6 +96,7 @@ def version_json(action: Action, current: str) -> Json:
         "current": action.version == current,
         "created": action.updated,
         "subject": action.subject or None,  # None: made before Wisp recorded it
+        "aliases": [a.alias for a in aliases if a.version == action.version],
         **doc,
         "parameters": parameters,
     }

@@ -72,7 +72,7 @@ def invoke(
     full: bool,
     as_json: bool,
 ) -> None:
-    """Invoke function NAME (PKG/FN) and print its result."""
+    """Invoke function NAME (PKG/FN, or PKG/FN:VERSION, PKG/FN:ALIAS); print its result."""
     body = _read_param_file(param_file) if param_file else {}
     body.update({key: parse_value(value) for key, value in params})
     with WispClient.from_credentials() as client:
@@ -241,7 +241,7 @@ def versions(name: str, as_json: bool) -> None:
         print_json(items)
         return
     table = make_table()
-    for column in ("version", "created", "by", "kind", "digest", "note"):
+    for column in ("version", "created", "by", "kind", "digest", "aliases", "note"):
         table.add_column(column, no_wrap=True)
     for item in items:
         exec_ = item.get("exec") or {}
@@ -252,6 +252,7 @@ def versions(name: str, as_json: bool) -> None:
             str(item.get("subject") or "-"),
             str(exec_.get("kind", "-")),
             str(exec_.get("digest", ""))[:12] or "-",
+            ", ".join(item.get("aliases") or []),
             _rollback_note(item),
         )
     stdout.print(table)
@@ -287,6 +288,65 @@ def rollback(name: str, version: str | None, as_json: bool) -> None:
         )
     else:
         stdout.print(f"{name} already runs that code (version {doc.get('version')})")
+
+
+@fn.group()
+def alias() -> None:
+    """Name versions of a function: invoke PKG/FN:ALIAS."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.argument("version")
+@JSON_FLAG
+def alias_set(name: str, alias_name: str, version: str, as_json: bool) -> None:
+    """Point ALIAS of function NAME (PKG/FN) at VERSION."""
+    with WispClient.from_credentials() as client:
+        doc = client.put(release_path(name, "aliases/" + quote(alias_name, safe="")),
+                         {"version": version})  # fmt: skip
+    if as_json:
+        print_json(doc)
+        return
+    stdout.print(f"{name}:{alias_name} now runs version {version}")
+
+
+@alias.command("list")
+@click.argument("name")
+@JSON_FLAG
+def alias_list(name: str, as_json: bool) -> None:
+    """List the aliases of function NAME (PKG/FN)."""
+    with WispClient.from_credentials() as client:
+        items = client.get(release_path(name, "aliases"))
+    if not isinstance(items, list):
+        raise CliError("the server's alias list is not a list")
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        stderr.print(f"No aliases of {name}.")
+        return
+    table = make_table()
+    for column in ("alias", "version", "updated", "by"):
+        table.add_column(column, no_wrap=True)
+    for item in items:
+        table.add_row(
+            str(item.get("name", "-")),
+            str(item.get("version", "-")),
+            format_time(item.get("updated")),
+            str(item.get("subject") or "-"),
+        )
+    stdout.print(table)
+
+
+@alias.command("delete")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+def alias_delete(name: str, alias_name: str) -> None:
+    """Delete ALIAS of function NAME (PKG/FN)."""
+    with WispClient.from_credentials() as client:
+        client.delete(release_path(name, "aliases/" + quote(alias_name, safe="")))
+    stdout.print(f"Deleted alias {name}:{alias_name}")
 
 
 @fn.command("invoke-config")

@@ -46,6 +46,10 @@ class Target:
     # {"requested", "kind", "version"} when the function runs on another version of its
     # language than it asked for: every activation record carries it as ``runtime``.
     runtime: dict[str, str] | None = None
+    # Named with a qualifier (``fn:0.0.2``, ``fn:live``): its records say which version
+    # ran (``executedVersion``) and through which alias.
+    qualified: bool = False
+    alias: str = ""
 
 
 @dataclass

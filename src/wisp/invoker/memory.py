@@ -19,6 +19,7 @@ from wisp.errors import Unavailable
 from wisp.ids import activation_id as new_activation_id
 from wisp.invoker.admission import STOPPING
 from wisp.invoker.base import Invocation, Invoker, Target
+from wisp.invoker.records import qualifier_annotations
 from wisp.models import SUCCESS, Activation
 from wisp.observability.tracing import Trace
 from wisp.store.writer import ActivationWriter
@@ -114,6 +115,7 @@ class MemoryInvoker(Invoker):
                 {"key": "path", "value": action.fqn},
                 {"key": "kind", "value": action.exec.kind},
                 {"key": "waitTime", "value": 0},
+                *qualifier_annotations(target),
             ],
             cause=cause,
             result_size=len(json.dumps(result)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wisp.invoker.base import Target
 from wisp.invoker.request import InvocationRequest
 from wisp.models import (
     APPLICATION_ERROR,
@@ -59,10 +60,21 @@ def record(
             },
             # The version of its language that ran it, when not the one it asked for.
             *([{"key": "runtime", "value": ran}] if (ran := request.target.runtime) else []),
+            *qualifier_annotations(request.target),
         ],
         cause=request.cause,
         publish=action.publish,
     )
+
+
+def qualifier_annotations(target: Target) -> list[dict[str, Any]]:
+    """``executedVersion`` (and ``alias``) of a function named with a qualifier."""
+    if not target.qualified:
+        return []
+    notes: list[dict[str, Any]] = [{"key": "executedVersion", "value": target.action.version}]
+    if target.alias:
+        notes.append({"key": "alias", "value": target.alias})
+    return notes
 
 
 def from_outcome(

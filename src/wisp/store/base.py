@@ -13,6 +13,7 @@ from typing import Any, Literal
 from wisp.models import (
     Action,
     Activation,
+    Alias,
     DeadLetter,
     GatewayRoute,
     IdempotencyClaim,
@@ -105,7 +106,22 @@ class Store(ABC):
 
     @abstractmethod
     def delete_action(self, namespace: str, package: str, name: str) -> bool:
-        """Delete the action and its versions."""
+        """Delete the action, its versions and its aliases."""
+
+    # -- aliases of action versions --------------------------------------------
+    @abstractmethod
+    def put_alias(self, alias: Alias) -> None:
+        """Insert or replace (namespace, package, name, alias)."""
+
+    @abstractmethod
+    def get_alias(self, namespace: str, package: str, name: str, alias: str) -> Alias | None: ...
+
+    @abstractmethod
+    def list_aliases(self, namespace: str, package: str, name: str) -> list[Alias]:
+        """By alias name."""
+
+    @abstractmethod
+    def delete_alias(self, namespace: str, package: str, name: str, alias: str) -> bool: ...
 
     @abstractmethod
     def list_actions(

@@ -17,6 +17,7 @@ from wisp.errors import Conflict, VersionTaken
 from wisp.models import (
     Action,
     Activation,
+    Alias,
     DeadLetter,
     GatewayRoute,
     IdempotencyClaim,
@@ -36,6 +37,7 @@ class MemoryStore(Store):
         self._packages: dict[tuple[str, str], Package] = {}
         self._actions: dict[tuple[str, str, str], Action] = {}
         self._versions: dict[tuple[str, str, str, str], Action] = {}
+        self._aliases: dict[tuple[str, str, str, str], Alias] = {}
         self._activations: dict[str, Activation] = {}
         self._triggers: dict[tuple[str, str], Trigger] = {}
         self._rules: dict[tuple[str, str], Rule] = {}
@@ -162,7 +164,28 @@ class MemoryStore(Store):
             for vkey in [k for k in self._versions if k[:3] == key]:
                 del self._versions[vkey]
             self._invoke_configs.pop(key, None)
+            for akey in [k for k in self._aliases if k[:3] == key]:
+                del self._aliases[akey]
             return self._actions.pop(key, None) is not None
+
+    def put_alias(self, alias: Alias) -> None:
+        with self._lock:
+            key = (alias.namespace, alias.package, alias.name, alias.alias)
+            self._aliases[key] = copy.deepcopy(alias)
+
+    def get_alias(self, namespace: str, package: str, name: str, alias: str) -> Alias | None:
+        with self._lock:
+            found = self._aliases.get((namespace, package, name, alias))
+            return copy.deepcopy(found) if found else None
+
+    def list_aliases(self, namespace: str, package: str, name: str) -> list[Alias]:
+        with self._lock:
+            found = [a for k, a in self._aliases.items() if k[:3] == (namespace, package, name)]
+            return [copy.deepcopy(a) for a in sorted(found, key=lambda a: a.alias)]
+
+    def delete_alias(self, namespace: str, package: str, name: str, alias: str) -> bool:
+        with self._lock:
+            return self._aliases.pop((namespace, package, name, alias), None) is not None
 
     def _matching(self, namespace: str, package: str | None) -> list[Action]:
         return sorted(

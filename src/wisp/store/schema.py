@@ -221,6 +221,21 @@ invoke_configs = Table(
     PrimaryKeyConstraint("namespace", "package", "name"),
 )
 
+# Names for versions of a function (``PKG/FN:live``); deleted with the function. The
+# version an alias points at is kept past retention.
+action_aliases = Table(
+    "action_aliases",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("package", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("alias", String(NAME), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("subject", String(NAME), nullable=False),
+    PrimaryKeyConstraint("namespace", "package", "name", "alias"),
+)
+
 # Asynchronous activations that ran out of attempts or age, with what they were
 # asked (``request``: the input, to redrive) and how the last attempt ended.
 dead_letters = Table(

@@ -41,6 +41,7 @@ from wisp.models import (
     Action,
     ActionLimits,
     Activation,
+    Alias,
     DeadLetter,
     Exec,
     GatewayRoute,
@@ -51,7 +52,7 @@ from wisp.models import (
     Rule,
     Trigger,
 )
-from wisp.store import schema, sql_async
+from wisp.store import schema, sql_aliases, sql_async
 from wisp.store.base import Claim, Store
 
 T = TypeVar("T")
@@ -361,6 +362,7 @@ class SqlStore(Store):
             # only on connections that turned foreign keys on.
             conn.execute(delete(v).where(*_is_action(v, namespace, package, name)))
             sql_async.delete_invoke_config(conn, (namespace, package, name))
+            sql_aliases.delete_aliases(conn, (namespace, package, name), None)
             result = conn.execute(delete(a).where(*_is_action(a, namespace, package, name)))
         return result.rowcount > 0
 
@@ -661,6 +663,23 @@ class SqlStore(Store):
         with self._begin() as conn:
             rows = conn.execute(query.order_by(t.c.name)).all()
         return [_rule(r) for r in rows]
+
+    # -- aliases (SQL in sql_aliases.py) ---------------------------------------
+    def put_alias(self, alias: Alias) -> None:
+        with self._begin() as conn:
+            sql_aliases.put_alias(conn, self._insert(schema.action_aliases), alias)
+
+    def get_alias(self, namespace: str, package: str, name: str, alias: str) -> Alias | None:
+        with self._begin() as conn:
+            return sql_aliases.get_alias(conn, (namespace, package, name), alias)
+
+    def list_aliases(self, namespace: str, package: str, name: str) -> list[Alias]:
+        with self._begin() as conn:
+            return sql_aliases.list_aliases(conn, (namespace, package, name))
+
+    def delete_alias(self, namespace: str, package: str, name: str, alias: str) -> bool:
+        with self._begin() as conn:
+            return sql_aliases.delete_aliases(conn, (namespace, package, name), alias) > 0
 
     # -- asynchronous work (SQL in sql_async.py) -----------------------------
     def put_invoke_config(
