@@ -167,3 +167,37 @@ async def test_the_root_and_ui_lead_to_the_console(
     assert followed.url.path == "/ui/login"  # the console, asking for a key
     assert (await browser.post(path)).status_code in (404, 405)  # only reads are redirected
     assert (await browser.get("/nothing-here")).status_code == 404
+
+
+async def test_the_editor_form_refuses_bad_input_and_keeps_it(
+    browser: httpx.AsyncClient, key: str, store: Store  # noqa: F811
+) -> None:
+    await sign_in(browser, key)
+    page = await browser.get("/ui/new")
+    assert page.status_code == 200 and 'src="/ui/static/editor/ace.js"' in page.text
+    token = csrf(page.text)
+    forged = await browser.post("/ui/new", data={"csrf": "x", "name": "f", "code": "x"})
+    assert forged.status_code == 403
+    cases = {
+        ("", "def main(a): return {}"): "Name the function",
+        ("a/b/c", "def main(a): return {}"): "NAME or PACKAGE/NAME",
+        ("f", "   "): "The code is empty.",
+        ("bad name!", "def main(a): return {}"): "bad name!",
+        ("f", "def main(a): return {}", "cobol:1"): "cobol:1",
+    }
+    for fields, message in cases.items():
+        name, code, *kind = fields
+        data = {"csrf": token, "name": name, "code": code, "kind": kind[0] if kind else ""}
+        response = await browser.post("/ui/new", data=data)
+        assert response.status_code == 400, (fields, response.text)
+        assert message in response.text
+        assert ">" + code.replace("'", "&#39;") + "</textarea>" in response.text  # kept
+    assert store.list_actions("console", None, 10, 0) == []  # nothing was deployed
+    made = await browser.post(
+        "/ui/new", data={"csrf": token, "name": "f", "code": "def main(a):\n    return {}\n"}
+    )
+    assert made.status_code == 303 and made.headers["location"] == "/ui/functions/f"
+    again = await browser.post(
+        "/ui/new", data={"csrf": token, "name": "f", "code": "def main(a):\n    return {}\n"}
+    )
+    assert again.status_code == 409 and "/ui/edit/f" in again.text

@@ -77,6 +77,8 @@ class Console:
                     Route("/login", page(self.login, public=True), methods=["GET", "POST"]),
                     Route("/logout", page(self.logout), methods=["POST"]),
                     Route("/functions", page(self.functions)),
+                    Route("/new", page(self.edit), methods=["GET", "POST"]),
+                    Route("/edit/{path:path}", page(self.edit), methods=["GET", "POST"]),
                     Route("/functions/{path:path}/invoke", page(self.invoke), methods=["POST"]),
                     Route("/functions/{path:path}", page(self.function)),
                     Route("/activations", page(self.activations)),
@@ -226,6 +228,11 @@ class Console:
             params_text=extra.pop("params_text", "{}"),
             **extra,
         )
+
+    async def edit(self, request: Request, session: Session | None) -> Response:
+        from wisp.console.editing import edit_page
+
+        return await edit_page(self, request, session)
 
     async def invoke(self, request: Request, session: Session | None) -> Response:
         assert session is not None
