@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.api.conftest import ACTIONS, PACKAGES, Tenant
+from tests.api.conftest import ACTIONS, PACKAGES, FakeInvoker, Tenant
 from tests.api.test_releases import body, put, runs, versions
+from tests.web.conftest import web_action
 from wisp.entities import VERSIONS_KEPT
 
 
@@ -127,3 +129,31 @@ async def test_alias_and_qualifier_errors_name_what_is_wrong(guest: Tenant) -> N
     ]:
         r = await c.post(f"{ACTIONS}/{qualified}?blocking=true", json={})
         assert r.status_code == status and words in r.json()["error"], (qualified, r.text)
+
+
+async def test_rules_and_web_functions_take_qualified_names(
+    guest: Tenant, anonymous: httpx.AsyncClient, invoker: FakeInvoker
+) -> None:
+    c = guest.client
+    for n in (1, 2):
+        await put(guest, "fn", web_action(parameters={"n": n}))
+    await point(guest, "fn", "live", "0.0.1")
+
+    web = f"/api/v1/web/{guest.name}/default"
+    assert (await anonymous.get(f"{web}/fn:live.json")).json()["n"] == 1
+    assert (await anonymous.get(f"{web}/fn:0.0.2.json")).json()["n"] == 2
+    assert (await anonymous.get(f"{web}/fn.json")).json()["n"] == 2
+    assert (await anonymous.get(f"{web}/fn:nope.json")).status_code == 404
+
+    await c.put("/api/v1/namespaces/_/triggers/t", json={})
+    r = await c.put("/api/v1/namespaces/_/rules/r", json={"trigger": "t", "action": "fn:live"})
+    assert r.status_code == 200, r.text
+    for bad, status in (("fn:nope", 404), ("fn:0.0.9", 404), ("fn:", 400), ("fn:a.b", 400)):
+        r = await c.put("/api/v1/namespaces/_/rules/bad", json={"trigger": "t", "action": bad})
+        assert r.status_code == status, (bad, r.text)
+    calls = len(invoker.calls)
+    assert (await c.post("/api/v1/namespaces/_/triggers/t", json={})).status_code == 202
+    fired = invoker.calls[calls:]
+    assert [(call.target.action.version, call.target.alias) for call in fired] == [
+        ("0.0.1", "live")
+    ]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wisp.entities import EntityService
+from wisp.entities import EntityService, split_qualifier
 from wisp.errors import TooManyRequests, WispError
 from wisp.ids import activation_id
 from wisp.invoker.base import Invocation, Invoker
@@ -98,11 +98,12 @@ class Firer:
                 "action": f"{namespace}/{rule.action}",
             }
             try:
-                package, name = split_action(rule.action)
-                target = self.entities.cached_target(namespace, package, name)
+                package, qualified = split_action(rule.action)
+                name, qualifier = split_qualifier(qualified)
+                target = self.entities.cached_target(namespace, package, name, qualifier)
                 if target is None:
                     target = await asyncio.to_thread(
-                        self.entities.resolve_target, namespace, package, name
+                        self.entities.resolve_target, namespace, package, name, qualifier
                     )
                 invocation = self.invoker.submit(target, event, subject=subject, cause=trigger_id)
             except WispError as exc:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from wisp.entities import EntityService, check_name, next_version
+from wisp.entities import EntityService, check_name, next_version, split_qualifier
 from wisp.errors import BadRequest, Conflict, Forbidden, NotFound
 from wisp.models import (
     CONCURRENCY_MODES,
@@ -30,6 +30,8 @@ from wisp.store.base import Store
 from wisp.triggers import cron
 from wisp.triggers.shapes import normalise
 
+# Fields naming a function, which may name one version of it (fn:0.0.2, fn:live).
+QUALIFIED = frozenset({"action", "function"})
 SCHEDULE_KEYS = ("cron", "timezone", "concurrency", "missed")
 
 
@@ -70,12 +72,16 @@ def entity_ref(field: str, raw: Any, namespace: str, parts: tuple[int, ...]) -> 
             raise Forbidden(f"{field} {raw!r} is in namespace {owner!r}, not {namespace!r}")
     if len(segments) not in parts or not all(segments):
         raise BadRequest(f"{field} {raw!r} is not a valid {field} name")
+    qualifier = ""
+    if field in QUALIFIED:  # fn:0.0.2 or fn:live names one version
+        segments[-1], qualifier = split_qualifier(segments[-1])
     for segment in segments:
         check_name(field, segment)
-    return "/".join(segments)
+    return "/".join(segments) + (f":{qualifier}" if qualifier else "")
 
 
 def split_action(path: str) -> tuple[str, str]:
+    """(package, name) of ``pkg/fn``; the name keeps a qualifier (``fn:live``)."""
     package, slash, name = path.rpartition("/")
     return (package if slash else DEFAULT_PACKAGE), name
 
@@ -90,6 +96,11 @@ class TriggerService:
         self.entities = entities
         self.clock = clock
 
+    def _check_function(self, namespace: str, path: str) -> None:
+        """The function (and the version or alias a qualifier names) exists."""
+        package, qualified = split_action(path)
+        self.entities.resolve_target(namespace, package, *split_qualifier(qualified))
+
     # -- triggers ----------------------------------------------------------
     def put_trigger(
         self, namespace: str, name: str, doc: Mapping[str, Any], *, overwrite: bool = False
@@ -100,7 +111,7 @@ class TriggerService:
             # DigitalOcean's trigger names its function: a rule of the trigger's name runs
             # it, as wisp deploy does. Checked first: a missing function changes nothing.
             function = entity_ref("function", function, namespace, (1, 2))
-            self.entities.get_action(namespace, *split_action(function))
+            self._check_function(namespace, function)
         params = parameters("parameters", doc.get("parameters"))
         annotations = parameters("annotations", doc.get("annotations"))
         publish = _optional_bool("publish", doc.get("publish"))
@@ -178,7 +189,7 @@ class TriggerService:
         annotations = parameters("annotations", doc.get("annotations"))
         if self.store.get_trigger(namespace, trigger) is None:
             raise NotFound(f"trigger {trigger!r} does not exist")
-        self.entities.get_action(namespace, *split_action(action))  # NotFound names it
+        self._check_function(namespace, action)  # NotFound names it
         base = existing or Rule(namespace=namespace, name=name, trigger=trigger, action=action)
         rule = replace(
             base,

@@ -24,6 +24,7 @@ from wisp.api.context import ApiContext
 from wisp.api.errors import guarded
 from wisp.api.inputs import read_body
 from wisp.api.invoke import ACTIVATION_HEADER, wait_done
+from wisp.entities import split_qualifier
 from wisp.errors import NotFound, Unauthorized
 from wisp.invoker.base import Target
 from wisp.models import Action
@@ -148,10 +149,13 @@ class WebActionsApi:
 
     async def target(self, namespace: str, package: str, name: str) -> tuple[Target, WebSpec]:
         entities = self.ctx.entities
-        target = entities.cached_target(namespace, package, name)
+        name, qualifier = split_qualifier(name)  # fn:0.0.2, fn:live
+        target = entities.cached_target(namespace, package, name, qualifier)
         if target is None:
             try:
-                target = await run_in_threadpool(entities.resolve_target, namespace, package, name)
+                target = await run_in_threadpool(
+                    entities.resolve_target, namespace, package, name, qualifier
+                )
             except NotFound:
                 raise NotFound(NOT_FOUND) from None
         known = self._specs.get(id(target))
