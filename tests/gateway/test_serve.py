@@ -8,7 +8,7 @@ import httpx
 from starlette.applications import Starlette
 
 from tests.api.conftest import ACTIONS, PAYLOAD_MAX, FakeInvoker, Tenant
-from tests.gateway.conftest import client_from, make_route
+from tests.gateway.conftest import ECHO, client_from, make_route
 
 HEADER = "x-openwhisk-activation-id"
 
@@ -155,3 +155,25 @@ async def test_host_routes(guest: Tenant, echo: str, app: Starlette) -> None:
         r = await client.get("http://other.example.com/shop/items/5")
         assert r.status_code == 404
         assert (await client.get("http://api.example.com/api/v1")).status_code == 200
+
+
+async def test_a_route_may_name_an_alias_or_a_version(
+    guest: Tenant, public: httpx.AsyncClient
+) -> None:
+    for n in (1, 2):  # the FakeInvoker answers with the arguments: n tells versions apart
+        body = {**ECHO, "parameters": [{"key": "n", "value": n}]}
+        assert (await guest.client.put(f"{ACTIONS}/fn?overwrite=true", json=body)).is_success
+    live = await guest.client.put(f"{ACTIONS}/fn/aliases/live", json={"version": "0.0.1"})
+    assert live.status_code == 200, live.text
+    await make_route(guest, function="fn:live", path="/live", responseType="json")
+    await make_route(guest, function="fn:0.0.2", path="/pinned", responseType="json")
+    await make_route(guest, function="fn", path="/bare", responseType="json")
+    got = {p: (await public.get(f"/gw/{guest.name}/shop/{p}")).json()["n"] for p in
+           ("live", "pinned", "bare")}  # fmt: skip
+    assert got == {"live": 1, "pinned": 2, "bare": 2}
+    await guest.client.put(f"{ACTIONS}/fn/aliases/live", json={"version": "0.0.2"})
+    assert (await public.get(f"/gw/{guest.name}/shop/live")).json()["n"] == 2
+    r = await guest.client.put(
+        "/api/v1/namespaces/_/routes", json={"basePath": "/shop", "path": "/x", "function": "fn:no"}
+    )
+    assert r.status_code == 404 and "alias 'no'" in r.json()["error"]

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from wisp.entities import split_qualifier
 from wisp.gateway.cors import Cors
 from wisp.gateway.ipfilter import IpRules, parse_networks
 from wisp.gateway.policies import PasswordChecker, Policy, make_policy
@@ -38,6 +39,7 @@ class CompiledRoute:
     # Read from the route's config once, not per request.
     package: str = ""
     name: str = ""
+    qualifier: str = ""  # the version or alias the route's function names (fn:live)
     response_type: str = "http"
     max_body: int = 0
 
@@ -62,6 +64,7 @@ def compile_route(
     cors = Cors(config["cors"], [route.method]) if config.get("cors") else None
     rate = config.get("rateLimit") or {}
     package, name = split_function(route.action)
+    name, qualifier = split_qualifier(name)
     return CompiledRoute(
         route=route,
         pattern=compile_template(route.base_path, route.path),
@@ -72,6 +75,7 @@ def compile_route(
         rate_by=rate.get("by", "client"),
         package=package,
         name=name,
+        qualifier=qualifier,
         response_type=str(config.get("responseType", "http")),
         max_body=int(config["maxBody"]),
     )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wisp.entities import EntityService
+from wisp.entities import EntityService, split_qualifier
 from wisp.errors import BadRequest, Conflict, NotFound
 from wisp.gateway.hashing import hash_api_key, hash_password, new_api_key, verify_password
 from wisp.gateway.jwks import JwksRules, check_url
@@ -118,7 +118,8 @@ class RouteService:
             raise BadRequest(f"method must be one of {', '.join(METHODS)} (got {method!r})")
         method = method.upper()
         package, name = split_function(doc.get("function"))
-        self.entities.get_action(namespace, package, name)  # NotFound names the function
+        # NotFound names the function (or its alias or version: fn:live, fn:0.0.2).
+        self.entities.resolve_target(namespace, package, *split_qualifier(name))
         action = name if package == DEFAULT_PACKAGE else f"{package}/{name}"
         existing = next(
             (

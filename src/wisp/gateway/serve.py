@@ -220,12 +220,11 @@ class Gateway:
                 )
         body = await read_body(request, compiled.max_body)
         entities = self.ctx.entities
-        target = entities.cached_target(route.namespace, compiled.package, compiled.name)
+        where = (route.namespace, compiled.package, compiled.name, compiled.qualifier)
+        target = entities.cached_target(*where)
         if target is None:
             try:
-                target = await run_in_threadpool(
-                    entities.resolve_target, route.namespace, compiled.package, compiled.name
-                )
+                target = await run_in_threadpool(entities.resolve_target, *where)
             except NotFound:
                 raise NotFound(f"the route's function {route.action} does not exist") from None
         extra: dict[str, Any] = dict(params)
