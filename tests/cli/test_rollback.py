@@ -103,3 +103,30 @@ def test_aliases_and_qualified_names_by_cli(server: LiveServer) -> None:
     assert_one_line_error(server.run("fn", "alias", "set", name, "0.0.1", "0.0.1"), "alias name")
     server.ok("fn", "alias", "delete", name, "live")
     assert_one_line_error(server.run("fn", "invoke", name + ":live"), "alias 'live'")
+
+
+def test_a_repointed_alias_and_a_rollback_have_a_warm_instance(server: LiveServer) -> None:
+    """Instances are per version: the version an alias (or a rollback) now runs is
+    initialised before the answer, so its first call is no cold start."""
+    name = "hello/warm"
+    server.deploy(name, code("one"))
+    server.deploy(name, code("two"))
+
+    def first_call(qualified: str) -> tuple[str, dict[str, object]]:
+        record = json.loads(server.ok("fn", "invoke", qualified, "--full").out)
+        notes = {a["key"]: a["value"] for a in record["annotations"]}
+        return record["response"]["result"]["body"], notes
+
+    status, made = server.call("PUT", ACTION.replace("hi", "warm") + "/aliases/live",
+                               {"version": "0.0.1"})  # fmt: skip
+    assert status == 200 and made["warm"] is True, made
+    body, notes = first_call(name + ":live")
+    assert body == "one" and "initTime" not in notes, notes
+
+    rolled = json.loads(server.ok("fn", "rollback", name, "--json").out)
+    assert rolled["version"] == "0.0.3" and rolled["warm"] is True
+    body, notes = first_call(name)
+    assert body == "one" and "initTime" not in notes, notes
+    # A version nothing warmed starts cold: what the two checks above rely on.
+    body, notes = first_call(name + ":0.0.2")
+    assert body == "two" and "initTime" in notes

@@ -206,7 +206,9 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
                "type": "string", "example": "0.0.2"}}},
            {"200": _json({"allOf": [_ref("Version"), {"type": "object", "properties": {
                "changed": {"type": "boolean", "description": "false: that code and those "
-                           "settings already ran; no version was made"}}}]},
+                           "settings already ran; no version was made"},
+               "warm": {"type": "boolean", "description": "an instance of the new version "
+                        "is initialised and idle"}}}]},
                          "The version now running")}),
           ("get", path + "/aliases", "actions", "A function's aliases, by name", params, None,
            {"200": _json({"type": "array", "items": _ref("Alias")})}),
@@ -347,7 +349,9 @@ SCHEMAS: Json = {
     "Alias": {"type": "object", "properties": {
         "name": {"type": "string"}, "function": {"type": "string"},
         "version": {"type": "string"}, "updated": {"type": "integer"},
-        "subject": {"type": ["string", "null"]}}},
+        "subject": {"type": ["string", "null"]},
+        "warm": {"type": "boolean", "description": "in a PUT's answer: an instance of the "
+                 "version is initialised and idle, so the next call is no cold start"}}},
     "Version": {"type": "object", "properties": {
         "aliases": {"type": "array", "items": {"type": "string"},
                     "description": "the aliases that point at it"},

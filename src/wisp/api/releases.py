@@ -12,7 +12,9 @@ Alias names cannot be the words these paths use (``entities.RESERVED_ALIASES``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,6 +32,8 @@ ROLLBACK_BODY_MAX = 4 * 1024
 VERSIONS = "versions"
 ROLLBACK = "rollback"
 ALIASES = "aliases"
+WARM_WAIT = 10.0  # seconds a repoint or a rollback waits for an instance of its version
+log = logging.getLogger("wisp.api")
 
 
 class ReleasesApi:
@@ -81,7 +85,9 @@ class ReleasesApi:
             version,
             subject=namespace.name,
         )
-        return JSONResponse({**version_json(action, action.version), "changed": changed})
+        warm = changed and await self._warm(namespace.name, *action_key(request), "")
+        doc = {**version_json(action, action.version), "changed": changed, "warm": warm}
+        return JSONResponse(doc)
 
     async def list_aliases(self, request: Request) -> Response:
         namespace = await self.ctx.auth.namespace(request)
@@ -115,7 +121,8 @@ class ReleasesApi:
                 subject=namespace.name,
             )
         )
-        return JSONResponse(alias_json(made))
+        warm = await self._warm(namespace.name, *action_key(request), made.alias)
+        return JSONResponse({**alias_json(made), "warm": warm})
 
     async def delete_alias(self, request: Request) -> Response:
         namespace = await self.ctx.auth.namespace(request)
@@ -126,6 +133,19 @@ class ReleasesApi:
             request.path_params["alias"],
         )
         return JSONResponse(alias_json(gone))
+
+    async def _warm(self, namespace: str, package: str, name: str, qualifier: str) -> bool:
+        """An instance of the version a name now runs, so its next call is not a cold start
+        (the pool keeps instances per version). Best effort: the change stands anyway."""
+        entities = self.ctx.entities
+        try:
+            target = await run_in_threadpool(
+                entities.resolve_target, namespace, package, name, qualifier
+            )
+            return await asyncio.wait_for(self.ctx.platform.invoker.warm(target), WARM_WAIT)
+        except Exception as exc:  # any failure only costs the next call a cold start
+            log.warning("could not warm %s/%s:%s: %s", package, name, qualifier, exc)
+            return False
 
     async def _is_function(self, request: Request, namespace: str, verb: str) -> bool:
         """Whether ``.../actions/{name}/{verb}`` names the function ``verb`` of package

@@ -11,6 +11,7 @@ An invoker offers, and callers use, only what this class declares:
 | server        | ``prepare`` (refuse to start below the isolation asked for),           |
 |               | ``describe``, ``drain`` (on SIGTERM/SIGINT, before connections close)  |
 | api (app)     | ``deliver_dead_letters`` (onFailure destinations)                      |
+| api (releases)| ``warm`` (the version an alias or a rollback now runs)                 |
 | observability | ``add_observer``, ``pool_stats``, ``instance_counts``,                 |
 |               | ``stem_cells``, ``throttled``                                          |
 
@@ -113,6 +114,11 @@ class Invoker(ABC):
     def deliver_dead_letters(self, deliver: Deliver) -> None:  # noqa: B027
         """Where dead letters' onFailure destinations are reached (set by the API
         layer, which resolves functions and fires triggers); no-op without retries."""
+
+    async def warm(self, target: Target) -> bool:
+        """Have an idle, initialised instance of the target's version ready (an alias
+        now points at it); False when none could be had, or this invoker keeps none."""
+        return False
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)

@@ -230,6 +230,25 @@ class Executor:
             end=now_ms(),
         )
 
+    async def warm(self, target: Target) -> bool:
+        """Init an instance of the target's version and leave it idle, unless one is."""
+        action = target.action
+        cap, network = placement(action, self.settings.network)
+        key = (action.namespace, action.package, action.name, action.version)
+        limits = action.limits
+        async with self.pool.lease(key, action.exec.kind, limits.memory, cap, network) as lease:
+            if not lease.cold:
+                return True
+            assert lease.instance is not None
+            try:
+                code = await self._code(target)
+            except BundleError:
+                lease.spoiled = True
+                return False
+            outcome = await lease.instance.init(code, limits.timeout / 1000, limits.logs * 1024)
+            lease.spoiled = not outcome.ok
+            return outcome.ok
+
     def _started(self, request: InvocationRequest) -> None:
         request.state = ActivationState.STARTED
         if self.journal is not None:

@@ -159,6 +159,9 @@ class LocalInvoker(Invoker):
             # Bounded: with the store down, what is unwritten stays on disk.
             await asyncio.to_thread(self.journal.close, self.settings.writer_stop_timeout)
 
+    async def warm(self, target: Target) -> bool:
+        return await self.executor.warm(target)
+
     def submit(
         self,
         target: Target,
