@@ -340,6 +340,23 @@ class EntityService:
         self._invalidate(namespace, package, name)
         return found
 
+    def get_qualified(
+        self, namespace: str, package: str, name: str, qualifier: str
+    ) -> tuple[Action, str]:
+        """The version ``qualifier`` names (a version, an alias; "": the current one),
+        and the alias it was named by ("" if none)."""
+        action = self.get_action(namespace, package, name)
+        if not qualifier:
+            return action, ""
+        if _VERSION.fullmatch(qualifier):
+            return self._version(action, qualifier), ""
+        if not _ALIAS.fullmatch(qualifier):
+            raise BadRequest(
+                f"{qualifier!r} is neither a version (such as 0.0.2) nor an alias name"
+            )
+        version = self.get_alias(namespace, package, name, qualifier).version
+        return self._version(action, version), qualifier
+
     def _version(self, current: Action, version: str) -> Action:
         """A kept version of the function ``current`` is the current version of."""
         if version == current.version:
@@ -453,18 +470,7 @@ class EntityService:
         """
         with self._lock:
             generation = self._generation
-        action = self.get_action(namespace, package, name)
-        alias = ""
-        if qualifier:
-            version = qualifier
-            if not _VERSION.fullmatch(qualifier):
-                if not _ALIAS.fullmatch(qualifier):
-                    raise BadRequest(
-                        f"{qualifier!r} is neither a version (such as 0.0.2) nor an alias name"
-                    )
-                alias = qualifier
-                version = self.get_alias(namespace, package, name, alias).version
-            action = self._version(action, version)
+        action, alias = self.get_qualified(namespace, package, name, qualifier)
         bound = None
         if package != DEFAULT_PACKAGE:
             bound = self.store.get_package(namespace, package)

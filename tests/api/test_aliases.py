@@ -157,3 +157,16 @@ async def test_rules_and_web_functions_take_qualified_names(
     assert [(call.target.action.version, call.target.alias) for call in fired] == [
         ("0.0.1", "live")
     ]
+
+
+async def test_get_of_a_qualified_name_is_that_version(guest: Tenant) -> None:
+    await put(guest, "fn", body(1))
+    await put(guest, "fn", body(2))
+    await point(guest, "fn", "live", "0.0.1")
+    for qualified, version in (("fn:0.0.1", "0.0.1"), ("fn:live", "0.0.1"), ("fn", "0.0.2")):
+        got = await guest.client.get(f"{ACTIONS}/{qualified}")
+        assert got.status_code == 200, got.text
+        doc = got.json()
+        assert doc["version"] == version and f"'v': {version[-1]}" in doc["exec"]["code"]
+    r = await guest.client.get(f"{ACTIONS}/fn:0.0.7")
+    assert r.status_code == 404 and "version 0.0.7" in r.json()["error"]

@@ -17,7 +17,7 @@ from wisp.api.context import ApiContext, route
 from wisp.api.errors import Endpoint
 from wisp.api.inputs import json_object, paging, query_bool
 from wisp.api.shapes import action_json, action_summary
-from wisp.entities import check_name
+from wisp.entities import check_name, split_qualifier
 from wisp.models import DEFAULT_PACKAGE
 
 PUT_THREADS = 64  # puts at once (each may wait for a build), apart from the shared pool
@@ -61,8 +61,10 @@ class ActionsApi:
     async def get(self, request: Request) -> Response:
         namespace = await self.ctx.auth.namespace(request)
         code = query_bool(request, "code", default=True)
-        action = await run_in_threadpool(
-            self.ctx.entities.get_action, namespace.name, *action_key(request)
+        package, name = action_key(request)
+        name, qualifier = split_qualifier(name)  # fn:0.0.2, fn:live: that version
+        action, _ = await run_in_threadpool(
+            self.ctx.entities.get_qualified, namespace.name, package, name, qualifier
         )
         return JSONResponse(action_json(action, code=code))
 
