@@ -17,6 +17,14 @@ journaled again; the task sleeps holding no quota, and a stop leaves it in the j
 or record it as DEAD and keep a dead letter. Only the final attempt is recorded, under
 the caller's activation id, with the earlier attempts as an annotation.
 
+Waiting for an instance (the pool is full, or the function is at its ``max-instances``)
+is not running time: the time limit starts when the instance is leased, and the wait
+shows as ``waitTime``. The wait is bounded by the activation's maximum event age
+(``invokeConfig.maximumEventAgeSeconds``, six hours by default) counted from its accept:
+past it the attempt ends without running, as a dead letter (``EventAgeExceeded``) for
+an asynchronous activation with a retry policy, else as a whisk internal error. A
+blocking caller stops waiting at the sync limit (it gets the 202) as for a slow run.
+
 An attempt that never got an instance is not finished: a stop (``PoolClosed``, or a
 cancellation before STARTED) leaves it ACCEPTED in the journal, and it runs after
 the restart. One cancelled after STARTED (a drain that ran out) is recorded as
@@ -52,6 +60,17 @@ log = logging.getLogger("wisp.invoker")
 POISONED = {"init", "timeout", "oom", "crash", "platform"}
 MAX_INSTANCES = "max-instances"  # annotation: cap on one function version's instances
 NETWORK = "network"  # annotation: "egress" (default) or "none" (loopback only)
+
+
+class WaitedTooLong(Exception):
+    """An attempt's wait for an instance passed its maximum event age."""
+
+    def __init__(self, waited: int, age: int) -> None:
+        super().__init__(
+            f"The activation waited {waited} milliseconds for an instance of its function "
+            f"without getting one; its maximum event age is {age} seconds."
+        )
+        self.waited = waited
 
 
 def now_ms() -> int:
@@ -97,11 +116,18 @@ class Executor:
             else:
                 if request.attempt > 1:
                     retrying.began(request, now_ms())
-                found = await self._attempt(request)
-                if found is None:
-                    return
-                record = found
-                verdict = retrying.decide(request, record, now_ms())
+                try:
+                    found = await self._attempt(request)
+                except WaitedTooLong as exc:
+                    self.admission.release(request)
+                    record = records.internal(request, str(exc), now_ms())
+                    record.annotations.append({"key": "waitTime", "value": exc.waited})
+                    verdict = retrying.waited_too_long(request)
+                else:
+                    if found is None:
+                        return
+                    record = found
+                    verdict = retrying.decide(request, record, now_ms())
             if verdict.verb == "retry":
                 self._retry(request, record, verdict.delay)
                 continue
@@ -131,6 +157,8 @@ class Executor:
         except PoolClosed:
             self.admission.release(request)  # never started: stays journaled
             return None
+        except WaitedTooLong:
+            raise
         except asyncio.CancelledError:
             if request.state is ActivationState.STARTED:
                 record = records.interrupted(request, now_ms())
@@ -182,44 +210,56 @@ class Executor:
         limits = action.limits
         log_limit = limits.logs * 1024
         accepted = retrying.accepted_at(request)  # a retry's: when it became due
-        deadline = accepted + limits.timeout
-        if request.recovered:  # its time limit counts from now, not from the first accept
-            deadline = now_ms() + limits.timeout
         cap, network = placement(action, self.settings.network)
         key = (action.namespace, action.package, action.name, action.version)
-        async with self.pool.lease(key, action.exec.kind, limits.memory, cap, network) as lease:
-            self._started(request)
-            wait_time = now_ms() - accepted
-            assert lease.instance is not None
-            logs: list[str] = []
-            init_time: int | None = None
-            if lease.cold:
-                self.cold_starts += 1
-                init_start = now_ms()
-                try:
-                    code = await self._code(request.target)
-                except BundleError as exc:
-                    lease.spoiled = True
-                    return self._init_failed(request, exc.message, wait_time)
-                outcome = await lease.instance.init(code, remaining(deadline), log_limit)
-                init_time = now_ms() - init_start
+        age = request.target.invoke_config.maximum_event_age_seconds
+        # The wait ends at the event age, on the loop's clock (monotonic).
+        wait_left = max(0.0, (request.start + age * 1000 - now_ms()) / 1000)
+        waiting = asyncio.timeout(wait_left)
+        try:
+            async with (
+                waiting,
+                self.pool.lease(key, action.exec.kind, limits.memory, cap, network) as lease,
+            ):
+                waiting.reschedule(None)  # leased: the function's own time starts
+                self._started(request)
+                started = now_ms()
+                deadline = started + limits.timeout  # init and run, not the wait
+                wait_time = started - accepted
+                assert lease.instance is not None
+                logs: list[str] = []
+                init_time: int | None = None
+                if lease.cold:
+                    self.cold_starts += 1
+                    init_start = now_ms()
+                    try:
+                        code = await self._code(request.target)
+                    except BundleError as exc:
+                        lease.spoiled = True
+                        return self._init_failed(request, exc.message, wait_time)
+                    outcome = await lease.instance.init(code, remaining(deadline), log_limit)
+                    init_time = now_ms() - init_start
+                    logs.extend(outcome.logs)
+                    if not outcome.ok:
+                        lease.spoiled = True
+                        return records.from_outcome(
+                            request,
+                            outcome,
+                            logs,
+                            wait_time=wait_time,
+                            init_time=init_time,
+                            result_max=self.settings.limits.result_max,
+                            end=now_ms(),
+                        )
+                outcome = await lease.instance.run(
+                    request.args, self._meta(request, deadline), remaining(deadline), log_limit
+                )
                 logs.extend(outcome.logs)
-                if not outcome.ok:
-                    lease.spoiled = True
-                    return records.from_outcome(
-                        request,
-                        outcome,
-                        logs,
-                        wait_time=wait_time,
-                        init_time=init_time,
-                        result_max=self.settings.limits.result_max,
-                        end=now_ms(),
-                    )
-            outcome = await lease.instance.run(
-                request.args, self._meta(request, deadline), remaining(deadline), log_limit
-            )
-            logs.extend(outcome.logs)
-            lease.spoiled = outcome.kind in POISONED
+                lease.spoiled = outcome.kind in POISONED
+        except TimeoutError:
+            if waiting.expired():
+                raise WaitedTooLong(now_ms() - accepted, age) from None
+            raise
         return records.from_outcome(
             request,
             outcome,

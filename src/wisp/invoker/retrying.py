@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from wisp.invoker.request import InvocationRequest
-from wisp.invoker.retries import Decision
+from wisp.invoker.retries import EVENT_AGE_EXCEEDED, Decision
 from wisp.invoker.states import ActivationState
 from wisp.models import DEAD, STATUS_TEXT, Activation, DeadLetter
 
@@ -34,6 +34,16 @@ TOO_OLD = (
     "The activation's maximum event age ran out before its next attempt could start "
     "(the platform was stopped while it waited)."
 )
+
+
+def waited_too_long(request: InvocationRequest) -> Decision:
+    """An attempt that waited for an instance past its maximum event age: dead
+    (``EventAgeExceeded``) for an asynchronous activation with a retry policy, else
+    recorded as it is (a whisk internal error), as a failure without a policy is."""
+    config = request.target.invoke_config
+    if request.blocking or (config.maximum_retry_attempts == 0 and config.on_failure is None):
+        return FINISH
+    return Decision("dead", reason=EVENT_AGE_EXCEEDED)
 
 
 def expired(request: InvocationRequest, now: int) -> bool:
