@@ -57,6 +57,43 @@ def test_leftovers_split_unstarted_from_started_and_skip_recorded(tmp_path, writ
     assert list((tmp_path / "j").glob("*.jsonl")) == []
 
 
+def test_a_finished_record_the_store_never_got_is_written_from_the_journal(tmp_path):
+    # The writer never commits (its store is not started): as a kill would leave it.
+    store = MemoryStore()
+    lazy = ActivationWriter(store, batch=64, interval=3600)
+    journal = AcceptJournal(tmp_path / "j", lazy)
+    journal.open()
+    done, running = request("a" * 32), request("b" * 32)
+    for each in (done, running):
+        journal.accepted(each)
+        journal.started(each)
+    finished = record("a" * 32)
+    lazy.submit(finished)
+    journal.finished(done, finished)
+    writer = ActivationWriter(store, batch=64, interval=0.001)  # the next process's
+    writer.start()
+    try:
+        left = AcceptJournal(tmp_path / "j", writer).leftovers()
+        assert left.finished == 1
+        assert [e["id"] for e in left.started] == ["b" * 32]  # only what still ran
+        assert left.unstarted == []
+        stored = writer.get("guest", "a" * 32)
+        assert stored is not None and stored.result == {"ok": 1}
+    finally:
+        writer.stop()
+
+
+def test_a_record_over_the_bound_is_not_journaled(tmp_path, writer, monkeypatch):
+    monkeypatch.setattr("wisp.invoker.journal.FINISHED_MAX", 10)
+    journal = AcceptJournal(tmp_path / "j", writer)
+    journal.open()
+    done = request("a" * 32)
+    journal.accepted(done)
+    path = tmp_path / "j" / f"{done.journaled}.jsonl"
+    journal.finished(done, record("a" * 32))
+    assert b'"finished"' not in path.read_bytes()
+
+
 def test_journal_files_are_private(tmp_path, writer):
     journal = AcceptJournal(tmp_path / "j", writer)
     journal.open()

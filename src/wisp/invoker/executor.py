@@ -194,7 +194,7 @@ class Executor:
         self.writer.submit(record)
         self.admission.release(request)
         if self.journal is not None:
-            self.journal.finished(request)
+            self.journal.finished(request, record)
         for observe in self.observers:
             try:
                 observe(record)

@@ -5,13 +5,17 @@ files are 0600 in a 0700 folder) written with one ``write`` to an O_APPEND
 descriptor, which survives the process being killed, as the kernel holds the data.
 When it gets an instance, a short ``started`` line (with its attempt) follows; a retry
 journals the whole request again with the next attempt, and the latest line counts.
+When it finishes, its record (up to ``FINISHED_MAX`` bytes) follows too: the writer
+commits records in groups, and a record finished but not yet committed when the
+process is killed is then written from here instead of being called interrupted.
 Files rotate every ``ROTATE`` seconds; a retired file is deleted once all its
 invocations finished and the writer committed their records, so the journal holds
 about a rotation's worth.
 
 A graceful stop keeps the files that hold invocations which never started. On the
 next start, ``leftovers`` reads every file: an entry with a record in the store is
-done; one with a ``started`` mark is recorded as interrupted; the rest run again.
+done; one with its record in the journal gets that record; one with a ``started``
+mark is recorded as interrupted; the rest run again.
 
 A journal that cannot be written (disk full, I/O error) refuses the invocation
 with a 503: nothing is accepted that a crash could lose. At a stop, records the
@@ -39,6 +43,10 @@ log = logging.getLogger("wisp.invoker")
 
 ROTATE = 30.0  # seconds per journal file
 _STARTED = b'{"started":"'
+_FINISHED = b'{"finished":'
+# A bigger record is not journaled: it stays with the writer alone (a kill before its
+# commit records it as interrupted), so one huge result cannot double its disk cost.
+FINISHED_MAX = 256 * 1024
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Leftovers:
 
     unstarted: list[dict[str, Any]] = field(default_factory=list)  # run them again
     started: list[dict[str, Any]] = field(default_factory=list)  # record them as interrupted
+    finished: int = 0  # records found in the journal and handed to the writer
     paths: list[Path] = field(default_factory=list)  # delete once the above are handled
 
 
@@ -97,10 +106,19 @@ class AcceptJournal:
             mark = b'","attempt":%d}\n' % request.attempt
             os.write(entry.fd, _STARTED + request.activation_id.encode() + mark)
 
-    def finished(self, request: InvocationRequest) -> None:
-        """Its record has been handed to the writer."""
+    def finished(self, request: InvocationRequest, record: Activation | None = None) -> None:
+        """Its record has been handed to the writer; ``record`` is journaled too (when
+        small enough) until the writer has committed it."""
         generation = request.journaled
         request.journaled = None
+        entry = self._files.get(generation) if generation is not None else None
+        if entry is not None and record is not None:
+            encoded = record.encoded()  # computed once: the store row shares it
+            if len(encoded) <= FINISHED_MAX:
+                try:
+                    os.write(entry.fd, _FINISHED + encoded + b"}\n")
+                except OSError as exc:  # the writer still has it; only a kill would lose it
+                    log.error("cannot journal the record of %s: %s", record.activation_id, exc)
         self._done(generation)
 
     def retried(self, request: InvocationRequest) -> None:
@@ -204,14 +222,23 @@ class AcceptJournal:
             return found
         entries: dict[str, dict[str, Any]] = {}  # by id: a crash mid-recovery repeats some
         started: set[tuple[str, int]] = set()  # (id, attempt)
+        finished: dict[str, dict[str, Any]] = {}  # records journaled at the finish, by id
         for path in sorted(self.directory.glob("*.jsonl")):
             found.paths.append(path)
-            _read(path, entries, started)
+            _read(path, entries, started, finished)
         for aid, entry in entries.items():
             if self.writer.get(entry["ns"], aid) is not None:
                 continue  # it finished and its record was written
+            record = _record(finished.get(aid))
+            if record is not None:  # it finished; the kill came before the commit
+                self.writer.submit(record)
+                found.finished += 1
+                continue
             attempt = _attempt(entry)
             (found.started if (aid, attempt) in started else found.unstarted).append(entry)
+        if found.finished:
+            self.writer.flush()
+            log.warning("wrote %d activation records the journal held", found.finished)
         return found
 
     @staticmethod
@@ -253,16 +280,33 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _read(
-    path: Path, entries: dict[str, dict[str, Any]], started: set[tuple[str, int]]
+    path: Path,
+    entries: dict[str, dict[str, Any]],
+    started: set[tuple[str, int]],
+    finished: dict[str, dict[str, Any]],
 ) -> None:
     for entry in _lines(path):
-        if "started" in entry:
+        if "finished" in entry:
+            doc = entry["finished"]
+            if isinstance(doc, dict) and isinstance(doc.get("activationId"), str):
+                finished[doc["activationId"]] = doc
+        elif "started" in entry:
             started.add((str(entry["started"]), _attempt(entry)))
         elif isinstance(entry.get("id"), str) and isinstance(entry.get("ns"), str):
             # A retried request is journaled again for each attempt: the latest counts.
             known = entries.get(entry["id"])
             if known is None or _attempt(entry) > _attempt(known):
                 entries[entry["id"]] = entry
+
+
+def _record(doc: dict[str, Any] | None) -> Activation | None:
+    if doc is None:
+        return None
+    try:
+        return Activation.from_json(doc)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        log.error("unreadable activation record in the journal: %s", doc)
+        return None
 
 
 def _attempt(entry: dict[str, Any]) -> int:
