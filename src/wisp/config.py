@@ -80,6 +80,8 @@ class Settings:
     jwks_allow_http_loopback: str = "off"  # on: route JWKS over http:// (and https) to loopback
     jwks_allow_networks: str = ""  # CIDRs route JWKS URLs may reach although not public
     jwks_ca_file: str = ""  # PEM CAs trusted for route JWKS besides the system's
+    master_key_file: str = ""  # wraps the namespaces' secret data keys; empty: data dir's
+    master_key: str = ""  # the master key itself (base64 of 32 bytes); wins over the file
     console_secret: str = ""  # signs console sessions; empty: kept in the data dir
     trigger_fires_per_minute: int = 60  # API fires of triggers per namespace (OpenWhisk's)
     scheduler_interval: float = 1.0  # seconds between polls for due schedule ticks
@@ -121,6 +123,8 @@ _ENV: dict[str, str] = {
     "build_concurrency": "WISP_BUILD_CONCURRENCY",
     "runtimes_file": "WISP_RUNTIMES_FILE",
     "cgroups": "WISP_CGROUPS",
+    "master_key_file": "WISP_MASTER_KEY_FILE",
+    "master_key": "WISP_MASTER_KEY",
     "console_secret": "WISP_CONSOLE_SECRET",
     "isolation": "WISP_ISOLATION",
     "network": "WISP_NETWORK",

@@ -14,6 +14,7 @@
     │                              Idempotency-Key reused with another body)
     ├── TooManyRequests       429  namespace quota exceeded
     ├── PlatformError         500  Wisp itself failed (never user code)
+    │   ├── SecretUnreadable  500  a stored secret fails authentication (fails closed)
     │   └── StoreUnavailable  503  the database cannot be reached (the writer retries)
     └── Unavailable           503  Wisp cannot take work now (writer backlog full, journal
                                    unwritable)
@@ -102,6 +103,13 @@ class TooManyRequests(WispError):
 class PlatformError(WispError):
     status = 500
     code = "internal"
+
+
+class SecretUnreadable(PlatformError):
+    """A secret's ciphertext or its namespace's data key fails authentication
+    (tampered, or the wrong master key): fail closed, never run with a wrong value."""
+
+    code = "secret_unreadable"
 
 
 class StoreUnavailable(PlatformError):

@@ -316,3 +316,14 @@ class IdempotencyClaim:
     activation_id: str
     body_hash: str  # sha256 hex of the request body
     created: int  # epoch ms
+
+
+@dataclass
+class StoredSecret:
+    """A namespace's named secret as stored: never the plaintext (wisp.secrets)."""
+
+    namespace: str
+    name: str
+    ciphertext: str
+    size: int  # bytes of the plaintext
+    updated: int  # epoch ms

@@ -19,6 +19,7 @@ from wisp.models import (
     Exec,
     Namespace,
     Package,
+    StoredSecret,
 )
 from wisp.store.base import Store
 
@@ -404,3 +405,28 @@ def test_purge_activations(store: Store) -> None:
     assert [a.start for a in store.list_activations("guest")] == [300, 200]
     assert store.list_activations("other") == []
     assert store.purge_activations(200) == 0
+
+
+def test_data_key_first_writer_wins_and_rotation_replaces(store: Store) -> None:
+    assert store.ensure_data_key("guest", "wk:first") == "wk:first"
+    assert store.ensure_data_key("guest", "wk:second") == "wk:first"
+    store.ensure_data_key("other", "wk:other")
+    assert store.data_keys() == {"guest": "wk:first", "other": "wk:other"}
+    store.replace_data_keys({"guest": "wk:rotated", "other": "wk:rotated2"})
+    assert store.data_keys() == {"guest": "wk:rotated", "other": "wk:rotated2"}
+
+
+def test_secret_roundtrip_list_and_delete(store: Store) -> None:
+    first = StoredSecret("guest", "db", "wisp:v1:AAAA", 4, 1_700_000_000_000)
+    store.put_secret(first)
+    store.put_secret(StoredSecret("guest", "api", "wisp:v1:BBBB", 9, 1_700_000_000_001))
+    store.put_secret(StoredSecret("other", "db", "wisp:v1:CCCC", 2, 1_700_000_000_002))
+    assert store.get_secret("guest", "db") == first
+    assert [s.name for s in store.list_secrets("guest")] == ["api", "db"]
+    store.put_secret(StoredSecret("guest", "db", "wisp:v1:DDDD", 7, 1_700_000_000_003))
+    got = store.get_secret("guest", "db")
+    assert got is not None and (got.ciphertext, got.size) == ("wisp:v1:DDDD", 7)
+    assert store.delete_secret("guest", "db")
+    assert not store.delete_secret("guest", "db")
+    assert store.get_secret("guest", "db") is None
+    assert store.get_secret("other", "db") is not None

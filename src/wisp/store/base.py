@@ -21,6 +21,7 @@ from wisp.models import (
     Package,
     Rollup,
     Rule,
+    StoredSecret,
     Trigger,
 )
 
@@ -307,3 +308,31 @@ class Store(ABC):
     @abstractmethod
     def purge_idempotency_keys(self, older_than: int) -> int:
         """Delete claims created before ``older_than`` (epoch ms); return count."""
+
+    # -- secrets (wisp.secrets) --------------------------------------------
+    @abstractmethod
+    def ensure_data_key(self, namespace: str, wrapped: str) -> str:
+        """Keep ``wrapped`` as ``namespace``'s data key unless it has one; return the
+        one it has now (so concurrent first writers agree on one key)."""
+
+    @abstractmethod
+    def data_keys(self) -> dict[str, str]:
+        """Every namespace's wrapped data key."""
+
+    @abstractmethod
+    def replace_data_keys(self, wrapped: dict[str, str]) -> None:
+        """Replace the wrapped data keys given, all in one transaction (rotation)."""
+
+    @abstractmethod
+    def put_secret(self, secret: StoredSecret) -> None:
+        """Insert or replace (namespace, name)."""
+
+    @abstractmethod
+    def get_secret(self, namespace: str, name: str) -> StoredSecret | None: ...
+
+    @abstractmethod
+    def list_secrets(self, namespace: str) -> list[StoredSecret]:
+        """By name."""
+
+    @abstractmethod
+    def delete_secret(self, namespace: str, name: str) -> bool: ...

@@ -25,6 +25,7 @@ from wisp.models import (
     Package,
     Rollup,
     Rule,
+    StoredSecret,
     Trigger,
 )
 from wisp.store.base import Claim, Store
@@ -34,6 +35,8 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._namespaces: dict[str, Namespace] = {}
+        self._data_keys: dict[str, str] = {}
+        self._secrets: dict[tuple[str, str], StoredSecret] = {}
         self._packages: dict[tuple[str, str], Package] = {}
         self._actions: dict[tuple[str, str, str], Action] = {}
         self._versions: dict[tuple[str, str, str, str], Action] = {}
@@ -493,3 +496,34 @@ class MemoryStore(Store):
             for k in old:
                 del self._idempotency[k]
             return len(old)
+
+    # secrets
+    def ensure_data_key(self, namespace: str, wrapped: str) -> str:
+        with self._lock:
+            return self._data_keys.setdefault(namespace, wrapped)
+
+    def data_keys(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._data_keys)
+
+    def replace_data_keys(self, wrapped: dict[str, str]) -> None:
+        with self._lock:
+            self._data_keys.update(wrapped)
+
+    def put_secret(self, secret: StoredSecret) -> None:
+        with self._lock:
+            self._secrets[(secret.namespace, secret.name)] = replace(secret)
+
+    def get_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        with self._lock:
+            found = self._secrets.get((namespace, name))
+            return replace(found) if found else None
+
+    def list_secrets(self, namespace: str) -> list[StoredSecret]:
+        with self._lock:
+            found = [s for (ns, _), s in self._secrets.items() if ns == namespace]
+            return [replace(s) for s in sorted(found, key=lambda s: s.name)]
+
+    def delete_secret(self, namespace: str, name: str) -> bool:
+        with self._lock:
+            return self._secrets.pop((namespace, name), None) is not None

@@ -268,3 +268,26 @@ idempotency_keys = Table(
     # Expired claims are purged across every namespace.
     Index(None, "created"),
 )
+
+
+# One AES-256-GCM data key per namespace, wrapped by the master key (wisp.secrets).
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("wrapped", Text, nullable=False),
+    PrimaryKeyConstraint("namespace"),
+)
+
+# A namespace's named secrets: ciphertext only (bound to namespace and name), the
+# plaintext's size in bytes, and when it was last set.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("namespace", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("ciphertext", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    PrimaryKeyConstraint("namespace", "name"),
+)

@@ -50,6 +50,7 @@ from wisp.models import (
     Package,
     Rollup,
     Rule,
+    StoredSecret,
     Trigger,
 )
 from wisp.store import schema, sql_aliases, sql_async
@@ -729,6 +730,63 @@ class SqlStore(Store):
     def purge_idempotency_keys(self, older_than: int) -> int:
         with self._begin() as conn:
             return sql_async.purge_idempotency_keys(conn, older_than)
+
+    # -- secrets -----------------------------------------------------------
+    def ensure_data_key(self, namespace: str, wrapped: str) -> str:
+        t = schema.data_keys
+        with self._begin() as conn:
+            conn.execute(
+                self._insert(t)
+                .values(namespace=namespace, wrapped=wrapped)
+                .on_conflict_do_nothing(index_elements=["namespace"])
+            )
+            return str(
+                conn.execute(select(t.c.wrapped).where(t.c.namespace == namespace)).scalar_one()
+            )
+
+    def data_keys(self) -> dict[str, str]:
+        t = schema.data_keys
+        with self._begin() as conn:
+            return {r.namespace: r.wrapped for r in conn.execute(select(t)).all()}
+
+    def replace_data_keys(self, wrapped: dict[str, str]) -> None:
+        t = schema.data_keys
+        with self._begin() as conn:
+            for namespace, key in wrapped.items():
+                conn.execute(t.update().where(t.c.namespace == namespace).values(wrapped=key))
+
+    def put_secret(self, secret: StoredSecret) -> None:
+        row = {
+            "namespace": secret.namespace,
+            "name": secret.name,
+            "ciphertext": secret.ciphertext,
+            "size": secret.size,
+            "updated": secret.updated,
+        }
+        with self._begin() as conn:
+            conn.execute(self._upsert(schema.secrets, row, ["namespace", "name"]))
+
+    def get_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        return self._get_named(schema.secrets, namespace, name, _secret)
+
+    def list_secrets(self, namespace: str) -> list[StoredSecret]:
+        t = schema.secrets
+        query = select(t).where(t.c.namespace == namespace).order_by(t.c.name)
+        with self._begin() as conn:
+            return [_secret(r) for r in conn.execute(query).all()]
+
+    def delete_secret(self, namespace: str, name: str) -> bool:
+        return self._delete_named(schema.secrets, namespace, name)
+
+
+def _secret(row: Row[Any]) -> StoredSecret:
+    return StoredSecret(
+        namespace=row.namespace,
+        name=row.name,
+        ciphertext=row.ciphertext,
+        size=row.size,
+        updated=row.updated,
+    )
 
 
 def _is_action(
