@@ -15,7 +15,7 @@ from .test_contract import activation, namespace
 
 
 def test_head_is_the_initial_revision() -> None:
-    assert migrate.head_revision() == "0007"
+    assert migrate.head_revision() == "0008"
 
 
 def test_migrate_creates_the_schema_at_head(empty_sql_url: str) -> None:
