@@ -69,6 +69,8 @@ class NamespacesApi:
         stored = await run_in_threadpool(self.ctx.platform.store.get_namespace, namespace.name)
         if stored is None:
             raise NotFound(f"namespace {namespace.name!r} does not exist")
+        # What this reports is what admission applies from now on.
+        self.ctx.platform.invoker.learn_limits(namespace.name, stored.limits)
         doc: dict[str, object] = {
             "concurrentInvocations": settings.namespace_concurrent,
             "invocationsPerMinute": settings.namespace_per_minute,

@@ -135,6 +135,11 @@ class Invoker(ABC):
         """Ready stem cells per (runtime kind, network mode)."""
         return {}
 
+    def learn_limits(self, namespace: str, overrides: dict[str, Any] | None) -> None:
+        """``namespace``'s limit overrides as just read from the store: admission
+        applies them now (an invoker without quotas ignores them)."""
+        return None
+
     def throttled(self) -> Mapping[str, int]:
         """Invocations refused by the namespace quotas, per namespace."""
         return {}

@@ -105,6 +105,11 @@ class LocalInvoker(Invoker):
     def stem_cells(self) -> Mapping[tuple[str, str], int]:
         return self.sandbox.ready()
 
+    def learn_limits(self, namespace: str, overrides: dict[str, Any] | None) -> None:
+        quotas = self.admission.quotas
+        if quotas is not None:
+            quotas.learn(namespace, overrides)
+
     def throttled(self) -> Mapping[str, int]:
         quotas = self.admission.quotas
         return dict(quotas.throttled) if quotas is not None else {}

@@ -2,9 +2,13 @@
 
 Checked before an invocation starts, so a refused one is not half-run: the caller
 gets a 429 with Retry-After and OpenWhisk's error text, and nothing else happens.
-Operators override the defaults per namespace (``wisp admin namespace limits``);
-overrides are read from the store by a background thread, at most every ``REFRESH``
-seconds per namespace. Admission never waits for the store: it uses the last limits
+Operators override the defaults per namespace (``wisp admin namespace limits``, which
+writes the store from its own process); overrides are read from the store by a
+background thread every ``REFRESH`` seconds for each namespace invoked in the last
+``IDLE`` seconds, so a change applies on every server (replica) within ``BOUND``
+seconds. A server that reads
+a namespace's limits for ``GET .../limits`` applies what it read at once (``learn``),
+so what it reports is what it enforces. Admission never waits for the store: it uses the last limits
 read (the defaults until the first read lands), so a store that hangs or is down
 does not stall invokes; a failed read is retried after ``RETRY`` seconds.
 """
@@ -23,9 +27,13 @@ from typing import Any
 from wisp.config import Settings
 from wisp.errors import TooManyRequests
 
-REFRESH = 30.0  # seconds an operator's override may take to apply
+# Seconds an operator's override may take to apply: one primary-key read per namespace
+# in use per period, off the event loop.
+REFRESH = 2.0
+TICK = 1.0  # seconds between the reader's passes over the namespaces in use
+BOUND = REFRESH + TICK  # seconds a change may take to apply on a server that uses it
 RETRY = 5.0  # seconds before a failed read of the overrides is tried again
-IDLE = 30.0  # seconds the reader thread waits for work before it exits
+IDLE = 30.0  # seconds after its last invoke a namespace's limits are still re-read
 THROTTLED_MAX = 1000  # namespaces counted apart; the rest are folded into OTHER
 OTHER = "_other"
 CONCURRENT_KEY = "concurrentActions"
@@ -44,6 +52,7 @@ class _Usage:
     concurrent: int = 0
     per_minute: int = 0
     checked: float = -math.inf
+    used: float = -math.inf  # last admitted or refused
 
 
 class Quotas:
@@ -65,8 +74,8 @@ class Quotas:
         usage = self._usage.get(namespace)
         now = self.clock()
         if usage is None:
-            usage = _Usage(concurrent=self.default_concurrent, per_minute=self.default_per_minute)
-            self._usage[namespace] = usage
+            usage = self._usage[namespace] = self._new_usage()
+        usage.used = now
         if now - usage.checked > REFRESH:
             usage.checked = now
             self._schedule(namespace)
@@ -95,7 +104,7 @@ class Quotas:
         not refused, but it holds a place like any other while it runs."""
         usage = self._usage.get(namespace)
         if usage is None:
-            usage = self._usage[namespace] = _Usage()
+            usage = self._usage[namespace] = self._new_usage()
         usage.in_flight += 1
 
     def done(self, namespace: str) -> None:
@@ -103,6 +112,23 @@ class Quotas:
         usage = self._usage.get(namespace)
         if usage is not None and usage.in_flight > 0:
             usage.in_flight -= 1
+
+    def learn(self, namespace: str, overrides: dict[str, Any] | None) -> None:
+        """Apply ``namespace``'s overrides just read from the store (on the event loop:
+        the caller did the read elsewhere)."""
+        usage = self._usage.get(namespace)
+        if usage is None:
+            usage = self._usage[namespace] = self._new_usage()
+        self._apply(usage, overrides or {})
+        usage.checked = self.clock()
+
+    def _new_usage(self) -> _Usage:
+        return _Usage(concurrent=self.default_concurrent, per_minute=self.default_per_minute)
+
+    def _apply(self, usage: _Usage, overrides: dict[str, Any]) -> None:
+        # Plain attribute writes: admission on the event loop reads whole ints.
+        usage.concurrent = _positive(overrides.get(CONCURRENT_KEY), self.default_concurrent)
+        usage.per_minute = _positive(overrides.get(PER_MINUTE_KEY), self.default_per_minute)
 
     def _throttle(self, namespace: str) -> None:
         throttled = self.throttled
@@ -134,19 +160,34 @@ class Quotas:
                 self._reader.start()
 
     def _read_loop(self) -> None:
+        """Read what admission asks for; between, re-read every namespace used in the
+        last ``IDLE`` seconds whose limits are older than ``REFRESH``, so that a change
+        applies within ``BOUND`` even to a burst that began before it was read."""
         while True:
             try:
-                namespace = self._queue.get(timeout=IDLE)
+                namespace = self._queue.get(timeout=TICK)
             except queue.Empty:
+                namespace = None
+            if namespace is not None:
+                try:
+                    self._refresh(namespace)
+                finally:
+                    self._pending.discard(namespace)
+                continue
+            now = self.clock()
+            active = False
+            for name, usage in list(self._usage.items()):
+                if now - usage.used > IDLE:
+                    continue
+                active = True
+                if now - usage.checked > REFRESH:
+                    usage.checked = now
+                    self._refresh(name)
+            if not active:
                 with self._lock:
                     if self._queue.empty():  # else a namespace came in: carry on
                         self._reader = None
                         return
-                continue
-            try:
-                self._refresh(namespace)
-            finally:
-                self._pending.discard(namespace)
 
     def _refresh(self, namespace: str) -> None:
         usage = self._usage.get(namespace)
@@ -158,9 +199,7 @@ class Quotas:
             log.warning("could not read the limits of namespace %s: %s", namespace, exc)
             usage.checked = self.clock() - REFRESH + RETRY
             return
-        # Plain attribute writes: admission on the event loop reads whole ints.
-        usage.concurrent = _positive(overrides.get(CONCURRENT_KEY), self.default_concurrent)
-        usage.per_minute = _positive(overrides.get(PER_MINUTE_KEY), self.default_per_minute)
+        self._apply(usage, overrides)
 
 
 def _positive(value: Any, default: int) -> int:
