@@ -41,6 +41,7 @@ from wisp.invoker.retries import DEFAULT as DEFAULT_INVOKE_CONFIG
 from wisp.invoker.retries import InvokeConfig, parse_invoke_config
 from wisp.models import DEFAULT_PACKAGE, Action, ActionLimits, Alias, Exec, KeyValues, Package
 from wisp.runtimes import RuntimeTable
+from wisp.secrets import references, secret_reference
 from wisp.store.base import Store
 
 # OpenWhisk's entity name rule: word characters, then also '@', ' ', '.', '-'.
@@ -136,6 +137,18 @@ class EntityService:
         self._generation = 0
 
     # -- packages ----------------------------------------------------------
+    def _check_secrets(self, namespace: str, parameters: KeyValues | None) -> None:
+        """A reference to a secret that does not exist is refused now, not at the
+        first invocation."""
+        missing = sorted(
+            {n for n in references(parameters or []) if self.store.get_secret(namespace, n) is None}
+        )
+        if missing:
+            raise BadRequest(
+                f"secret {', '.join(missing)} referenced by the parameters does not exist in "
+                f"namespace {namespace}; set it first (wisp secret set NAME)"
+            )
+
     def put_package(
         self, namespace: str, name: str, doc: Mapping[str, Any], *, overwrite: bool = False
     ) -> Package:
@@ -149,6 +162,7 @@ class EntityService:
         if binding:
             raise BadRequest("package bindings are not supported")
         parameters = _key_values("parameters", doc.get("parameters"))
+        self._check_secrets(namespace, parameters)
         annotations = _key_values("annotations", doc.get("annotations"))
         publish = _optional_bool("publish", doc.get("publish"))
 
@@ -251,6 +265,7 @@ class EntityService:
                 built[exec_.digest] = exec_
         limits = self._limits(doc.get("limits"), existing.limits if existing else None)
         parameters = _key_values("parameters", doc.get("parameters"))
+        self._check_secrets(namespace, parameters)
         annotations = _key_values("annotations", doc.get("annotations"))
         publish = _optional_bool("publish", doc.get("publish"))
 
@@ -631,14 +646,21 @@ def bind_target(
     what runs it when that is another version of its language than it asked for."""
     parameters: dict[str, Any] = {}
     env: dict[str, str] = {}
+    env_secrets: dict[str, str] = {}
     for entries in (package.parameters if package else [], action.parameters):
         for entry in entries:
             if entry.get("init"):
                 value = entry.get("value")
+                secret = secret_reference(value)
+                if secret is not None:
+                    env_secrets[entry["key"]] = secret
+                    env.pop(entry["key"], None)
+                    continue
+                env_secrets.pop(entry["key"], None)
                 env[entry["key"]] = value if isinstance(value, str) else json.dumps(value)
             else:
                 parameters[entry["key"]] = entry.get("value")
-    target = Target(action=action, parameters=parameters, env=env)
+    target = Target(action=action, parameters=parameters, env=env, env_secrets=env_secrets)
     if action.exec.requested:
         target.runtime = {"requested": action.exec.requested, "kind": action.exec.kind}
         runtime = runtimes.runtimes.get(action.exec.kind) if runtimes else None

@@ -13,6 +13,7 @@ from wisp.builds import Builder
 from wisp.config import Settings
 from wisp.invoker.base import Invoker
 from wisp.runtimes import RuntimeTable
+from wisp.secrets import Vault
 from wisp.store.base import Store
 from wisp.store.writer import ActivationWriter
 
@@ -27,6 +28,7 @@ class Platform:
     runtimes: RuntimeTable
     invoker: Invoker
     builder: Builder | None = None  # server-side builds for deploys whose code needs one
+    vault: Vault | None = None  # named secrets, encrypted at rest (wisp.secrets)
 
     async def start(self) -> None:
         self.writer.start()

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from wisp.errors import BadRequest, NotFound, SecretUnreadable
-from wisp.models import StoredSecret
+from wisp.models import Activation, StoredSecret
 from wisp.store.base import Store
 
 KEY_BYTES = 32  # AES-256
@@ -243,3 +244,51 @@ def check_name(name: str) -> None:
             f"secret name {name!r}: use 1 to 256 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"
         )
+
+
+@dataclass
+class Revealed:
+    """One attempt's decrypted inputs: never journaled or stored, only handed to the
+    instance; ``mask`` takes their values out of the attempt's record."""
+
+    env: dict[str, str]
+    args: dict[str, Any]
+    values: list[str] = field(default_factory=list)
+
+    def mask(self, record: Activation) -> Activation:
+        if self.values:
+            record.logs = [mask(line, self.values) for line in record.logs]
+            record.result = mask_json(record.result, self.values)
+        return record
+
+
+def reveal(
+    vault: Vault | None,
+    namespace: str,
+    parameters: dict[str, Any],
+    env_secrets: dict[str, str],
+    env: dict[str, str],
+    args: dict[str, Any],
+) -> Revealed:
+    """Replace the secret references bound by the function or its package (never ones
+    an invoker passed in its body: those stay as sent) with their plaintexts."""
+    # The common case: no secret referenced, nothing to copy.
+    refs = {
+        key: name
+        for key, value in parameters.items()
+        if (name := secret_reference(value)) is not None and args.get(key) == value
+    }
+    if not refs and not env_secrets:
+        return Revealed(env, args)
+    if vault is None:
+        raise SecretUnreadable("this function references secrets, but no vault is configured")
+    values: list[str] = []
+    out_args = dict(args)
+    out_env = dict(env)
+    for key, name in refs.items():
+        out_args[key] = vault.reveal(namespace, name)
+        values.append(out_args[key])
+    for key, name in env_secrets.items():
+        out_env[key] = vault.reveal(namespace, name)
+        values.append(out_env[key])
+    return Revealed(out_env, out_args, values)

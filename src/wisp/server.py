@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from wisp.config import Settings
 from wisp.errors import PlatformError
 from wisp.platform import Platform
+from wisp.secrets import Vault, load_master_key
 from wisp.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     cache = BuildCache(bundles.root.parent / "build-cache")
     jail = BuildSandbox(sandbox, settings)
     builder = Builder(bundles, cache, settings.limits.code_max, jail, settings.build_timeout)
-    return Platform(settings, store, writer, runtimes, invoker, builder)
+    master = load_master_key(settings.data_dir, settings.master_key_file, settings.master_key)
+    vault = Vault(store, master)
+    invoker.executor.vault = vault
+    return Platform(settings, store, writer, runtimes, invoker, builder, vault)
 
 
 def _resolver(store: Store, runtimes: RuntimeTable) -> Callable[[ActionRef], Target | None]:

@@ -31,6 +31,7 @@ from wisp.api.packages import PackagesApi
 from wisp.api.releases import ReleasesApi
 from wisp.api.retention import PURGE_EVERY, retention_loop
 from wisp.api.rules import RulesApi
+from wisp.api.secrets import SecretsApi
 from wisp.api.tracking import RequestTracking
 from wisp.api.triggers import TriggersApi
 from wisp.entities import EntityService
@@ -116,6 +117,7 @@ def create_app(
         *console_routes(ctx, obs),
         *NamespacesApi(ctx, triggers.limiter).routes(),
         *PackagesApi(ctx).routes(),
+        *SecretsApi(ctx).routes(),
         *ActivationsApi(ctx).routes(),
         *gateway_api,  # before web actions: it has OpenWhisk's /api/v1/web/whisk.system/apimgmt
         *web.routes(),

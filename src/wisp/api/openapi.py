@@ -134,6 +134,21 @@ PARAMS["letter"] = {
     "schema": {"type": "string"},
     "description": "The dead activation's id.",
 }
+PARAMS["secret"] = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$"},
+    "description": "The secret's name; functions reference it as `{\"$secret\": \"name\"}`.",
+}
+SECRET_INFO: Json = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "size": {"type": "integer", "description": "bytes of the value"},
+        "updated": {"type": "integer", "description": "epoch ms"},
+    },
+}
 TRACE = ["traceparent", "tracestate", "X-Request-Id"]
 INVOKED = {
     "200": _json(_ref("Activation"), "Finished (blocking)"),
@@ -164,6 +179,14 @@ OPERATIONS: list[tuple[str, str, str, str, list[str], Json | None, dict[str, Jso
      ["ns", "pkg", "overwrite"], _ref("Package"), {"200": _json(_ref("Package"))}),
     ("delete", NS + "/packages/{pkg}", "packages", "Delete an empty package", ["ns", "pkg"],
      None, {"200": _json(_ref("Package"))}),
+    ("get", NS + "/secrets", "secrets", "List secrets: names, sizes, update times (never values)",
+     ["ns"], None, {"200": _json({"type": "array", "items": SECRET_INFO})}),
+    ("put", NS + "/secrets/{name}", "secrets",
+     "Set a secret (write-only; encrypted at rest)", ["ns", "secret"],
+     {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}},
+     {"200": _json(SECRET_INFO)}),
+    ("delete", NS + "/secrets/{name}", "secrets", "Delete a secret", ["ns", "secret"], None,
+     {"200": _json(ANY_OBJECT)}),
     ("get", NS + "/actions", "actions", "List functions", ["ns", "limit", "skip"], None,
      {"200": _json({"type": "array", "items": _ref("Action")})}),
     ("get", NS + "/actions/{fn}", "actions", "Get a function", ["ns", "fn"], None,

@@ -135,3 +135,45 @@ def limits(
         return
     shown = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "platform defaults"
     stdout.print(f"{name}: {shown}")
+
+
+@admin.command("rotate-master-key")
+@DATA_DIR
+@click.option(
+    "--new-key",
+    default="",
+    help="The new key (base64 of 32 bytes) when the key comes from WISP_MASTER_KEY; "
+    "default: a new random key written to the key file.",
+)
+def rotate_master_key(data_dir: Path, new_key: str) -> None:
+    """Re-wrap every namespace's data key with a new master key (values are not
+    re-encrypted). The new key is written to the key file (data dir's master.key or
+    WISP_MASTER_KEY_FILE); with WISP_MASTER_KEY, give --new-key and set it after."""
+    import base64
+
+    from wisp import secrets
+
+    try:
+        settings = load_settings(data_dir=data_dir)
+        master = secrets.load_master_key(
+            settings.data_dir, settings.master_key_file, settings.master_key
+        )
+        fresh = secrets.parse_master_key(new_key, "--new-key") if new_key else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if settings.master_key and fresh is None:
+        raise CliError("the master key comes from WISP_MASTER_KEY: give the new one as --new-key")
+    fresh = fresh or base64.b64decode(secrets.new_key_text())
+    path = None
+    if not settings.master_key:
+        path = Path(settings.master_key_file or settings.data_dir / secrets.MASTER_KEY_FILE)
+        # The new key is on disk before any data key depends on it: a crash between
+        # the two leaves it in master.key.pending, never lost.
+        pending = path.with_name(path.name + ".pending")
+        secrets.write_master_key(pending, fresh)
+    count = _with_store(data_dir, lambda store: secrets.Vault(store, master).rotate(fresh))
+    if path is not None:
+        pending.replace(path)
+        stderr.print(f"Re-wrapped {count} data key(s); the new master key is in {path}.")
+    else:
+        stderr.print(f"Re-wrapped {count} data key(s); set WISP_MASTER_KEY to the new key now.")

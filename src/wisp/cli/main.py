@@ -82,6 +82,11 @@ SUBCOMMANDS = {
         "runtimes",
         "The runtime kinds the server accepts, and the installed one that runs each.",
     ),
+    "secret": Subcommand(
+        "wisp.cli.secret",
+        "secret",
+        'Secrets (encrypted at rest): set, list, delete; functions reference {"$secret": NAME}.',
+    ),
     "server": Subcommand(
         "wisp.cli.server",
         "server",

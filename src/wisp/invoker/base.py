@@ -43,6 +43,9 @@ class Target:
     action: Action
     parameters: dict[str, Any] = field(default_factory=dict)  # package params < action params
     env: dict[str, str] = field(default_factory=dict)  # "init": true parameters, as strings
+    # "init": true parameters that reference a secret: env key -> secret name, revealed
+    # by the executor right before init (wisp.secrets).
+    env_secrets: dict[str, str] = field(default_factory=dict)
     invoke_config: InvokeConfig = DEFAULT  # retries of asynchronous invocations
     # {"requested", "kind", "version"} when the function runs on another version of its
     # language than it asked for: every activation record carries it as ``runtime``.

@@ -52,6 +52,7 @@ from wisp.models import Action, Activation
 from wisp.pool import Pool, PoolClosed
 from wisp.sandbox.base import Code, Outcome
 from wisp.sandbox.bundles import BundleCache, BundleError
+from wisp.secrets import Revealed, Vault, reveal
 from wisp.store.writer import ActivationWriter
 
 log = logging.getLogger("wisp.invoker")
@@ -98,6 +99,7 @@ class Executor:
         self.observers = observers
         self.cold_starts = 0
         self.invocations = 0
+        self.vault: Vault | None = None  # set by the server: secrets referenced by functions
 
     async def run(self, request: InvocationRequest) -> None:
         """Run the request's attempts to its record; never raises but a cancellation."""
@@ -216,6 +218,9 @@ class Executor:
         # The wait ends at the event age, on the loop's clock (monotonic).
         wait_left = max(0.0, (request.start + age * 1000 - now_ms()) / 1000)
         waiting = asyncio.timeout(wait_left)
+        # Secrets are decrypted here, for this attempt only, before anything runs: one
+        # that fails authentication fails the attempt (a clear error naming it).
+        revealed = await self._reveal(request)
         try:
             async with (
                 waiting,
@@ -233,7 +238,7 @@ class Executor:
                     self.cold_starts += 1
                     init_start = now_ms()
                     try:
-                        code = await self._code(request.target)
+                        code = await self._code(request.target, revealed.env)
                     except BundleError as exc:
                         lease.spoiled = True
                         return self._init_failed(request, exc.message, wait_time)
@@ -242,17 +247,19 @@ class Executor:
                     logs.extend(outcome.logs)
                     if not outcome.ok:
                         lease.spoiled = True
-                        return records.from_outcome(
-                            request,
-                            outcome,
-                            logs,
-                            wait_time=wait_time,
-                            init_time=init_time,
-                            result_max=self.settings.limits.result_max,
-                            end=now_ms(),
+                        return revealed.mask(
+                            records.from_outcome(
+                                request,
+                                outcome,
+                                logs,
+                                wait_time=wait_time,
+                                init_time=init_time,
+                                result_max=self.settings.limits.result_max,
+                                end=now_ms(),
+                            )
                         )
                 outcome = await lease.instance.run(
-                    request.args, self._meta(request, deadline), remaining(deadline), log_limit
+                    revealed.args, self._meta(request, deadline), remaining(deadline), log_limit
                 )
                 logs.extend(outcome.logs)
                 lease.spoiled = outcome.kind in POISONED
@@ -260,14 +267,32 @@ class Executor:
             if waiting.expired():
                 raise WaitedTooLong(now_ms() - accepted, age) from None
             raise
-        return records.from_outcome(
-            request,
-            outcome,
-            logs,
-            wait_time=wait_time,
-            init_time=init_time,
-            result_max=self.settings.limits.result_max,
-            end=now_ms(),
+        return revealed.mask(
+            records.from_outcome(
+                request,
+                outcome,
+                logs,
+                wait_time=wait_time,
+                init_time=init_time,
+                result_max=self.settings.limits.result_max,
+                end=now_ms(),
+            )
+        )
+
+    async def _reveal(self, request: InvocationRequest) -> Revealed:
+        target = request.target
+        if not target.env_secrets and not any(
+            isinstance(v, dict) and "$secret" in v for v in target.parameters.values()
+        ):
+            return Revealed(target.env, request.args)  # no store round trip
+        return await asyncio.to_thread(
+            reveal,
+            self.vault,
+            request.action.namespace,
+            target.parameters,
+            target.env_secrets,
+            target.env,
+            request.args,
         )
 
     async def warm(self, target: Target) -> bool:
@@ -327,9 +352,10 @@ class Executor:
             end=now_ms(),
         )
 
-    async def _code(self, target: Target) -> Code:
+    async def _code(self, target: Target, env: dict[str, str] | None = None) -> Code:
         action = target.action
-        code = Code(main=action.exec.main, env=target.env, memory_mb=action.limits.memory)
+        env = target.env if env is None else env
+        code = Code(main=action.exec.main, env=env, memory_mb=action.limits.memory)
         if action.exec.build:
             code.bundle = self._built(action.exec.build)
         elif action.exec.binary:
