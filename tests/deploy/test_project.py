@@ -273,3 +273,18 @@ def test_invoke_config_is_validated_and_normalised(make_project: MakeProject) ->
     message = error_of(make_project(bad, HELLO))
     assert "packages[0].functions[0].invokeConfig" in message
     assert "maximumRetryAttempts must be an integer from 0 to 5" in message
+
+
+def test_secret_reference_becomes_a_server_side_reference(make_project: MakeProject) -> None:
+    root = make_project(
+        "packages:\n  - name: hello\n    parameters: {db: ${secret:db-pass.1}, x: '${X}'}\n",
+        {**HELLO, ".env": "X=1\n"},
+    )
+    [pkg] = load_project(root, environ={}).packages
+    # Never a value on the client: the server resolves {"$secret": ...} at invoke time.
+    assert pkg.parameters == {"db": {"$secret": "db-pass.1"}, "x": "1"}
+
+
+def test_invalid_secret_reference_names_the_line(make_project: MakeProject) -> None:
+    root = make_project("packages:\n  - name: hello\n    parameters: {k: ${secret:a b}}\n", HELLO)
+    assert "line 3: invalid secret reference ${secret:a b}" in error_of(root)

@@ -2,6 +2,9 @@
 
 Values come from the process environment first, then from the project's ``.env``
 (or the file given with ``--env``), as DigitalOcean's deployer resolves them.
+``${secret:NAME}`` is not substituted with a value: it becomes the flow mapping
+``{"$secret": "NAME"}``, a reference the server resolves (wisp.secrets), so it must
+stand as a whole YAML value.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from wisp.deploy.errors import ProjectError
 
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_PREFIX = "secret:"
+SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -58,6 +63,14 @@ def substitute(text: str, sources: list[Mapping[str, str]], label: str) -> str:
 def _substitute_line(line: str, number: int, sources: list[Mapping[str, str]], label: str) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name.startswith(SECRET_PREFIX):
+            secret = name[len(SECRET_PREFIX) :]
+            if not SECRET_NAME.fullmatch(secret):
+                raise ProjectError(
+                    f"{label}: line {number}: invalid secret reference {match[0]} (a name of "
+                    "letters, digits, '_', '-' or '.')"
+                )
+            return '{"$secret": "' + secret + '"}'
         if not _NAME.fullmatch(name):
             raise ProjectError(f"{label}: line {number}: invalid variable reference {match[0]}")
         for source in sources:
