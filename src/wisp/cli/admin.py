@@ -114,7 +114,7 @@ def limits(
     data_dir: Path,
     as_json: bool,
 ) -> None:
-    """Show or set namespace NAME's quotas (running servers apply them within 2 s)."""
+    """Show or set namespace NAME's quotas (running servers apply them within 3 s)."""
 
     def apply(store: Store) -> dict[str, Any]:
         current = store.get_namespace(name)

@@ -77,6 +77,21 @@ def hidden_runtime_paths(runtimes: RuntimeTable) -> dict[str, list[str]]:
     return found
 
 
+def venv_paths() -> list[str]:
+    """The server interpreter's prefix and site-packages folders, beside its base
+    prefix: where a virtual environment keeps its packages and its ``python``."""
+    import site
+
+    found = []
+    for path in (sys.prefix, sys.exec_prefix, *site.getsitepackages()):
+        try:  # a server run as a service user may not see every folder
+            if Path(path).is_dir():
+                found.append(str(Path(path).resolve()))
+        except OSError:
+            continue
+    return found
+
+
 def preload_folders(runtimes: RuntimeTable, paths: set[str]) -> list[str]:
     """The folders of the preloaded Python packages that ``paths`` do not already hold
     (a module file's folder: a bind or an exposed path must be a directory)."""
@@ -420,6 +435,9 @@ class LocalSandbox(Sandbox):
     def runtime_paths(self) -> list[str]:
         """Interpreters, launchers, code bundles and the operator's extra paths."""
         paths = {str(Path(sys.base_prefix).resolve())}
+        # A virtual environment's own prefix and site-packages (wherever it lives, /tmp
+        # included): the preloaded packages and sys.executable are there.
+        paths.update(venv_paths())
         for runtime in self.runtimes.runtimes.values():
             paths.add(str(runtime.launcher.parent.resolve()))
             exe = Path(runtime.interpreter).resolve()

@@ -265,11 +265,19 @@ def private_root(binds, tmp_mb, with_proc, mounts=()):
     ``mounts``: ``[host directory, path inside, writable]`` (a build's own source and
     output folders, at paths of their own inside)."""
     check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    # Held open before the tmpfs below covers /tmp, where a host directory may lie.
+    # Held open before the tmpfs below covers /tmp, where a host directory may lie (a
+    # build's folders, or the server's virtual environment under /tmp).
     held = [
         (os.open(host, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), inside, writable)
         for host, inside, writable in mounts
     ]
+    sources = []  # (path, symlink target or None, fd or None, is a directory)
+    for path in binds:
+        if os.path.islink(path):
+            sources.append((path, os.readlink(path), None, False))
+        elif os.path.exists(path):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            sources.append((path, None, fd, os.path.isdir(path)))
     new = "/tmp"  # the host's /tmp is hidden anyway: build the new root over it
     check(
         _libc.mount(b"tmpfs", new.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=8m"),
@@ -277,20 +285,30 @@ def private_root(binds, tmp_mb, with_proc, mounts=()):
     )
     previous = os.umask(0o022)
     try:
-        for path in binds:
+        # The private /tmp, /var/tmp and /dev/shm first: a bind below one of them (a
+        # virtual environment under /tmp) is then mounted on top, not hidden by it.
+        capped = f"size={tmp_mb}m,mode=1777".encode()
+        for path in PRIVATE_DIRS:
+            os.makedirs(new + path, 0o755, exist_ok=True)
+            check(
+                _libc.mount(
+                    b"tmpfs", (new + path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, capped
+                ),
+                f"tmpfs on {path}",
+            )
+        for path, link, fd, is_dir in sources:
             target = new + path
-            if os.path.islink(path):
+            if link is not None:
                 os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-                os.symlink(os.readlink(path), target)
+                os.symlink(link, target)
                 continue
-            if os.path.isdir(path):
+            if is_dir:
                 os.makedirs(target, 0o755, exist_ok=True)
-            elif os.path.exists(path):
+            else:
                 os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                 open(target, "w").close()
-            else:
-                continue
-            bind_read_only(path, target)
+            bind_read_only(f"/proc/self/fd/{fd}", target)
+            os.close(fd)
         for fd, inside, writable in held:
             target = new + inside
             os.makedirs(target, 0o755, exist_ok=True)
@@ -314,15 +332,6 @@ def private_root(binds, tmp_mb, with_proc, mounts=()):
                     _libc.mount(device.encode(), (new + device).encode(), None, MS_BIND, None),
                     f"bind {device}",
                 )
-        capped = f"size={tmp_mb}m,mode=1777".encode()
-        for path in PRIVATE_DIRS:
-            os.makedirs(new + path, 0o755, exist_ok=True)
-            check(
-                _libc.mount(
-                    b"tmpfs", (new + path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, capped
-                ),
-                f"tmpfs on {path}",
-            )
         if with_proc:
             os.makedirs(new + "/proc", 0o755, exist_ok=True)
             check(
