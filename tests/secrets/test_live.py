@@ -191,3 +191,20 @@ def test_tampered_or_moved_ciphertext_fails_closed_and_rotation_keeps_values(
         assert record["response"]["success"] and record["response"]["result"]["n"] == len(SECRET)
         server.ok("secret", "delete", "db")
         assert "db" not in server.ok("secret", "list", "--json").out
+
+
+def test_a_secret_deleted_after_the_deploy_is_the_functions_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    with LiveServer(tmp_path) as server:
+        set_secret(server, "db", SECRET)
+        server.deploy("show", CODE, parameters=[{"key": "db", "value": {"$secret": "db"}}])
+        assert invoke(server, "show")["response"]["result"]["n"] == len(SECRET)
+        status, _ = server.call("DELETE", "/api/v1/namespaces/_/secrets/db", None)
+        assert status in (200, 204)
+        status, record = server.call("POST", f"{ACTIONS}/show?blocking=true", {})
+        assert status == 502, record  # a developer error, not a platform failure (500)
+        assert record["response"]["status"] == "action developer error"
+        assert "secret 'db' does not exist" in record["response"]["result"]["error"]
+        assert record["logs"] == []  # nothing ran
+        assert "Traceback" not in server.output()

@@ -39,7 +39,7 @@ import time
 from typing import Any
 
 from wisp.config import Settings
-from wisp.errors import Unavailable
+from wisp.errors import NotFound, Unavailable
 from wisp.invoker import records, retrying
 from wisp.invoker.admission import Admission
 from wisp.invoker.base import Observer, Target
@@ -220,7 +220,10 @@ class Executor:
         waiting = asyncio.timeout(wait_left)
         # Secrets are decrypted here, for this attempt only, before anything runs: one
         # that fails authentication fails the attempt (a clear error naming it).
-        revealed = await self._reveal(request)
+        try:
+            revealed = await self._reveal(request)
+        except NotFound as exc:  # deleted after the deploy: the function's setup is wrong
+            return self._init_failed(request, exc.message, now_ms() - accepted)
         try:
             async with (
                 waiting,
